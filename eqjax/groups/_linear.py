@@ -1,0 +1,302 @@
+"""GL+(n), SL(n) and Aff(n), with the polar and Iwasawa decompositions.
+
+The non-compact linear groups have no Haar probability measure. ``sample`` draws
+from the documented Iwasawa-Gaussian law: ``A = K · diag(exp(σ z)) · N`` with ``K``
+Haar on SO(n) (O(n) for Aff), ``z ~ N(0, I)`` (centred for SL(n)) and ``N`` unit
+upper triangular with ``N(0, σ²)`` entries above the diagonal (``σ = scale``,
+default 0.3). Every element of GL+(n) has exactly one such ``(K, d, N)``, so the
+law has full support.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ._base import (
+    Group,
+    as_shape,
+    check_square,
+    check_vectors,
+    flip_to_det_one,
+    matvec,
+    random_orthogonal,
+    resolve_dtype,
+)
+
+
+class AffineElement(NamedTuple):
+    """An element ``x ↦ A x + b`` of Aff(n).
+
+    Attributes:
+      A: ``(..., n, n)`` invertible matrix.
+      b: ``(..., n)`` translation.
+    """
+
+    A: Float[Array, "*batch n n"]
+    b: Float[Array, "*batch n"]
+
+
+def _sym(M):
+    return 0.5 * (M + jnp.swapaxes(M, -1, -2))
+
+
+def polar_decomposition(
+    A: Float[Array, "*batch n n"], *, iterations: int = 12
+) -> tuple[Float[Array, "*batch n n"], Float[Array, "*batch n n"]]:
+    """Left polar decomposition ``A = P Q``: ``P`` symmetric positive definite,
+    ``Q`` orthogonal (in SO(n) when ``det A > 0``).
+
+    Computed by Higham's scaled Newton iteration ``X ← (γX + (γX)⁻ᵀ)/2`` (Higham,
+    "Computing the polar decomposition—with applications", SIAM J. Sci. Stat.
+    Comput. 1986), unrolled a fixed number of times. Unlike an SVD, its gradient
+    stays finite at repeated singular values (e.g. ``A = I``). Twelve iterations
+    converge to machine precision for condition numbers up to about 1e12.
+
+    Returns:
+      ``(P, Q)`` with ``P @ Q == A``; the inverse map is :func:`polar_compose`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> A = GLPlus(3).sample(jax.random.key(0))
+      >>> P, Q = polar_decomposition(A)
+      >>> bool(jnp.allclose(P @ Q, A, atol=1e-5))
+      True
+    """
+    n = A.shape[-1]
+    check_square(A, n, "polar_decomposition")
+    X = A
+    for _ in range(iterations):
+        Xinv_T = jnp.swapaxes(jnp.linalg.inv(X), -1, -2)
+        fro = jnp.sqrt(jnp.sum(X * X, axis=(-2, -1)))
+        fro_inv = jnp.sqrt(jnp.sum(Xinv_T * Xinv_T, axis=(-2, -1)))
+        gamma = jnp.sqrt(fro_inv / fro)[..., None, None]
+        X = 0.5 * (gamma * X + Xinv_T / gamma)
+    Q = X
+    P = _sym(A @ jnp.swapaxes(Q, -1, -2))
+    return P, Q
+
+
+def polar_compose(P: Float[Array, "*batch n n"], Q: Float[Array, "*batch n n"]) -> Array:
+    """Inverse of :func:`polar_decomposition`: ``(P, Q) -> P @ Q``."""
+    return P @ Q
+
+
+def iwasawa_decomposition(
+    A: Float[Array, "*batch n n"],
+) -> tuple[Float[Array, "*batch n n"], Float[Array, "*batch n"], Float[Array, "*batch n n"]]:
+    """Iwasawa (QR) decomposition ``A = K · diag(d) · N`` of ``A`` in GL+(n).
+
+    ``K ∈ SO(n)``, ``d > 0`` and ``N`` unit upper triangular — the ``KAN``
+    decomposition, unique and smooth on GL+(n). For ``det A < 0`` the same formula
+    gives ``K`` with ``det K = -1``.
+
+    Returns:
+      ``(K, d, N)``; the inverse map is :func:`iwasawa_compose`.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> A = SL(3).sample(jax.random.key(1))
+      >>> K, d, N = iwasawa_decomposition(A)
+      >>> bool(jnp.allclose(iwasawa_compose(K, d, N), A, atol=1e-5))
+      True
+    """
+    n = A.shape[-1]
+    check_square(A, n, "iwasawa_decomposition")
+    K, R = jnp.linalg.qr(A)
+    s = jnp.sign(jnp.diagonal(R, axis1=-2, axis2=-1))
+    s = jnp.where(s == 0, 1.0, s).astype(A.dtype)
+    K = K * s[..., None, :]
+    R = R * s[..., :, None]
+    d = jnp.diagonal(R, axis1=-2, axis2=-1)
+    N = R / d[..., :, None]
+    return K, d, N
+
+
+def iwasawa_compose(
+    K: Float[Array, "*batch n n"], d: Float[Array, "*batch n"], N: Float[Array, "*batch n n"]
+) -> Array:
+    """Inverse of :func:`iwasawa_decomposition`: ``K @ diag(d) @ N``."""
+    return K @ (d[..., :, None] * N)
+
+
+def _iwasawa_sample(key, shape, n, dtype, scale, *, special_linear, orthogonal):
+    k1, k2, k3 = jax.random.split(key, 3)
+    K = random_orthogonal(k1, shape, n, dtype)
+    if not orthogonal:
+        K = flip_to_det_one(K)
+    z = jax.random.normal(k2, (*shape, n), dtype)
+    if special_linear:
+        z = z - jnp.mean(z, axis=-1, keepdims=True)
+    d = jnp.exp(scale * z)
+    U = jnp.triu(scale * jax.random.normal(k3, (*shape, n, n), dtype), k=1)
+    N = U + jnp.eye(n, dtype=dtype)
+    return iwasawa_compose(K, d, N)
+
+
+def _check_expm_input(X, n, name):
+    check_square(X, n, f"{name}.exp")
+
+
+@functools.lru_cache(maxsize=None)
+def _linear(n: int, special_linear: bool) -> Group:
+    name = f"SL({n})" if special_linear else f"GLPlus({n})"
+
+    def validate(g):
+        check_square(g, n, name)
+
+    def identity(shape=(), dtype=None):
+        shape = as_shape(shape)
+        return jnp.broadcast_to(jnp.eye(n, dtype=resolve_dtype(dtype)), (*shape, n, n))
+
+    def compose(g, h):
+        validate(g)
+        validate(h)
+        return g @ h
+
+    def inverse(g):
+        validate(g)
+        return jnp.linalg.inv(g)
+
+    def sample(key, shape=(), dtype=None, scale=0.3):
+        return _iwasawa_sample(
+            key, as_shape(shape), n, resolve_dtype(dtype), scale,
+            special_linear=special_linear, orthogonal=False,
+        )
+
+    def act(g, x):
+        validate(g)
+        check_vectors(x, n, name)
+        return matvec(g, x)
+
+    def exp(X):
+        _check_expm_input(X, n, name)
+        if special_linear:
+            X = X - (jnp.trace(X, axis1=-2, axis2=-1) / n)[..., None, None] * jnp.eye(n, dtype=X.dtype)
+        return jax.scipy.linalg.expm(X)
+
+    return Group(
+        name=name,
+        identity=identity,
+        compose=compose,
+        inverse=inverse,
+        sample=sample,
+        act=act,
+        exp=exp,
+        log=None,
+        validate=validate,
+        dim=n,
+        compact=False,
+        has_reflections=False,
+    )
+
+
+def GLPlus(n: int) -> Group:
+    """GL+(n): invertible ``(..., n, n)`` matrices with positive determinant.
+
+    ``exp`` is the matrix exponential (not surjective, so there is no global
+    ``log``); use :func:`polar_decomposition` (``Sym⁺(n) × SO(n)``) or
+    :func:`iwasawa_decomposition` (``SO(n) × diag⁺ × unipotent``) for global
+    coordinates. ``sample`` is the Iwasawa-Gaussian law of this module.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> A = GLPlus(3).sample(jax.random.key(0), (4,))
+      >>> bool((jnp.linalg.det(A) > 0).all())
+      True
+    """
+    return _linear(int(n), False)
+
+
+def SL(n: int) -> Group:
+    """SL(n): ``(..., n, n)`` matrices with determinant one.
+
+    ``exp`` projects its argument onto traceless matrices before ``expm``.
+    ``sample`` is the Iwasawa-Gaussian law with centred log-diagonal.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> A = SL(3).sample(jax.random.key(0), (4,))
+      >>> bool(jnp.allclose(jnp.linalg.det(A), 1.0, atol=1e-5))
+      True
+    """
+    return _linear(int(n), True)
+
+
+@functools.lru_cache(maxsize=None)
+def _affine(n: int) -> Group:
+    name = f"Aff({n})"
+
+    def validate(g):
+        if not isinstance(g, tuple) or len(g) != 2:
+            raise TypeError(f"{name} expects an (A, b) AffineElement, got {type(g).__name__}")
+        check_square(g[0], n, name)
+        check_vectors(g[1], n, name)
+
+    def identity(shape=(), dtype=None):
+        shape = as_shape(shape)
+        dtype = resolve_dtype(dtype)
+        return AffineElement(
+            jnp.broadcast_to(jnp.eye(n, dtype=dtype), (*shape, n, n)),
+            jnp.zeros((*shape, n), dtype),
+        )
+
+    def compose(g, h):
+        validate(g)
+        validate(h)
+        return AffineElement(g[0] @ h[0], matvec(g[0], h[1]) + g[1])
+
+    def inverse(g):
+        validate(g)
+        Ainv = jnp.linalg.inv(g[0])
+        return AffineElement(Ainv, -matvec(Ainv, g[1]))
+
+    def sample(key, shape=(), dtype=None, scale=0.3, translation_scale=1.0):
+        shape = as_shape(shape)
+        dtype = resolve_dtype(dtype)
+        k1, k2 = jax.random.split(key)
+        A = _iwasawa_sample(
+            k1, shape, n, dtype, scale, special_linear=False, orthogonal=True
+        )
+        b = translation_scale * jax.random.normal(k2, (*shape, n), dtype)
+        return AffineElement(A, b)
+
+    def act(g, x):
+        validate(g)
+        check_vectors(x, n, name)
+        return matvec(g[0], x) + g[1]
+
+    return Group(
+        name=name,
+        identity=identity,
+        compose=compose,
+        inverse=inverse,
+        sample=sample,
+        act=act,
+        exp=None,
+        log=None,
+        validate=validate,
+        dim=n,
+        compact=False,
+        has_reflections=True,
+    )
+
+
+def Aff(n: int) -> Group:
+    """The affine group Aff(n) = GL(n) ⋉ Rⁿ of maps ``x ↦ A x + b`` (elements
+    :class:`AffineElement`).
+
+    ``sample`` draws ``A`` from the Iwasawa-Gaussian law with ``K`` Haar on O(n)
+    (so ``det A < 0`` half the time) and ``b ~ N(0, I)``.
+
+    Example:
+      >>> import jax
+      >>> g = Aff(3).sample(jax.random.key(0), (2,))
+      >>> (g.A.shape, g.b.shape)
+      ((2, 3, 3), (2, 3))
+    """
+    return _affine(int(n))

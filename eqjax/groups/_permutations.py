@@ -1,0 +1,282 @@
+"""The symmetric group S_n and its actions on sets, graphs and adjacency tensors.
+
+A permutation is an integer index array ``p`` of shape ``(..., n)`` read as the
+map ``i ↦ p[i]``: acting with ``p`` moves item ``i`` to position ``p[i]``.
+Composition is composition of maps, ``(p∘q)[i] = p[q[i]]``, so
+``act(compose(p, q), x) == act(p, act(q, x))``. In matrix form ``P[p[i], i] = 1``
+and the actions are ``P x`` on items and ``P A Pᵀ`` on adjacency matrices.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import jraph
+from jaxtyping import Array, Int
+
+from ._base import Group, as_shape
+
+
+def _check_perm(p, n: int | None, name: str) -> None:
+    shape = getattr(p, "shape", None)
+    if shape is None:
+        raise TypeError(f"{name} expects an integer index array, got {type(p).__name__}")
+    if not jnp.issubdtype(p.dtype, jnp.integer):
+        raise TypeError(f"{name} expects an integer permutation array, got dtype {p.dtype}")
+    if len(shape) < 1 or (n is not None and shape[-1] != n):
+        want = "(..., n)" if n is None else f"(..., {n})"
+        raise ValueError(f"{name} expects permutations of shape {want}; got shape {shape}")
+
+
+def permutation_inverse(p: Int[Array, "*batch n"]) -> Int[Array, "*batch n"]:
+    """Inverse permutation ``q`` with ``q[p[i]] = i``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> permutation_inverse(jnp.array([2, 0, 1]))
+      Array([1, 2, 0], dtype=int32)
+    """
+    _check_perm(p, None, "permutation_inverse")
+    return jnp.argsort(p, axis=-1).astype(p.dtype)
+
+
+def act_set(p: Int[Array, "*batch n"], x: Array, *, axis: int = -2) -> Array:
+    """Permute the items of a set/sequence: item ``i`` of ``x`` moves to ``p[i]``.
+
+    Args:
+      p: permutations ``(*batch, n)``.
+      x: ``(*batch, ..., n, ...)`` with the item axis at ``axis`` (default ``-2``, for
+        ``[n, features]`` sets; use ``axis=-1`` for ``[n]`` scalars). Leading batch
+        axes of ``p`` and ``x`` broadcast.
+
+    Returns:
+      ``y`` with ``y[..., p[i], :] = x[..., i, :]``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> act_set(jnp.array([2, 0, 1]), jnp.array([10.0, 11.0, 12.0]), axis=-1)
+      Array([11., 12., 10.], dtype=float32)
+    """
+    _check_perm(p, None, "act_set")
+    axis = axis % x.ndim
+    n = p.shape[-1]
+    if x.shape[axis] != n:
+        raise ValueError(
+            f"act_set: permutation of length {n} does not match item axis {axis} of "
+            f"input with shape {x.shape}"
+        )
+    inv = permutation_inverse(p)
+    trailing = x.ndim - axis - 1
+    idx = inv.reshape(inv.shape + (1,) * trailing)
+    lead = x.shape[:axis]
+    batch = jnp.broadcast_shapes(idx.shape[:-1 - trailing], lead)
+    idx = jnp.broadcast_to(idx, (*batch, n, *x.shape[axis + 1 :]))
+    xb = jnp.broadcast_to(x, (*batch, *x.shape[axis:]))
+    return jnp.take_along_axis(xb, idx, axis=len(batch))
+
+
+def act_adjacency(
+    p: Int[Array, "*batch n"], A: Array, *, num_feature_axes: int = 0
+) -> Array:
+    """``P A Pᵀ``: relabel both node axes of an adjacency (or pair-feature) tensor.
+
+    Args:
+      p: permutation ``(*batch, n)``.
+      A: ``(*batch, n, n, *features)`` with ``num_feature_axes`` trailing axes.
+
+    Returns:
+      ``B`` with ``B[p[i], p[j]] = A[i, j]``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> A = jnp.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]], dtype=jnp.float32)
+      >>> act_adjacency(jnp.array([2, 1, 0]), A)[2, 1]
+      Array(1., dtype=float32)
+    """
+    f = int(num_feature_axes)
+    if A.ndim < 2 + f or A.shape[A.ndim - 2 - f] != A.shape[A.ndim - 1 - f]:
+        raise ValueError(
+            f"act_adjacency expects A of shape (..., n, n{', ...' * bool(f)}); got {A.shape}"
+        )
+    B = act_set(p, A, axis=-2 - f)
+    return act_set(p, B, axis=-1 - f)
+
+
+def act_graph_tensors(p: Int[Array, "*batch n"], xa: tuple[Array, Array]) -> tuple[Array, Array]:
+    """Act on a dense graph ``(X, A)``: node features ``P X``, adjacency ``P A Pᵀ``.
+
+    Args:
+      p: permutation ``(*batch, n)``.
+      xa: ``(X (*batch, n, d), A (*batch, n, n))``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> X, A = jnp.eye(3), jnp.ones((3, 3))
+      >>> Y, B = act_graph_tensors(jnp.array([1, 2, 0]), (X, A))
+      >>> Y.shape, B.shape
+      ((3, 3), (3, 3))
+    """
+    X, A = xa
+    return act_set(p, X, axis=-2), act_adjacency(p, A)
+
+
+def act_graph(p: Int[Array, "n_total"], graph: jraph.GraphsTuple) -> jraph.GraphsTuple:
+    """Relabel the nodes of a (possibly batched, possibly padded) ``GraphsTuple``.
+
+    Node ``i`` becomes node ``p[i]``: node features are moved, ``senders`` and
+    ``receivers`` are relabelled, edge features, globals and counts are unchanged.
+    For a batch of graphs ``p`` must keep each node inside its own graph (jraph
+    stores graphs as contiguous node ranges); :func:`graph_node_permutations`
+    samples such permutations. Use ``jax.vmap`` for a batch of permutations.
+
+    Args:
+      p: integer permutation of shape ``(n_total,)``, ``n_total`` = number of node
+        rows in ``graph`` (padding included).
+      graph: a ``jraph.GraphsTuple`` whose ``nodes`` is an array or pytree of
+        arrays with leading axis ``n_total``.
+
+    Returns:
+      The relabelled ``GraphsTuple``.
+
+    Example:
+      >>> import jax.numpy as jnp, jraph
+      >>> g = jraph.GraphsTuple(nodes=jnp.arange(3.0)[:, None], edges=None,
+      ...     senders=jnp.array([0]), receivers=jnp.array([1]), globals=None,
+      ...     n_node=jnp.array([3]), n_edge=jnp.array([1]))
+      >>> h = act_graph(jnp.array([2, 0, 1]), g)
+      >>> (h.senders.tolist(), h.receivers.tolist(), h.nodes[:, 0].tolist())
+      ([2], [0], [1.0, 2.0, 0.0])
+    """
+    if not isinstance(graph, jraph.GraphsTuple):
+        raise TypeError(f"act_graph expects a jraph.GraphsTuple, got {type(graph).__name__}")
+    n_total = _num_node_rows(graph)
+    _check_perm(p, n_total, "act_graph")
+    if p.ndim != 1:
+        raise ValueError(f"act_graph takes one permutation of shape ({n_total},); use jax.vmap for batches, got {p.shape}")
+    nodes = jax.tree_util.tree_map(lambda v: act_set(p, v, axis=0), graph.nodes)
+    return graph._replace(
+        nodes=nodes,
+        senders=p[graph.senders] if graph.senders is not None else None,
+        receivers=p[graph.receivers] if graph.receivers is not None else None,
+    )
+
+
+def _num_node_rows(graph: jraph.GraphsTuple) -> int:
+    leaves = jax.tree_util.tree_leaves(graph.nodes)
+    if not leaves:
+        raise ValueError("act_graph needs node features to know the number of nodes")
+    sizes = {leaf.shape[0] for leaf in leaves}
+    if len(sizes) != 1:
+        raise ValueError(f"node feature leaves disagree on the number of nodes: {sizes}")
+    return sizes.pop()
+
+
+def _sn_group(n: int, item_axis: int, name: str, sample) -> Group:
+    def validate(g):
+        _check_perm(g, n, name)
+
+    def identity(shape=(), dtype=jnp.int32):
+        shape = as_shape(shape)
+        return jnp.broadcast_to(jnp.arange(n, dtype=dtype), (*shape, n))
+
+    def compose(g, h):
+        validate(g)
+        validate(h)
+        batch = jnp.broadcast_shapes(g.shape[:-1], h.shape[:-1])
+        g = jnp.broadcast_to(g, (*batch, n))
+        h = jnp.broadcast_to(h, (*batch, n))
+        return jnp.take_along_axis(g, h, axis=-1)
+
+    def inverse(g):
+        validate(g)
+        return permutation_inverse(g)
+
+    def act(g, x):
+        validate(g)
+        return act_set(g, x, axis=item_axis)
+
+    return Group(
+        name=name,
+        identity=identity,
+        compose=compose,
+        inverse=inverse,
+        sample=sample,
+        act=act,
+        exp=None,
+        log=None,
+        validate=validate,
+        dim=n,
+        compact=True,
+        has_reflections=False,
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def Sn(n: int, item_axis: int = -2) -> Group:
+    """The symmetric group S_n: permutations as ``(..., n)`` integer arrays.
+
+    ``sample`` is uniform (Haar); ``act`` permutes the item axis ``item_axis`` of
+    ``x`` (default ``-2``: sets ``[..., n, d]``) as :func:`act_set` does.
+
+    Example:
+      >>> import jax
+      >>> Sn(7).sample(jax.random.key(0), (5,)).shape
+      (5, 7)
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"Sn needs n >= 1, got {n}")
+
+    def sample(key, shape=(), dtype=jnp.int32):
+        u = jax.random.uniform(key, (*as_shape(shape), n))
+        return jnp.argsort(u, axis=-1).astype(dtype)
+
+    return _sn_group(n, int(item_axis), f"Sn({n})", sample)
+
+
+def graph_node_permutations(graph: jraph.GraphsTuple) -> Group:
+    """The node relabellings of a batched ``GraphsTuple`` that keep each node in its
+    own graph: ``S_{n_1} × … × S_{n_G}`` inside ``S_N``.
+
+    Elements, ``compose`` and ``inverse`` are those of ``Sn(N)``; ``sample`` is
+    uniform on the product (jit-able: a lexicographic sort by (graph id, uniform
+    key)); ``act`` is :func:`act_graph`. Padding nodes (jraph's padding graph) stay
+    in the padding graph.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jraph
+      >>> g = jraph.GraphsTuple(nodes=jnp.zeros((5, 1)), edges=None,
+      ...     senders=jnp.array([0, 3]), receivers=jnp.array([1, 4]), globals=None,
+      ...     n_node=jnp.array([2, 3]), n_edge=jnp.array([1, 1]))
+      >>> G = graph_node_permutations(g)
+      >>> p = G.sample(jax.random.key(0))
+      >>> bool((jnp.sort(p[:2]) == jnp.array([0, 1])).all())
+      True
+    """
+    if not isinstance(graph, jraph.GraphsTuple):
+        raise TypeError(
+            f"graph_node_permutations expects a jraph.GraphsTuple, got {type(graph).__name__}"
+        )
+    n_total = _num_node_rows(graph)
+    n_node = jnp.asarray(graph.n_node)
+    graph_ids = jnp.repeat(
+        jnp.arange(n_node.shape[0]), n_node, total_repeat_length=n_total
+    )
+
+    def sample(key, shape=(), dtype=jnp.int32):
+        shape = as_shape(shape)
+        u = jax.random.uniform(key, (*shape, n_total))
+        gid = jnp.broadcast_to(graph_ids, u.shape)
+        # order[k] = the node placed at position k; nodes stay in their graph block.
+        order = jnp.lexsort((u, gid), axis=-1)
+        return jnp.argsort(order, axis=-1).astype(dtype)
+
+    base = _sn_group(n_total, 0, f"GraphNodePermutations({n_total})", sample)
+
+    def act(g, x):
+        base.validate(g)
+        return act_graph(g, x)
+
+    return base._replace(act=act)

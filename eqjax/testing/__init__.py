@@ -1,0 +1,1 @@
+"""Public symmetry checks: what eqjax's own tests use, for users' models too."""

@@ -1,0 +1,40 @@
+"""``python -m experiments list`` | ``python -m experiments <name> [--quick] ...``."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def available() -> dict[str, str]:
+    """Experiment name -> one-line description, for every module with ``main``."""
+    out = {}
+    for info in pkgutil.iter_modules([str(HERE)]):
+        if info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"experiments.{info.name}")
+        if hasattr(mod, "main"):
+            out[info.name] = getattr(mod, "DESCRIPTION", "")
+    return dict(sorted(out.items()))
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help", "list"):
+        print("usage: python -m experiments <name> [--quick] [options]\n\nexperiments:")
+        for name, desc in available().items():
+            print(f"  {name:28s} {desc}")
+        return 0
+    name, rest = argv[0], argv[1:]
+    exps = available()
+    if name not in exps:
+        print(f"unknown experiment {name!r}; try: python -m experiments list", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(f"experiments.{name}").main(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,61 @@
+"""Helpers shared by experiments: result folders, tables, timing."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def results_dir(name: str) -> Path:
+    """``experiments/results/<name>/``, created if missing."""
+    path = RESULTS / name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_table(name: str, stem: str, header, rows, preamble: str = "") -> str:
+    """Write ``<stem>.md`` and ``<stem>.csv`` under the experiment's folder; return
+    the Markdown text."""
+    out = results_dir(name)
+    md = (preamble + "\n\n" if preamble else "") + markdown_table(header, rows) + "\n"
+    (out / f"{stem}.md").write_text(md)
+    with open(out / f"{stem}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return md
+
+
+def time_call(fn: Callable[..., Any], *args, repeats: int = 20, min_time: float = 0.05) -> float:
+    """Median seconds per call of an already-jitted ``fn`` (compiled first)."""
+    jax.block_until_ready(fn(*args))
+    times = []
+    total = 0.0
+    while len(times) < repeats or total < min_time:
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        total += dt
+        if len(times) >= 10 * repeats:
+            break
+    times.sort()
+    return times[len(times) // 2]

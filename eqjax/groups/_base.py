@@ -108,6 +108,17 @@ def matvec(A: jax.Array, x: jax.Array) -> jax.Array:
     return jnp.einsum("...ij,...j->...i", A, x)
 
 
+def add_broadcast(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``a + b`` with explicit left-padding of the lower-rank operand (numpy
+    broadcasting of leading batch axes that also works under
+    ``jax_numpy_rank_promotion="raise"``)."""
+    if a.ndim < b.ndim:
+        a = a.reshape((1,) * (b.ndim - a.ndim) + a.shape)
+    elif b.ndim < a.ndim:
+        b = b.reshape((1,) * (a.ndim - b.ndim) + b.shape)
+    return a + b
+
+
 def random_orthogonal(key: jax.Array, shape: tuple[int, ...], n: int, dtype) -> Any:
     """Haar-distributed O(n) matrices via QR of a Gaussian with the sign fix.
 

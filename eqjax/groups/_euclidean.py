@@ -13,7 +13,15 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._base import Group, as_shape, check_float, check_vectors, matvec, resolve_dtype
+from ._base import (
+    Group,
+    add_broadcast,
+    as_shape,
+    check_float,
+    check_vectors,
+    matvec,
+    resolve_dtype,
+)
 from ._orthogonal import On, SOn, _safe_norm, skew, so3_exp, so3_log
 
 
@@ -52,7 +60,8 @@ def se3_exp(xi: Float[Array, "*batch 6"]) -> EuclideanElement:
     w, v = xi[..., :3], xi[..., 3:]
     b, c, *_ = _se3_V_coeffs(w)
     K = skew(w)
-    V = jnp.eye(3, dtype=xi.dtype) + b[..., None, None] * K + c[..., None, None] * (K @ K)
+    eye = jnp.broadcast_to(jnp.eye(3, dtype=xi.dtype), K.shape)
+    V = eye + b[..., None, None] * K + c[..., None, None] * (K @ K)
     return EuclideanElement(so3_exp(w), matvec(V, v))
 
 
@@ -70,7 +79,8 @@ def se3_log(g: EuclideanElement) -> Float[Array, "*batch 6"]:
         (1.0 - half * jnp.cos(half) / jnp.sin(jnp.where(small, 1.0, half))) / theta**2,
     )
     K = skew(w)
-    Vinv = jnp.eye(3, dtype=R.dtype) - 0.5 * K + d[..., None, None] * (K @ K)
+    eye = jnp.broadcast_to(jnp.eye(3, dtype=R.dtype), K.shape)
+    Vinv = eye - 0.5 * K + d[..., None, None] * (K @ K)
     return jnp.concatenate([w, matvec(Vinv, t)], -1)
 
 
@@ -95,7 +105,7 @@ def _euclidean(n: int, special: bool) -> Group:
     def compose(g, h):
         validate(g)
         validate(h)
-        return EuclideanElement(g[0] @ h[0], matvec(g[0], h[1]) + g[1])
+        return EuclideanElement(g[0] @ h[0], add_broadcast(matvec(g[0], h[1]), g[1]))
 
     def inverse(g):
         validate(g)
@@ -112,7 +122,7 @@ def _euclidean(n: int, special: bool) -> Group:
     def act(g, x):
         validate(g)
         check_vectors(x, n, name)
-        return matvec(g[0], x) + g[1]
+        return add_broadcast(matvec(g[0], x), g[1])
 
     exp, log = (se3_exp, se3_log) if (special and n == 3) else (None, None)
     return Group(

@@ -23,6 +23,7 @@ from ._base import (
     check_square,
     check_vectors,
     flip_to_det_one,
+    add_broadcast,
     matvec,
     random_orthogonal,
     resolve_dtype,
@@ -134,7 +135,7 @@ def _iwasawa_sample(key, shape, n, dtype, scale, *, special_linear, orthogonal):
         z = z - jnp.mean(z, axis=-1, keepdims=True)
     d = jnp.exp(scale * z)
     U = jnp.triu(scale * jax.random.normal(k3, (*shape, n, n), dtype), k=1)
-    N = U + jnp.eye(n, dtype=dtype)
+    N = U + jnp.broadcast_to(jnp.eye(n, dtype=dtype), U.shape)
     return iwasawa_compose(K, d, N)
 
 
@@ -176,7 +177,8 @@ def _linear(n: int, special_linear: bool) -> Group:
     def exp(X):
         _check_expm_input(X, n, name)
         if special_linear:
-            X = X - (jnp.trace(X, axis1=-2, axis2=-1) / n)[..., None, None] * jnp.eye(n, dtype=X.dtype)
+            eye = jnp.broadcast_to(jnp.eye(n, dtype=X.dtype), X.shape)
+            X = X - (jnp.trace(X, axis1=-2, axis2=-1) / n)[..., None, None] * eye
         return jax.scipy.linalg.expm(X)
 
     return Group(
@@ -248,7 +250,7 @@ def _affine(n: int) -> Group:
     def compose(g, h):
         validate(g)
         validate(h)
-        return AffineElement(g[0] @ h[0], matvec(g[0], h[1]) + g[1])
+        return AffineElement(g[0] @ h[0], add_broadcast(matvec(g[0], h[1]), g[1]))
 
     def inverse(g):
         validate(g)
@@ -268,7 +270,7 @@ def _affine(n: int) -> Group:
     def act(g, x):
         validate(g)
         check_vectors(x, n, name)
-        return matvec(g[0], x) + g[1]
+        return add_broadcast(matvec(g[0], x), g[1])
 
     return Group(
         name=name,

@@ -75,7 +75,7 @@ def so3_exp(w: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3 3"]:
     a = jnp.where(small, 1.0 - t2 / 6.0 + t2**2 / 120.0, jnp.sin(theta) / theta)
     b = jnp.where(small, 0.5 - t2 / 24.0 + t2**2 / 720.0, (1.0 - jnp.cos(theta)) / theta**2)
     K = skew(w)
-    eye = jnp.eye(3, dtype=w.dtype)
+    eye = jnp.broadcast_to(jnp.eye(3, dtype=w.dtype), K.shape)
     return eye + a[..., None, None] * K + b[..., None, None] * (K @ K)
 
 
@@ -245,14 +245,15 @@ def _axis_rotations(axis: tuple[float, float, float]) -> Group:
     def exp(theta):
         check_float(theta, f"{name}.exp input")
         u = jnp.asarray(unit, dtype=theta.dtype)
-        K = skew(u)
+        K = jnp.broadcast_to(skew(u), (*theta.shape, 3, 3))
+        eye = jnp.broadcast_to(jnp.eye(3, dtype=theta.dtype), K.shape)
         s, c = jnp.sin(theta)[..., None, None], jnp.cos(theta)[..., None, None]
-        return jnp.eye(3, dtype=theta.dtype) + s * K + (1.0 - c) * (K @ K)
+        return eye + s * K + (1.0 - c) * (K @ K)
 
     def log(R):
         check_square(R, 3, name)
         u = jnp.asarray(unit, dtype=R.dtype)
-        sin = jnp.einsum("...i,i->...", vee(R), u)
+        sin = jnp.sum(vee(R) * jnp.broadcast_to(u, R.shape[:-1]), axis=-1)
         cos = 0.5 * (jnp.trace(R, axis1=-2, axis2=-1) - 1.0)
         return jnp.arctan2(sin, cos)
 

@@ -235,10 +235,7 @@ O3 = On(3)
 
 @functools.lru_cache(maxsize=None)
 def _axis_rotations(axis: tuple[float, float, float]) -> Group:
-    norm = math.sqrt(sum(a * a for a in axis))
-    if norm == 0.0:
-        raise ValueError("axis_rotations needs a non-zero axis")
-    unit = tuple(float(a) / norm for a in axis)
+    unit = axis
     name = f"SO2[axis={tuple(round(a, 4) for a in unit)}]"
     base = SOn(3)
 
@@ -285,4 +282,7 @@ def axis_rotations(axis=(0.0, 0.0, 1.0)) -> Group:
     a = tuple(float(v) for v in np.asarray(axis, dtype=np.float64).reshape(-1))
     if len(a) != 3:
         raise ValueError(f"axis_rotations expects a 3-vector axis, got {axis!r}")
-    return _axis_rotations(a)
+    norm = math.sqrt(sum(v * v for v in a))
+    if norm == 0.0:
+        raise ValueError("axis_rotations needs a non-zero axis")
+    return _axis_rotations(tuple(v / norm for v in a))

@@ -1,0 +1,277 @@
+"""Group axioms, exp/log, decompositions, Haar checks and bad input."""
+
+import e3nn_jax as e3nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import eqjax as eq
+from eqjax.testing import strategies as eqst
+
+G = eq.groups
+TOL = 1e-10
+
+FLOAT_GROUPS = [
+    G.SO2, G.O2, G.SO3, G.O3, G.SOn(4), G.On(5), G.axis_rotations((0.0, 1.0, 1.0)),
+    G.SE3, G.E3, G.SEn(2), G.En(4), G.GLPlus(3), G.SL(3), G.GLPlus(2), G.SL(4), G.Aff(3),
+]
+ALL_GROUPS = FLOAT_GROUPS + [G.Sn(7), G.Sn(1)]
+
+
+def _close(a, b, tol=TOL):
+    for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=tol, atol=tol)
+
+
+def _sample(group, key, shape):
+    return group.sample(key, shape)
+
+
+@pytest.mark.parametrize("group", ALL_GROUPS, ids=lambda g: g.name)
+def test_group_axioms(group, key):
+    with jax.enable_x64(True):
+        k1, k2, k3 = jax.random.split(key, 3)
+        a, b, c = (_sample(group, k, (5,)) for k in (k1, k2, k3))
+        comp = group.compose
+        _close(comp(comp(a, b), c), comp(a, comp(b, c)))
+        e = group.identity((5,))
+        _close(comp(e, a), a)
+        _close(comp(a, e), a)
+        _close(comp(a, group.inverse(a)), e)
+        _close(comp(group.inverse(a), a), e)
+
+
+@pytest.mark.parametrize("group", ALL_GROUPS, ids=lambda g: g.name)
+def test_sample_shapes_and_batch_broadcast(group, key):
+    g = group.sample(key, (2, 3))
+    leaves = jax.tree_util.tree_leaves(g)
+    assert all(leaf.shape[:2] == (2, 3) for leaf in leaves)
+    h = group.sample(key, ())
+    # an unbatched element composes with a batch
+    out = group.compose(h, g)
+    assert jax.tree_util.tree_leaves(out)[0].shape[:2] == (2, 3)
+
+
+def _act_input(group, key):
+    if group.name.startswith("Sn"):
+        return jax.random.normal(key, (group.dim, 4))
+    return jax.random.normal(key, (6, group.dim))
+
+
+@pytest.mark.parametrize("group", ALL_GROUPS, ids=lambda g: g.name)
+def test_action_is_homomorphism(group, key):
+    with jax.enable_x64(True):
+        k1, k2, k3 = jax.random.split(key, 3)
+        g, h = group.sample(k1, ()), group.sample(k2, ())
+        x = _act_input(group, k3)
+        _close(group.act(group.compose(g, h), x), group.act(g, group.act(h, x)))
+        _close(group.act(group.identity(()), x), x)
+        _close(group.act(group.inverse(g), group.act(g, x)), x)
+
+
+@pytest.mark.parametrize(
+    "group", [g for g in FLOAT_GROUPS if g.exp is not None and g.log is not None],
+    ids=lambda g: g.name,
+)
+def test_exp_log_round_trip(group, key):
+    with jax.enable_x64(True):
+        g = group.sample(key, (64,))
+        if group.has_reflections:  # log is defined on the identity component
+            g = G.SOn(group.dim).sample(key, (64,))
+        xi = group.log(g)
+        _close(group.exp(xi), g, 1e-9)
+        # log ∘ exp on the principal domain (angles < π)
+        _close(group.log(group.exp(xi)), xi, 1e-8)
+
+
+def test_so3_exp_log_edge_cases():
+    with jax.enable_x64(True):
+        w = jnp.array([[0.0, 0.0, 0.0], [1e-9, 0, 0], [0, 0, jnp.pi - 1e-6], [0, 3.0, 0]])
+        R = G.so3_exp(w)
+        _close(jnp.swapaxes(R, -1, -2) @ R, jnp.broadcast_to(jnp.eye(3), R.shape))
+        _close(G.so3_log(R), w, 1e-8)
+        # rotation by exactly π: log returns an axis·π giving back R
+        Rpi = jnp.diag(jnp.array([1.0, -1.0, -1.0]))
+        _close(G.so3_exp(G.so3_log(Rpi)), Rpi)
+        grad = jax.grad(lambda w: jnp.sum(G.so3_log(G.so3_exp(w))))(jnp.zeros(3))
+        assert bool(jnp.all(jnp.isfinite(grad)))
+        _close(grad, jnp.ones(3))
+
+
+def test_se3_exp_log(key):
+    with jax.enable_x64(True):
+        xi = jax.random.normal(key, (32, 6))
+        xi = xi.at[:, :3].multiply(0.9)
+        _close(G.se3_log(G.se3_exp(xi)), xi, 1e-9)
+        # exp of a twist is the composition-compatible one-parameter subgroup
+        g1 = G.se3_exp(0.3 * xi)
+        g2 = G.se3_exp(0.7 * xi)
+        _close(G.SE3.compose(g1, g2), G.se3_exp(xi), 1e-9)
+
+
+def test_glplus_sl_exp_one_parameter(key):
+    with jax.enable_x64(True):
+        X = 0.3 * jax.random.normal(key, (4, 3, 3))
+        for grp in (G.GLPlus(3), G.SL(3)):
+            _close(grp.compose(grp.exp(0.4 * X), grp.exp(0.6 * X)), grp.exp(X), 1e-9)
+        np.testing.assert_allclose(jnp.linalg.det(G.SL(3).exp(X)), 1.0, atol=1e-10)
+
+
+@pytest.mark.parametrize("group", [G.GLPlus(3), G.SL(3), G.GLPlus(5)], ids=lambda g: g.name)
+def test_decompositions_round_trip(group, key):
+    with jax.enable_x64(True):
+        A = group.sample(key, (16,))
+        n = group.dim
+        eye = jnp.broadcast_to(jnp.eye(n), A.shape)
+        P, Q = G.polar_decomposition(A)
+        _close(G.polar_compose(P, Q), A, 1e-10)
+        _close(P, jnp.swapaxes(P, -1, -2))
+        assert bool(jnp.all(jnp.linalg.eigvalsh(P) > 0))
+        _close(Q @ jnp.swapaxes(Q, -1, -2), eye)
+        np.testing.assert_allclose(jnp.linalg.det(Q), 1.0, atol=1e-10)
+        K, d, N = G.iwasawa_decomposition(A)
+        _close(G.iwasawa_compose(K, d, N), A, 1e-10)
+        _close(K @ jnp.swapaxes(K, -1, -2), eye)
+        np.testing.assert_allclose(jnp.linalg.det(K), 1.0, atol=1e-10)
+        assert bool(jnp.all(d > 0))
+        _close(jnp.tril(N, -1), jnp.zeros_like(N))
+        _close(jnp.diagonal(N, axis1=-2, axis2=-1), jnp.ones((16, n)))
+        if group.name.startswith("SL"):
+            np.testing.assert_allclose(jnp.prod(d, -1), 1.0, atol=1e-10)
+            np.testing.assert_allclose(jnp.linalg.det(P), 1.0, atol=1e-10)
+        # the decompositions are unique: decomposing the recomposition is a fixed point
+        _close(G.iwasawa_decomposition(G.iwasawa_compose(K, d, N))[1], d)
+
+
+def test_polar_gradient_finite_at_repeated_singular_values():
+    with jax.enable_x64(True):
+        for A in (jnp.eye(3), 2.0 * jnp.eye(3), jnp.diag(jnp.array([1.0, 1.0, 3.0]))):
+            g = jax.grad(lambda A: jnp.sum(jnp.sin(G.polar_decomposition(A)[1])))(A)
+            assert bool(jnp.all(jnp.isfinite(g)))
+
+
+def test_haar_so3_trace_moments(key):
+    with jax.enable_x64(True):
+        n = 40_000
+        R = G.SO3.sample(key, (n,))
+        tr = jnp.trace(R, axis1=-2, axis2=-1)
+        # Haar on SO(3): E[tr] = 0, E[tr²] = 1, Var[tr] = 1, Var[tr²] = E[tr⁴] - 1 = 1
+        se = 1.0 / np.sqrt(n)
+        assert abs(float(tr.mean())) < 5 * se
+        assert abs(float((tr**2).mean()) - 1.0) < 5 * se * 2
+        # the rotation angle has density (1 - cos θ)/π: E[cos θ] = -1/2
+        cos = 0.5 * (tr - 1.0)
+        assert abs(float(cos.mean()) + 0.5) < 5 * se
+
+
+def test_haar_control_detects_non_haar(key):
+    """The trace-moment check bites: small random rotations are far from Haar."""
+    with jax.enable_x64(True):
+        R = G.so3_exp(0.3 * jax.random.normal(key, (40_000, 3)))
+        tr = jnp.trace(R, axis1=-2, axis2=-1)
+        assert abs(float(tr.mean())) > 1.0
+
+
+@pytest.mark.parametrize("group", [G.O2, G.O3, G.On(5), G.E3, G.Aff(3)], ids=lambda g: g.name)
+def test_reflections_half_the_time(group, key):
+    g = group.sample(key, (4000,))
+    M = g[0] if isinstance(g, tuple) else g
+    frac = float(jnp.mean(jnp.linalg.det(M) < 0))
+    assert abs(frac - 0.5) < 0.05
+
+
+@pytest.mark.parametrize("group", [G.SO2, G.SO3, G.SOn(4), G.SE3, G.GLPlus(3)], ids=lambda g: g.name)
+def test_orientation_preserving(group, key):
+    g = group.sample(key, (500,))
+    M = g[0] if isinstance(g, tuple) else g
+    assert bool(jnp.all(jnp.linalg.det(M) > 0))
+
+
+def test_sl_det_one(key):
+    with jax.enable_x64(True):
+        A = G.SL(4).sample(key, (200,))
+        np.testing.assert_allclose(jnp.linalg.det(A), 1.0, atol=1e-10)
+
+
+def test_axis_rotations_fix_axis(key):
+    with jax.enable_x64(True):
+        axis = jnp.array([1.0, 2.0, 2.0]) / 3.0
+        grp = G.axis_rotations((1.0, 2.0, 2.0))
+        R = grp.sample(key, (10,))
+        _close(R @ axis, jnp.broadcast_to(axis, (10, 3)))
+        theta = jax.random.uniform(key, (10,), minval=-3.0, maxval=3.0)
+        _close(grp.log(grp.exp(theta)), theta)
+
+
+def test_sn_uniform(key):
+    p = G.Sn(3).sample(key, (6000,))
+    codes = p[:, 0] * 9 + p[:, 1] * 3 + p[:, 2]
+    counts = np.bincount(np.asarray(codes), minlength=27)
+    counts = counts[counts > 0]
+    assert len(counts) == 6
+    assert counts.min() > 850 and counts.max() < 1150
+
+
+@given(eqst.group_elements(G.O3, (3,)), eqst.group_elements(G.O3, (3,)))
+def test_o3_hypothesis_homomorphism(g, h):
+    x = jnp.ones((3, 3))
+    np.testing.assert_allclose(
+        G.O3.act(G.O3.compose(g, h), x), G.O3.act(g, G.O3.act(h, x)), atol=1e-5
+    )
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_raises():
+    x3 = jnp.ones((4, 3))
+    with pytest.raises(ValueError, match=r"SO3 expects elements of shape \(\.\.\., 3, 3\)"):
+        G.SO3.act(jnp.eye(2), x3)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
+        G.SO3.act(jnp.eye(3), jnp.ones((4, 2)))
+    with pytest.raises(TypeError, match="floating"):
+        G.SO3.act(jnp.eye(3, dtype=jnp.int32), x3)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 7\)"):
+        G.Sn(7).compose(jnp.arange(6), jnp.arange(7))
+    with pytest.raises(ValueError, match="does not match"):
+        G.Sn(5, item_axis=-2).act(jnp.arange(5), jnp.ones((4, 2)))
+    with pytest.raises(TypeError, match="integer"):
+        G.Sn(3).act(jnp.array([0.0, 1.0, 2.0]), jnp.ones((3, 2)))
+    with pytest.raises(TypeError, match="EuclideanElement"):
+        G.E3.act(jnp.eye(3), x3)
+    with pytest.raises(TypeError, match="IrrepsArray"):
+        G.act_irreps(jnp.eye(3), jnp.ones(3))
+    with pytest.raises(ValueError, match="axis"):
+        G.axis_rotations((0.0, 0.0))
+    with pytest.raises(ValueError, match="non-zero"):
+        G.axis_rotations((0.0, 0.0, 0.0))
+
+
+def test_bad_input_raises_at_trace_time():
+    with pytest.raises(ValueError, match="SO3"):
+        jax.jit(G.SO3.act)(jnp.eye(2), jnp.ones(3))
+    with pytest.raises(ValueError, match="act_graph"):
+        g = eq.testing.random_graph(0, (3,), dtype=np.float32)
+        jax.jit(G.act_graph)(jnp.arange(4), g)
+
+
+def test_irreps_bad_dtype_mix():
+    with pytest.raises(TypeError, match="dtype"):
+        with jax.enable_x64(True):
+            G.act_irreps(jnp.eye(3, dtype=jnp.float64), e3nn.zeros("1o", (), jnp.float32))
+
+
+def test_groups_are_cached_and_hashable():
+    assert G.Sn(5) is G.Sn(5)
+    assert G.SOn(3) is G.SO3
+    assert hash(G.GLPlus(3)) == hash(G.GLPlus(3))
+    assert G.axis_rotations((0, 0, 2)) is G.axis_rotations((0, 0, 1))
+
+
+@given(st.sampled_from([1, 2, 5]), eqst.seeds())
+def test_sampled_permutations_are_permutations(n, seed):
+    p = G.Sn(n).sample(jax.random.key(seed), (4,))
+    assert (np.sort(np.asarray(p), -1) == np.arange(n)).all()

@@ -119,7 +119,7 @@ def equivariance_error(
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq
       >>> x = jax.random.normal(jax.random.key(0), (5, 3))
-      >>> center = lambda p: p - p.mean(0)
+      >>> center = lambda p: p - p.mean(0, keepdims=True)
       >>> err = eq.testing.equivariance_error(center, eq.groups.O3, x,
       ...     act_in=eq.groups.O3.act, act_out=eq.groups.O3.act, key=jax.random.key(1))
       >>> bool(err < 1e-5)

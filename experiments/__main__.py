@@ -31,7 +31,10 @@ def main(argv: list[str]) -> int:
     name, rest = argv[0], argv[1:]
     exps = available()
     if name not in exps:
-        print(f"unknown experiment {name!r}; try: python -m experiments list", file=sys.stderr)
+        print(
+            f"unknown experiment {name!r}; try: python -m experiments list",
+            file=sys.stderr,
+        )
         return 2
     return int(importlib.import_module(f"experiments.{name}").main(rest) or 0)
 

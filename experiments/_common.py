@@ -44,7 +44,9 @@ def write_table(name: str, stem: str, header, rows, preamble: str = "") -> str:
     return md
 
 
-def time_call(fn: Callable[..., Any], *args, repeats: int = 20, min_time: float = 0.05) -> float:
+def time_call(
+    fn: Callable[..., Any], *args, repeats: int = 20, min_time: float = 0.05
+) -> float:
     """Median seconds per call of an already-jitted ``fn`` (compiled first)."""
     jax.block_until_ready(fn(*args))
     times = []

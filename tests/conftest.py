@@ -16,3 +16,7 @@ _counter = itertools.count()
 def key():
     """A fresh PRNG key per test."""
     return jax.random.key(next(_counter))
+
+
+# a script run in its own process by test_sharding.py, not a test module
+collect_ignore = ["_sharded_check.py"]

@@ -14,7 +14,8 @@ IDS = [r.name for r in ROWS]
 
 def _float_leaves(tree):
     return [
-        v for v in jax.tree_util.tree_leaves(tree)
+        v
+        for v in jax.tree_util.tree_leaves(tree)
         if hasattr(v, "dtype") and jnp.issubdtype(v.dtype, jnp.floating)
     ]
 
@@ -22,8 +23,14 @@ def _float_leaves(tree):
 def _err(row, x, key):
     return float(
         equivariance_error(
-            row.fn, row.group, x, act_in=row.act_in, act_out=row.act_out, key=key,
-            num_samples=8, sample=row.sample,
+            row.fn,
+            row.group,
+            x,
+            act_in=row.act_in,
+            act_out=row.act_out,
+            key=key,
+            num_samples=8,
+            sample=row.sample,
         )
     )
 
@@ -53,8 +60,14 @@ def test_equivariance_under_jit(row, key):
     x = row.make_input(key, jnp.float32)
     err = jax.jit(
         lambda x: equivariance_error(
-            row.fn, row.group, x, act_in=row.act_in, act_out=row.act_out,
-            key=jax.random.fold_in(key, 1), num_samples=4, sample=row.sample,
+            row.fn,
+            row.group,
+            x,
+            act_in=row.act_in,
+            act_out=row.act_out,
+            key=jax.random.fold_in(key, 1),
+            num_samples=4,
+            sample=row.sample,
         )
     )(x)
     assert float(err) < row.tol32
@@ -78,12 +91,16 @@ def test_dtype_in_dtype_out(row, dtype, key):
     with jax.enable_x64(True):
         y = row.fn(row.make_input(key, dtype))
         for leaf in _float_leaves(y):
-            assert leaf.dtype == dtype, f"{row.name}: output {leaf.dtype} for input {dtype}"
+            assert leaf.dtype == dtype, (
+                f"{row.name}: output {leaf.dtype} for input {dtype}"
+            )
 
 
 def _grad_of(row, x):
     leaves, treedef = jax.tree_util.tree_flatten(x)
-    is_f = [hasattr(v, "dtype") and jnp.issubdtype(v.dtype, jnp.floating) for v in leaves]
+    is_f = [
+        hasattr(v, "dtype") and jnp.issubdtype(v.dtype, jnp.floating) for v in leaves
+    ]
 
     def loss(fl):
         it = iter(fl)
@@ -94,7 +111,9 @@ def _grad_of(row, x):
     return jax.grad(loss)([v for v, f in zip(leaves, is_f, strict=True) if f])
 
 
-@pytest.mark.parametrize("row", [r for r in ROWS if r.differentiable], ids=lambda r: r.name)
+@pytest.mark.parametrize(
+    "row", [r for r in ROWS if r.differentiable], ids=lambda r: r.name
+)
 def test_gradients_finite(row, key):
     with jax.enable_x64(True):
         inputs = [row.make_input(key, jnp.float64)]
@@ -107,7 +126,11 @@ def test_gradients_finite(row, key):
 
 @pytest.mark.parametrize(
     "row",
-    [r for r in ROWS if r.degenerate_inputs is not None and r.tol_degenerate is not None],
+    [
+        r
+        for r in ROWS
+        if r.degenerate_inputs is not None and r.tol_degenerate is not None
+    ],
     ids=lambda r: r.name,
 )
 def test_degenerate_inputs_equivariant(row, key):

@@ -16,10 +16,10 @@ from ._euclidean import act_vectors as act_vectors
 from ._euclidean import se3_exp as se3_exp
 from ._euclidean import se3_log as se3_log
 from ._irreps import act_irreps as act_irreps
+from ._linear import SL as SL
 from ._linear import Aff as Aff
 from ._linear import AffineElement as AffineElement
 from ._linear import GLPlus as GLPlus
-from ._linear import SL as SL
 from ._linear import iwasawa_compose as iwasawa_compose
 from ._linear import iwasawa_decomposition as iwasawa_decomposition
 from ._linear import polar_compose as polar_compose
@@ -47,11 +47,44 @@ from ._permutations import graph_node_permutations as graph_node_permutations
 from ._permutations import permutation_inverse as permutation_inverse
 
 __all__ = [
-    "Action", "Aff", "AffineElement", "E3", "En", "EuclideanElement", "GLPlus",
-    "Group", "O2", "O3", "On", "SE3", "SEn", "SL", "SO2", "SO3", "SOn", "Sn",
-    "act_adjacency", "act_graph", "act_graph_tensors", "act_irreps", "act_set",
-    "act_vectors", "axis_rotations", "graph_node_permutations", "iwasawa_compose",
-    "iwasawa_decomposition", "matrix_to_quaternion", "permutation_inverse",
-    "polar_compose", "polar_decomposition", "se3_exp", "se3_log", "skew",
-    "so2_exp", "so2_log", "so3_exp", "so3_log", "vee",
+    "Action",
+    "Aff",
+    "AffineElement",
+    "E3",
+    "En",
+    "EuclideanElement",
+    "GLPlus",
+    "Group",
+    "O2",
+    "O3",
+    "On",
+    "SE3",
+    "SEn",
+    "SL",
+    "SO2",
+    "SO3",
+    "SOn",
+    "Sn",
+    "act_adjacency",
+    "act_graph",
+    "act_graph_tensors",
+    "act_irreps",
+    "act_set",
+    "act_vectors",
+    "axis_rotations",
+    "graph_node_permutations",
+    "iwasawa_compose",
+    "iwasawa_decomposition",
+    "matrix_to_quaternion",
+    "permutation_inverse",
+    "polar_compose",
+    "polar_decomposition",
+    "se3_exp",
+    "se3_log",
+    "skew",
+    "so2_exp",
+    "so2_log",
+    "so3_exp",
+    "so3_log",
+    "vee",
 ]

@@ -40,9 +40,13 @@ class EuclideanElement(NamedTuple):
 def _se3_V_coeffs(w):
     theta, small = _safe_norm(w)
     t2 = jnp.sum(w * w, axis=-1)
-    b = jnp.where(small, 0.5 - t2 / 24.0 + t2**2 / 720.0, (1.0 - jnp.cos(theta)) / theta**2)
+    b = jnp.where(
+        small, 0.5 - t2 / 24.0 + t2**2 / 720.0, (1.0 - jnp.cos(theta)) / theta**2
+    )
     c = jnp.where(
-        small, 1.0 / 6.0 - t2 / 120.0 + t2**2 / 5040.0, (theta - jnp.sin(theta)) / theta**3
+        small,
+        1.0 / 6.0 - t2 / 120.0 + t2**2 / 5040.0,
+        (theta - jnp.sin(theta)) / theta**3,
     )
     return b, c, theta, small, t2
 
@@ -84,14 +88,16 @@ def se3_log(g: EuclideanElement) -> Float[Array, "*batch 6"]:
     return jnp.concatenate([w, matvec(Vinv, t)], -1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _euclidean(n: int, special: bool) -> Group:
     rot = SOn(n) if special else On(n)
     name = ("SE" if special else "E") + (f"{n}" if n <= 3 else f"({n})")
 
     def validate(g):
         if not isinstance(g, tuple) or len(g) != 2:
-            raise TypeError(f"{name} expects an (R, t) EuclideanElement, got {type(g).__name__}")
+            raise TypeError(
+                f"{name} expects an (R, t) EuclideanElement, got {type(g).__name__}"
+            )
         R, t = g
         rot.validate(R)
         check_vectors(t, n, name)
@@ -190,5 +196,7 @@ def act_vectors(g: EuclideanElement | Array, v: Float[Array, "*batch n"]) -> Arr
     M = g[0] if isinstance(g, tuple) else g
     check_float(v, "act_vectors input")
     if v.shape[-1:] != M.shape[-1:]:
-        raise ValueError(f"act_vectors: vectors of shape {v.shape} do not match {M.shape}")
+        raise ValueError(
+            f"act_vectors: vectors of shape {v.shape} do not match {M.shape}"
+        )
     return matvec(M, v)

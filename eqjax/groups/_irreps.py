@@ -33,7 +33,9 @@ def act_irreps(R: Float[Array, "*batch 3 3"], x: e3nn.IrrepsArray) -> e3nn.Irrep
       Array([-1., -2., -3.], dtype=float32)
     """
     if not isinstance(x, e3nn.IrrepsArray):
-        raise TypeError(f"act_irreps expects an e3nn_jax.IrrepsArray, got {type(x).__name__}")
+        raise TypeError(
+            f"act_irreps expects an e3nn_jax.IrrepsArray, got {type(x).__name__}"
+        )
     check_square(R, 3, "act_irreps")
     if R.dtype != x.dtype:
         raise TypeError(f"act_irreps: R has dtype {R.dtype} but x has dtype {x.dtype}")

@@ -19,11 +19,11 @@ from jaxtyping import Array, Float
 
 from ._base import (
     Group,
+    add_broadcast,
     as_shape,
     check_square,
     check_vectors,
     flip_to_det_one,
-    add_broadcast,
     matvec,
     random_orthogonal,
     resolve_dtype,
@@ -82,14 +82,18 @@ def polar_decomposition(
     return P, Q
 
 
-def polar_compose(P: Float[Array, "*batch n n"], Q: Float[Array, "*batch n n"]) -> Array:
+def polar_compose(
+    P: Float[Array, "*batch n n"], Q: Float[Array, "*batch n n"]
+) -> Array:
     """Inverse of :func:`polar_decomposition`: ``(P, Q) -> P @ Q``."""
     return P @ Q
 
 
 def iwasawa_decomposition(
     A: Float[Array, "*batch n n"],
-) -> tuple[Float[Array, "*batch n n"], Float[Array, "*batch n"], Float[Array, "*batch n n"]]:
+) -> tuple[
+    Float[Array, "*batch n n"], Float[Array, "*batch n"], Float[Array, "*batch n n"]
+]:
     """Iwasawa (QR) decomposition ``A = K · diag(d) · N`` of ``A`` in GL+(n).
 
     ``K ∈ SO(n)``, ``d > 0`` and ``N`` unit upper triangular — the ``KAN``
@@ -119,7 +123,9 @@ def iwasawa_decomposition(
 
 
 def iwasawa_compose(
-    K: Float[Array, "*batch n n"], d: Float[Array, "*batch n"], N: Float[Array, "*batch n n"]
+    K: Float[Array, "*batch n n"],
+    d: Float[Array, "*batch n"],
+    N: Float[Array, "*batch n n"],
 ) -> Array:
     """Inverse of :func:`iwasawa_decomposition`: ``K @ diag(d) @ N``."""
     return K @ (d[..., :, None] * N)
@@ -143,7 +149,7 @@ def _check_expm_input(X, n, name):
     check_square(X, n, f"{name}.exp")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _linear(n: int, special_linear: bool) -> Group:
     name = f"SL({n})" if special_linear else f"GLPlus({n})"
 
@@ -165,8 +171,13 @@ def _linear(n: int, special_linear: bool) -> Group:
 
     def sample(key, shape=(), dtype=None, scale=0.3):
         return _iwasawa_sample(
-            key, as_shape(shape), n, resolve_dtype(dtype), scale,
-            special_linear=special_linear, orthogonal=False,
+            key,
+            as_shape(shape),
+            n,
+            resolve_dtype(dtype),
+            scale,
+            special_linear=special_linear,
+            orthogonal=False,
         )
 
     def act(g, x):
@@ -229,13 +240,15 @@ def SL(n: int) -> Group:
     return _linear(int(n), True)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _affine(n: int) -> Group:
     name = f"Aff({n})"
 
     def validate(g):
         if not isinstance(g, tuple) or len(g) != 2:
-            raise TypeError(f"{name} expects an (A, b) AffineElement, got {type(g).__name__}")
+            raise TypeError(
+                f"{name} expects an (A, b) AffineElement, got {type(g).__name__}"
+            )
         check_square(g[0], n, name)
         check_vectors(g[1], n, name)
 

@@ -38,7 +38,11 @@ def skew(w: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3 3"]:
     x, y, z = w[..., 0], w[..., 1], w[..., 2]
     o = jnp.zeros_like(x)
     return jnp.stack(
-        [jnp.stack([o, -z, y], -1), jnp.stack([z, o, -x], -1), jnp.stack([-y, x, o], -1)],
+        [
+            jnp.stack([o, -z, y], -1),
+            jnp.stack([z, o, -x], -1),
+            jnp.stack([-y, x, o], -1),
+        ],
         -2,
     )
 
@@ -46,7 +50,11 @@ def skew(w: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3 3"]:
 def vee(K: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch 3"]:
     """Inverse of :func:`skew` on the antisymmetric part: ``vee(skew(w)) == w``."""
     return 0.5 * jnp.stack(
-        [K[..., 2, 1] - K[..., 1, 2], K[..., 0, 2] - K[..., 2, 0], K[..., 1, 0] - K[..., 0, 1]],
+        [
+            K[..., 2, 1] - K[..., 1, 2],
+            K[..., 0, 2] - K[..., 2, 0],
+            K[..., 1, 0] - K[..., 0, 1],
+        ],
         -1,
     )
 
@@ -73,7 +81,9 @@ def so3_exp(w: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3 3"]:
     theta, small = _safe_norm(w)
     t2 = jnp.sum(w * w, axis=-1)
     a = jnp.where(small, 1.0 - t2 / 6.0 + t2**2 / 120.0, jnp.sin(theta) / theta)
-    b = jnp.where(small, 0.5 - t2 / 24.0 + t2**2 / 720.0, (1.0 - jnp.cos(theta)) / theta**2)
+    b = jnp.where(
+        small, 0.5 - t2 / 24.0 + t2**2 / 720.0, (1.0 - jnp.cos(theta)) / theta**2
+    )
     K = skew(w)
     eye = jnp.broadcast_to(jnp.eye(3, dtype=w.dtype), K.shape)
     return eye + a[..., None, None] * K + b[..., None, None] * (K @ K)
@@ -88,8 +98,16 @@ def matrix_to_quaternion(R: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch 
     check_square(R, 3, "matrix_to_quaternion")
     r00, r11, r22 = R[..., 0, 0], R[..., 1, 1], R[..., 2, 2]
     tr = r00 + r11 + r22
-    d21, d02, d10 = R[..., 2, 1] - R[..., 1, 2], R[..., 0, 2] - R[..., 2, 0], R[..., 1, 0] - R[..., 0, 1]
-    s21, s02, s10 = R[..., 2, 1] + R[..., 1, 2], R[..., 0, 2] + R[..., 2, 0], R[..., 1, 0] + R[..., 0, 1]
+    d21, d02, d10 = (
+        R[..., 2, 1] - R[..., 1, 2],
+        R[..., 0, 2] - R[..., 2, 0],
+        R[..., 1, 0] - R[..., 0, 1],
+    )
+    s21, s02, s10 = (
+        R[..., 2, 1] + R[..., 1, 2],
+        R[..., 0, 2] + R[..., 2, 0],
+        R[..., 1, 0] + R[..., 0, 1],
+    )
     pivots = jnp.stack([tr, r00, r11, r22], -1)
     which = jnp.argmax(pivots, axis=-1)
     # Each candidate is 4·(quaternion)·(its pivot component); normalise afterwards.
@@ -121,7 +139,9 @@ def so3_log(R: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch 3"]:
     n2 = jnp.sum(v * v, axis=-1)
     # 2·atan2(n, w)/n, with its series 2/w - 2n²/(3w³) near n = 0 (there w ≈ 1).
     w_safe = jnp.where(small, w, 1.0)
-    factor = jnp.where(small, 2.0 / w_safe - 2.0 * n2 / (3.0 * w_safe**3), 2.0 * jnp.arctan2(n, w) / n)
+    factor = jnp.where(
+        small, 2.0 / w_safe - 2.0 * n2 / (3.0 * w_safe**3), 2.0 * jnp.arctan2(n, w) / n
+    )
     return v * factor[..., None]
 
 
@@ -129,9 +149,10 @@ def so2_exp(theta: Float[Array, "*batch"]) -> Float[Array, "*batch 2 2"]:
     """Angle -> 2D rotation matrix ``[[cos, -sin], [sin, cos]]``.
 
     Example:
-      >>> so2_exp(jax.numpy.array(0.0))
-      Array([[ 1., -0.],
-             [ 0.,  1.]], dtype=float32)
+      >>> import jax.numpy as jnp
+      >>> R = so2_exp(jnp.array(jnp.pi / 2))
+      >>> jnp.round(R @ jnp.array([1.0, 0.0]), 6)
+      Array([0., 1.], dtype=float32)
     """
     check_float(theta, "SO2.exp input")
     c, s = jnp.cos(theta), jnp.sin(theta)
@@ -193,7 +214,7 @@ def _matrix_group(
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def SOn(n: int) -> Group:
     """The special orthogonal group SO(n): rotations, ``(..., n, n)`` matrices.
 
@@ -207,10 +228,12 @@ def SOn(n: int) -> Group:
       (2, 4, 4)
     """
     exp, log = {2: (so2_exp, so2_log), 3: (so3_exp, so3_log)}.get(n, (None, None))
-    return _matrix_group(f"SO{n}" if n <= 3 else f"SO({n})", n, special=True, exp=exp, log=log)
+    return _matrix_group(
+        f"SO{n}" if n <= 3 else f"SO({n})", n, special=True, exp=exp, log=log
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def On(n: int) -> Group:
     """The orthogonal group O(n): rotations and reflections, ``(..., n, n)``.
 
@@ -224,7 +247,9 @@ def On(n: int) -> Group:
       (2, 3, 3)
     """
     exp, log = {2: (so2_exp, so2_log), 3: (so3_exp, so3_log)}.get(n, (None, None))
-    return _matrix_group(f"O{n}" if n <= 3 else f"O({n})", n, special=False, exp=exp, log=log)
+    return _matrix_group(
+        f"O{n}" if n <= 3 else f"O({n})", n, special=False, exp=exp, log=log
+    )
 
 
 SO2 = SOn(2)
@@ -233,7 +258,7 @@ SO3 = SOn(3)
 O3 = On(3)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _axis_rotations(axis: tuple[float, float, float]) -> Group:
     unit = axis
     name = f"SO2[axis={tuple(round(a, 4) for a in unit)}]"
@@ -276,7 +301,7 @@ def axis_rotations(axis=(0.0, 0.0, 1.0)) -> Group:
       >>> import jax, jax.numpy as jnp
       >>> Gz = axis_rotations((0, 0, 1))
       >>> R = Gz.sample(jax.random.key(0), (3,))
-      >>> bool(jnp.allclose(R[:, :, 2], jnp.array([0.0, 0.0, 1.0])))
+      >>> bool(jnp.allclose(R[:, :, 2], jnp.array([[0.0, 0.0, 1.0]])))
       True
     """
     a = tuple(float(v) for v in np.asarray(axis, dtype=np.float64).reshape(-1))

@@ -22,12 +22,18 @@ from ._base import Group, as_shape
 def _check_perm(p, n: int | None, name: str) -> None:
     shape = getattr(p, "shape", None)
     if shape is None:
-        raise TypeError(f"{name} expects an integer index array, got {type(p).__name__}")
+        raise TypeError(
+            f"{name} expects an integer index array, got {type(p).__name__}"
+        )
     if not jnp.issubdtype(p.dtype, jnp.integer):
-        raise TypeError(f"{name} expects an integer permutation array, got dtype {p.dtype}")
+        raise TypeError(
+            f"{name} expects an integer permutation array, got dtype {p.dtype}"
+        )
     if len(shape) < 1 or (n is not None and shape[-1] != n):
         want = "(..., n)" if n is None else f"(..., {n})"
-        raise ValueError(f"{name} expects permutations of shape {want}; got shape {shape}")
+        raise ValueError(
+            f"{name} expects permutations of shape {want}; got shape {shape}"
+        )
 
 
 def permutation_inverse(p: Int[Array, "*batch n"]) -> Int[Array, "*batch n"]:
@@ -71,7 +77,7 @@ def act_set(p: Int[Array, "*batch n"], x: Array, *, axis: int = -2) -> Array:
     trailing = x.ndim - axis - 1
     idx = inv.reshape(inv.shape + (1,) * trailing)
     lead = x.shape[:axis]
-    batch = jnp.broadcast_shapes(idx.shape[:-1 - trailing], lead)
+    batch = jnp.broadcast_shapes(idx.shape[: -1 - trailing], lead)
     idx = jnp.broadcast_to(idx, (*batch, n, *x.shape[axis + 1 :]))
     xb = jnp.broadcast_to(x, (*batch, *x.shape[axis:]))
     return jnp.take_along_axis(xb, idx, axis=len(batch))
@@ -104,7 +110,9 @@ def act_adjacency(
     return act_set(p, B, axis=-1 - f)
 
 
-def act_graph_tensors(p: Int[Array, "*batch n"], xa: tuple[Array, Array]) -> tuple[Array, Array]:
+def act_graph_tensors(
+    p: Int[Array, "*batch n"], xa: tuple[Array, Array]
+) -> tuple[Array, Array]:
     """Act on a dense graph ``(X, A)``: node features ``P X``, adjacency ``P A Pᵀ``.
 
     Args:
@@ -122,7 +130,7 @@ def act_graph_tensors(p: Int[Array, "*batch n"], xa: tuple[Array, Array]) -> tup
     return act_set(p, X, axis=-2), act_adjacency(p, A)
 
 
-def act_graph(p: Int[Array, "n_total"], graph: jraph.GraphsTuple) -> jraph.GraphsTuple:
+def act_graph(p: Int[Array, " n_total"], graph: jraph.GraphsTuple) -> jraph.GraphsTuple:
     """Relabel the nodes of a (possibly batched, possibly padded) ``GraphsTuple``.
 
     Node ``i`` becomes node ``p[i]``: node features are moved, ``senders`` and
@@ -150,11 +158,15 @@ def act_graph(p: Int[Array, "n_total"], graph: jraph.GraphsTuple) -> jraph.Graph
       ([2], [0], [1.0, 2.0, 0.0])
     """
     if not isinstance(graph, jraph.GraphsTuple):
-        raise TypeError(f"act_graph expects a jraph.GraphsTuple, got {type(graph).__name__}")
+        raise TypeError(
+            f"act_graph expects a jraph.GraphsTuple, got {type(graph).__name__}"
+        )
     n_total = _num_node_rows(graph)
     _check_perm(p, n_total, "act_graph")
     if p.ndim != 1:
-        raise ValueError(f"act_graph takes one permutation of shape ({n_total},); use jax.vmap for batches, got {p.shape}")
+        raise ValueError(
+            f"act_graph takes one permutation of shape ({n_total},); use jax.vmap for batches, got {p.shape}"
+        )
     nodes = jax.tree_util.tree_map(lambda v: act_set(p, v, axis=0), graph.nodes)
     return graph._replace(
         nodes=nodes,
@@ -169,7 +181,9 @@ def _num_node_rows(graph: jraph.GraphsTuple) -> int:
         raise ValueError("act_graph needs node features to know the number of nodes")
     sizes = {leaf.shape[0] for leaf in leaves}
     if len(sizes) != 1:
-        raise ValueError(f"node feature leaves disagree on the number of nodes: {sizes}")
+        raise ValueError(
+            f"node feature leaves disagree on the number of nodes: {sizes}"
+        )
     return sizes.pop()
 
 
@@ -213,7 +227,7 @@ def _sn_group(n: int, item_axis: int, name: str, sample) -> Group:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def Sn(n: int, item_axis: int = -2) -> Group:
     """The symmetric group S_n: permutations as ``(..., n)`` integer arrays.
 

@@ -20,7 +20,16 @@ from ._registry import Transform as Transform
 from ._registry import registered as registered
 
 __all__ = [
-    "DEGENERATE_CLOUDS", "Transform", "assert_equivariant", "assert_invariant",
-    "cast_floating", "default_tolerance", "degenerate_cloud", "equivariance_error",
-    "equivariance_errors", "random_cloud", "random_graph", "registered",
+    "DEGENERATE_CLOUDS",
+    "Transform",
+    "assert_equivariant",
+    "assert_invariant",
+    "cast_floating",
+    "default_tolerance",
+    "degenerate_cloud",
+    "equivariance_error",
+    "equivariance_errors",
+    "random_cloud",
+    "random_graph",
+    "registered",
 ]

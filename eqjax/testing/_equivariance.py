@@ -127,8 +127,14 @@ def equivariance_error(
     """
     return jnp.max(
         equivariance_errors(
-            fn, group, x, act_in=act_in, act_out=act_out, key=key,
-            num_samples=num_samples, sample=sample,
+            fn,
+            group,
+            x,
+            act_in=act_in,
+            act_out=act_out,
+            key=key,
+            num_samples=num_samples,
+            sample=sample,
         )
     )
 
@@ -165,8 +171,14 @@ def assert_equivariant(
     """
     err = float(
         equivariance_error(
-            fn, group, x, act_in=act_in, act_out=act_out, key=key,
-            num_samples=num_samples, sample=sample,
+            fn,
+            group,
+            x,
+            act_in=act_in,
+            act_out=act_out,
+            key=key,
+            num_samples=num_samples,
+            sample=sample,
         )
     )
     tol = default_tolerance(x) if tol is None else tol
@@ -199,6 +211,13 @@ def assert_invariant(
       ...     act_in=eq.groups.O3.act, key=jax.random.key(1))
     """
     return assert_equivariant(
-        fn, group, x, act_in=act_in, act_out=None, key=key,
-        num_samples=num_samples, tol=tol, sample=sample,
+        fn,
+        group,
+        x,
+        act_in=act_in,
+        act_out=None,
+        key=key,
+        num_samples=num_samples,
+        tol=tol,
+        sample=sample,
     )

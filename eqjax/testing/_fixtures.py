@@ -10,8 +10,15 @@ import jraph
 import numpy as np
 
 DEGENERATE_CLOUDS = (
-    "coincident", "zero", "duplicates", "collinear", "planar", "square", "cube",
-    "tetrahedron", "cylinder",
+    "coincident",
+    "zero",
+    "duplicates",
+    "collinear",
+    "planar",
+    "square",
+    "cube",
+    "tetrahedron",
+    "cylinder",
 )
 """Names accepted by :func:`degenerate_cloud`."""
 
@@ -56,13 +63,17 @@ def degenerate_cloud(kind: str, dtype=np.float64, seed: int = 0) -> np.ndarray:
     elif kind == "cube":
         x = np.array(list(itertools.product([-1.0, 1.0], repeat=3)))
     elif kind == "tetrahedron":
-        x = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=np.float64)
+        x = np.array(
+            [[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]], dtype=np.float64
+        )
     elif kind == "cylinder":
         t = np.linspace(0, 2 * np.pi, 6, endpoint=False)
         ring = np.stack([np.cos(t), np.sin(t), np.zeros_like(t)], 1)
         x = np.concatenate([ring + [0, 0, 1.0], ring - [0, 0, 1.0]], 0)
     else:
-        raise ValueError(f"unknown degenerate cloud {kind!r}; choose from {DEGENERATE_CLOUDS}")
+        raise ValueError(
+            f"unknown degenerate cloud {kind!r}; choose from {DEGENERATE_CLOUDS}"
+        )
     return np.asarray(x, dtype=dtype)
 
 

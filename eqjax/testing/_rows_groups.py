@@ -39,8 +39,15 @@ def _action_row(name, group, make_x, *, act=None, degenerate_x=(), notes="", **k
         return [(h, make(dtype)) for make in degenerate_x for h in (ident, g)]
 
     return Transform(
-        name=name, fn=fn, group=group, act_in=act_in, act_out=act,
-        make_input=make_input, degenerate_inputs=degenerate_inputs, notes=notes, **kw,
+        name=name,
+        fn=fn,
+        group=group,
+        act_in=act_in,
+        act_out=act,
+        make_input=make_input,
+        degenerate_inputs=degenerate_inputs,
+        notes=notes,
+        **kw,
     )
 
 
@@ -73,47 +80,82 @@ def _rows():
     for grp in (G.SO2, G.O2, G.SO3, G.O3, G.SOn(4), G.axis_rotations((1.0, 2.0, 2.0))):
         n = grp.dim
         rows.append(
-            _action_row(f"groups.{grp.name}.act", grp, _points(n),
-                        degenerate_x=(_zeros(n), _coincident(n)))
+            _action_row(
+                f"groups.{grp.name}.act",
+                grp,
+                _points(n),
+                degenerate_x=(_zeros(n), _coincident(n)),
+            )
         )
     for grp in (G.SE3, G.E3):
         rows.append(
-            _action_row(f"groups.{grp.name}.act", grp, _points(3),
-                        degenerate_x=(_zeros(3), _coincident(3)))
+            _action_row(
+                f"groups.{grp.name}.act",
+                grp,
+                _points(3),
+                degenerate_x=(_zeros(3), _coincident(3)),
+            )
         )
         rows.append(
-            _action_row(f"groups.{grp.name}.act_vectors", grp, _points(3),
-                        act=G.act_vectors, degenerate_x=(_zeros(3),))
+            _action_row(
+                f"groups.{grp.name}.act_vectors",
+                grp,
+                _points(3),
+                act=G.act_vectors,
+                degenerate_x=(_zeros(3),),
+            )
         )
     for grp in (G.GLPlus(3), G.SL(3), G.Aff(3)):
         rows.append(
-            _action_row(f"groups.{grp.name}.act", grp, _points(3), tol32=3e-4,
-                        degenerate_x=(_zeros(3), _coincident(3)),
-                        notes="non-orthogonal: conjugation uses a matrix inverse")
+            _action_row(
+                f"groups.{grp.name}.act",
+                grp,
+                _points(3),
+                tol32=3e-4,
+                degenerate_x=(_zeros(3), _coincident(3)),
+                notes="non-orthogonal: conjugation uses a matrix inverse",
+            )
         )
     rows.append(
-        _action_row("groups.act_irreps", G.O3, _irreps_input, act=G.act_irreps,
-                    degenerate_x=(lambda dtype: e3nn.zeros("0e + 1o + 2e + 1e", (), dtype),))
-    )
-    rows.append(
-        _action_row("groups.Sn.act_set", G.Sn(7), lambda k, d: jax.random.normal(k, (7, 4), d),
-                    degenerate_x=(lambda d: jnp.ones((7, 4), d),))
-    )
-    rows.append(
-        _action_row("groups.act_adjacency", G.Sn(6),
-                    lambda k, d: jax.random.normal(k, (6, 6), d), act=G.act_adjacency,
-                    degenerate_x=(lambda d: jnp.zeros((6, 6), d),))
+        _action_row(
+            "groups.act_irreps",
+            G.O3,
+            _irreps_input,
+            act=G.act_irreps,
+            degenerate_x=(lambda dtype: e3nn.zeros("0e + 1o + 2e + 1e", (), dtype),),
+        )
     )
     rows.append(
         _action_row(
-            "groups.act_graph", G.graph_node_permutations(_GRAPH_TEMPLATE), _graph_input,
+            "groups.Sn.act_set",
+            G.Sn(7),
+            lambda k, d: jax.random.normal(k, (7, 4), d),
+            degenerate_x=(lambda d: jnp.ones((7, 4), d),),
+        )
+    )
+    rows.append(
+        _action_row(
+            "groups.act_adjacency",
+            G.Sn(6),
+            lambda k, d: jax.random.normal(k, (6, 6), d),
+            act=G.act_adjacency,
+            degenerate_x=(lambda d: jnp.zeros((6, 6), d),),
+        )
+    )
+    rows.append(
+        _action_row(
+            "groups.act_graph",
+            G.graph_node_permutations(_GRAPH_TEMPLATE),
+            _graph_input,
             act=G.act_graph,
             degenerate_x=(
-                lambda d: random_graph(1, (4, 0, 3), (0, 0, 0), pad_to=(10, 6, 4),
-                                       dtype=np.dtype(d)),
+                lambda d: random_graph(
+                    1, (4, 0, 3), (0, 0, 0), pad_to=(10, 6, 4), dtype=np.dtype(d)
+                ),
                 lambda d: jax.tree_util.tree_map(
-                    jnp.zeros_like, random_graph(2, (4, 0, 3), pad_to=(10, 6, 4),
-                                                 dtype=np.dtype(d))),
+                    jnp.zeros_like,
+                    random_graph(2, (4, 0, 3), pad_to=(10, 6, 4), dtype=np.dtype(d)),
+                ),
             ),
             notes="batched GraphsTuple: 3 graphs (one empty) + jraph padding; "
             "degenerate: no edges, all-zero features",

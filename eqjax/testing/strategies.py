@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from ..groups import Group
 from ._fixtures import DEGENERATE_CLOUDS, degenerate_cloud, random_cloud, random_graph
 
-__all__ = ["seeds", "group_elements", "point_clouds", "degenerate_point_clouds", "graphs"]
+__all__ = [
+    "seeds",
+    "group_elements",
+    "point_clouds",
+    "degenerate_point_clouds",
+    "graphs",
+]
 
 
 def seeds() -> st.SearchStrategy[int]:
@@ -22,7 +28,9 @@ def seeds() -> st.SearchStrategy[int]:
     return st.integers(0, 2**31 - 1)
 
 
-def group_elements(group: Group, shape: tuple[int, ...] = (), dtype=None) -> st.SearchStrategy:
+def group_elements(
+    group: Group, shape: tuple[int, ...] = (), dtype=None
+) -> st.SearchStrategy:
     """Elements of ``group`` drawn by ``group.sample`` from a hypothesis seed
     (Haar for compact groups, reflections included where the group has them).
 
@@ -37,7 +45,11 @@ def group_elements(group: Group, shape: tuple[int, ...] = (), dtype=None) -> st.
 
     def build(seed):
         key = jax.random.key(seed)
-        return group.sample(key, shape) if dtype is None else group.sample(key, shape, dtype)
+        return (
+            group.sample(key, shape)
+            if dtype is None
+            else group.sample(key, shape, dtype)
+        )
 
     return st.builds(build, seeds())
 

@@ -87,7 +87,13 @@ def test_set_action_batches(key):
 
 
 def _edge_set(g):
-    return sorted(zip(np.asarray(g.senders).tolist(), np.asarray(g.receivers).tolist(), strict=True))
+    return sorted(
+        zip(
+            np.asarray(g.senders).tolist(),
+            np.asarray(g.receivers).tolist(),
+            strict=True,
+        )
+    )
 
 
 @given(eqst.graphs(), eqst.seeds())
@@ -97,18 +103,22 @@ def test_graph_permutation_is_isomorphism(graph, seed):
     h = G.act_graph(p, graph)
     # same edge set after relabelling by p, edge features follow their edges
     relabelled = sorted(
-        zip(np.asarray(p)[graph.senders].tolist(), np.asarray(p)[graph.receivers].tolist(), strict=True)
+        zip(
+            np.asarray(p)[graph.senders].tolist(),
+            np.asarray(p)[graph.receivers].tolist(),
+            strict=True,
+        )
     )
     assert _edge_set(h) == relabelled
     np.testing.assert_array_equal(h.edges, graph.edges)
     # node features moved to their new labels
-    np.testing.assert_array_equal(np.asarray(h.nodes)[np.asarray(p)], np.asarray(graph.nodes))
+    np.testing.assert_array_equal(
+        np.asarray(h.nodes)[np.asarray(p)], np.asarray(graph.nodes)
+    )
     # nodes stay in their graph; counts, globals and padding masks intact
     np.testing.assert_array_equal(h.n_node, graph.n_node)
     np.testing.assert_array_equal(h.globals, graph.globals)
-    np.testing.assert_array_equal(
-        jraph_node_graph(h), jraph_node_graph(graph)
-    )
+    np.testing.assert_array_equal(jraph_node_graph(h), jraph_node_graph(graph))
     import jraph
 
     np.testing.assert_array_equal(

@@ -15,14 +15,30 @@ G = eq.groups
 TOL = 1e-10
 
 FLOAT_GROUPS = [
-    G.SO2, G.O2, G.SO3, G.O3, G.SOn(4), G.On(5), G.axis_rotations((0.0, 1.0, 1.0)),
-    G.SE3, G.E3, G.SEn(2), G.En(4), G.GLPlus(3), G.SL(3), G.GLPlus(2), G.SL(4), G.Aff(3),
+    G.SO2,
+    G.O2,
+    G.SO3,
+    G.O3,
+    G.SOn(4),
+    G.On(5),
+    G.axis_rotations((0.0, 1.0, 1.0)),
+    G.SE3,
+    G.E3,
+    G.SEn(2),
+    G.En(4),
+    G.GLPlus(3),
+    G.SL(3),
+    G.GLPlus(2),
+    G.SL(4),
+    G.Aff(3),
 ]
 ALL_GROUPS = FLOAT_GROUPS + [G.Sn(7), G.Sn(1)]
 
 
 def _close(a, b, tol=TOL):
-    for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+    for u, v in zip(
+        jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True
+    ):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=tol, atol=tol)
 
 
@@ -73,7 +89,8 @@ def test_action_is_homomorphism(group, key):
 
 
 @pytest.mark.parametrize(
-    "group", [g for g in FLOAT_GROUPS if g.exp is not None and g.log is not None],
+    "group",
+    [g for g in FLOAT_GROUPS if g.exp is not None and g.log is not None],
     ids=lambda g: g.name,
 )
 def test_exp_log_round_trip(group, key):
@@ -89,7 +106,9 @@ def test_exp_log_round_trip(group, key):
 
 def test_so3_exp_log_edge_cases():
     with jax.enable_x64(True):
-        w = jnp.array([[0.0, 0.0, 0.0], [1e-9, 0, 0], [0, 0, jnp.pi - 1e-6], [0, 3.0, 0]])
+        w = jnp.array(
+            [[0.0, 0.0, 0.0], [1e-9, 0, 0], [0, 0, jnp.pi - 1e-6], [0, 3.0, 0]]
+        )
         R = G.so3_exp(w)
         _close(jnp.swapaxes(R, -1, -2) @ R, jnp.broadcast_to(jnp.eye(3), R.shape))
         _close(G.so3_log(R), w, 1e-8)
@@ -104,7 +123,9 @@ def test_so3_exp_log_edge_cases():
 def test_se3_exp_log(key):
     with jax.enable_x64(True):
         xi = jax.random.normal(key, (32, 6))
-        xi = xi.at[:, :3].multiply(0.9)
+        w = xi[:, :3] / jnp.linalg.norm(xi[:, :3], axis=-1, keepdims=True)
+        angle = jax.random.uniform(jax.random.fold_in(key, 1), (32, 1), maxval=3.0)
+        xi = jnp.concatenate([w * angle, xi[:, 3:]], -1)
         _close(G.se3_log(G.se3_exp(xi)), xi, 1e-9)
         # exp of a twist is the composition-compatible one-parameter subgroup
         g1 = G.se3_exp(0.3 * xi)
@@ -120,7 +141,9 @@ def test_glplus_sl_exp_one_parameter(key):
         np.testing.assert_allclose(jnp.linalg.det(G.SL(3).exp(X)), 1.0, atol=1e-10)
 
 
-@pytest.mark.parametrize("group", [G.GLPlus(3), G.SL(3), G.GLPlus(5)], ids=lambda g: g.name)
+@pytest.mark.parametrize(
+    "group", [G.GLPlus(3), G.SL(3), G.GLPlus(5)], ids=lambda g: g.name
+)
 def test_decompositions_round_trip(group, key):
     with jax.enable_x64(True):
         A = group.sample(key, (16,))
@@ -175,7 +198,9 @@ def test_haar_control_detects_non_haar(key):
         assert abs(float(tr.mean())) > 1.0
 
 
-@pytest.mark.parametrize("group", [G.O2, G.O3, G.On(5), G.E3, G.Aff(3)], ids=lambda g: g.name)
+@pytest.mark.parametrize(
+    "group", [G.O2, G.O3, G.On(5), G.E3, G.Aff(3)], ids=lambda g: g.name
+)
 def test_reflections_half_the_time(group, key):
     g = group.sample(key, (4000,))
     M = g[0] if isinstance(g, tuple) else g
@@ -183,7 +208,9 @@ def test_reflections_half_the_time(group, key):
     assert abs(frac - 0.5) < 0.05
 
 
-@pytest.mark.parametrize("group", [G.SO2, G.SO3, G.SOn(4), G.SE3, G.GLPlus(3)], ids=lambda g: g.name)
+@pytest.mark.parametrize(
+    "group", [G.SO2, G.SO3, G.SOn(4), G.SE3, G.GLPlus(3)], ids=lambda g: g.name
+)
 def test_orientation_preserving(group, key):
     g = group.sample(key, (500,))
     M = g[0] if isinstance(g, tuple) else g
@@ -228,7 +255,9 @@ def test_o3_hypothesis_homomorphism(g, h):
 
 def test_bad_input_raises():
     x3 = jnp.ones((4, 3))
-    with pytest.raises(ValueError, match=r"SO3 expects elements of shape \(\.\.\., 3, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"SO3 expects elements of shape \(\.\.\., 3, 3\)"
+    ):
         G.SO3.act(jnp.eye(2), x3)
     with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
         G.SO3.act(jnp.eye(3), jnp.ones((4, 2)))
@@ -261,7 +290,9 @@ def test_bad_input_raises_at_trace_time():
 def test_irreps_bad_dtype_mix():
     with pytest.raises(TypeError, match="dtype"):
         with jax.enable_x64(True):
-            G.act_irreps(jnp.eye(3, dtype=jnp.float64), e3nn.zeros("1o", (), jnp.float32))
+            G.act_irreps(
+                jnp.eye(3, dtype=jnp.float64), e3nn.zeros("1o", (), jnp.float32)
+            )
 
 
 def test_groups_are_cached_and_hashable():

@@ -17,7 +17,12 @@ def test_known_equivariant_near_zero(key):
     with jax.enable_x64(True):
         x = jax.random.normal(key, (7, 3))
         err = equivariance_error(
-            lambda p: p - p.mean(0, keepdims=True), G.E3, x, act_in=G.E3.act, act_out=G.act_vectors, key=key
+            lambda p: p - p.mean(0, keepdims=True),
+            G.E3,
+            x,
+            act_in=G.E3.act,
+            act_out=G.act_vectors,
+            key=key,
         )
         assert float(err) < 1e-12
 
@@ -60,7 +65,10 @@ def test_graph_message_passing_equivariant_and_control(key):
 
     def mp(graph):
         msg = graph.nodes[graph.senders]
-        return jax.ops.segment_sum(msg, graph.receivers, graph.nodes.shape[0]) + graph.nodes
+        return (
+            jax.ops.segment_sum(msg, graph.receivers, graph.nodes.shape[0])
+            + graph.nodes
+        )
 
     def act_nodes(p, y):
         return G.act_set(p, y, axis=0)
@@ -81,10 +89,17 @@ def test_irreps_equivariance_and_parity_control(key):
     def cross_wrong_parity(v):
         return e3nn.IrrepsArray("1o", cross(v).array)
 
-    assert_equivariant(cross, G.O3, x, act_in=G.act_irreps, act_out=G.act_irreps, key=key)
+    assert_equivariant(
+        cross, G.O3, x, act_in=G.act_irreps, act_out=G.act_irreps, key=key
+    )
     with pytest.raises(AssertionError):
         assert_equivariant(
-            cross_wrong_parity, G.O3, x, act_in=G.act_irreps, act_out=G.act_irreps, key=key
+            cross_wrong_parity,
+            G.O3,
+            x,
+            act_in=G.act_irreps,
+            act_out=G.act_irreps,
+            key=key,
         )
 
 
@@ -98,14 +113,22 @@ def test_works_under_jit_and_batched_inputs(key):
 
     assert float(jax.jit(f)(x)) < 1e-5
     errs = eq.testing.equivariance_errors(
-        lambda p: p * 2.0, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key, num_samples=5
+        lambda p: p * 2.0,
+        G.O3,
+        x,
+        act_in=G.O3.act,
+        act_out=G.O3.act,
+        key=key,
+        num_samples=5,
     )
     assert errs.shape == (5,)
 
 
 def test_zero_outputs_give_zero_error(key):
     x = jax.random.normal(key, (4, 3))
-    err = equivariance_error(jnp.zeros_like, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key)
+    err = equivariance_error(
+        jnp.zeros_like, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key
+    )
     assert float(err) == 0.0
 
 

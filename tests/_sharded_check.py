@@ -1,0 +1,74 @@
+"""Run every registry row with its batch sharded over 4 forced host devices.
+
+Executed in its own process by tests/test_sharding.py (XLA_FLAGS must be set
+before JAX is imported).
+"""
+
+import os
+import sys
+
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+)
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from jax.sharding import Mesh, NamedSharding  # noqa: E402
+from jax.sharding import PartitionSpec as P  # noqa: E402
+
+import eqjax as eq  # noqa: E402
+
+
+def main(areas):
+    assert jax.device_count() == 4, jax.devices()
+    mesh = Mesh(np.array(jax.devices()), ("batch",))
+    failures = []
+    rows = eq.testing.registered(areas) if areas else eq.testing.registered()
+    for row in rows:
+        keys = jax.random.split(jax.random.key(0), 8)
+        xs = [row.make_input(k, jnp.float32) for k in keys]
+        stacked = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *xs)
+        sharded = jax.device_put(stacked, NamedSharding(mesh, P("batch")))
+        out = jax.jit(jax.vmap(row.fn))(sharded)
+        ref = jax.vmap(row.fn)(stacked)
+        for a, b in zip(
+            jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(ref), strict=True
+        ):
+            if not np.allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5):
+                failures.append(f"{row.name}: sharded result differs")
+                break
+
+        def batched_err(x, row=row):
+            return jax.vmap(
+                lambda xi: eq.testing.equivariance_error(
+                    row.fn,
+                    row.group,
+                    xi,
+                    act_in=row.act_in,
+                    act_out=row.act_out,
+                    key=jax.random.key(1),
+                    num_samples=4,
+                    sample=row.sample,
+                )
+            )(x)
+
+        errs = jax.jit(batched_err)(sharded)
+        if not float(jnp.max(errs)) < row.tol32:
+            failures.append(
+                f"{row.name}: sharded equivariance error {float(jnp.max(errs)):.2e}"
+            )
+        print(
+            f"ok {row.name}"
+            if not failures or not failures[-1].startswith(row.name)
+            else failures[-1]
+        )
+    if failures:
+        print("\n".join(failures))
+        return 1
+    print(f"{len(rows)} rows sharded over {jax.device_count()} devices")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -90,3 +90,18 @@ def test_api_contract_foundation():
     eq.testing.assert_invariant(
         lambda p: jnp.sum(p**2), eq.groups.O3, x, act_in=eq.groups.O3.act, key=key
     )
+
+
+@pytest.mark.parametrize("package", ["eqjax.groups", "eqjax.testing"])
+def test_public_callables_have_runnable_examples(package):
+    mod = importlib.import_module(package)
+    missing = []
+    for name in mod.__all__:
+        obj = getattr(mod, name)
+        if getattr(obj, "__module__", "").startswith(("typing", "collections")):
+            continue
+        if isinstance(obj, eq.groups.Group) or inspect.ismodule(obj):
+            continue
+        if callable(obj) and ">>>" not in (obj.__doc__ or ""):
+            missing.append(name)
+    assert not missing, f"{package}: no >>> example in {missing}"

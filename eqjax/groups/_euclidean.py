@@ -31,6 +31,12 @@ class EuclideanElement(NamedTuple):
     Attributes:
       R: ``(..., n, n)`` orthogonal matrix.
       t: ``(..., n)`` translation.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> g = EuclideanElement(jnp.eye(3), jnp.ones(3))
+      >>> E3.act(g, jnp.zeros(3))
+      Array([1., 1., 1.], dtype=float32)
     """
 
     R: Float[Array, "*batch n n"]
@@ -70,7 +76,15 @@ def se3_exp(xi: Float[Array, "*batch 6"]) -> EuclideanElement:
 
 
 def se3_log(g: EuclideanElement) -> Float[Array, "*batch 6"]:
-    """Inverse of :func:`se3_exp` for rotation angles below π."""
+    """Inverse of :func:`se3_exp` for rotation angles below π: ``(R, t) -> (ω, v)``
+    of shape ``(..., 6)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> xi = jnp.array([0.1, -0.2, 0.3, 1.0, 2.0, 3.0])
+      >>> bool(jnp.allclose(se3_log(se3_exp(xi)), xi, atol=1e-5))
+      True
+    """
     R, t = g
     w = so3_log(R)
     theta, small = _safe_norm(w)

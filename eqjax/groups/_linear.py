@@ -36,6 +36,12 @@ class AffineElement(NamedTuple):
     Attributes:
       A: ``(..., n, n)`` invertible matrix.
       b: ``(..., n)`` translation.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> g = AffineElement(2.0 * jnp.eye(2), jnp.ones(2))
+      >>> Aff(2).act(g, jnp.ones(2))
+      Array([3., 3.], dtype=float32)
     """
 
     A: Float[Array, "*batch n n"]
@@ -85,7 +91,13 @@ def polar_decomposition(
 def polar_compose(
     P: Float[Array, "*batch n n"], Q: Float[Array, "*batch n n"]
 ) -> Array:
-    """Inverse of :func:`polar_decomposition`: ``(P, Q) -> P @ Q``."""
+    """Inverse of :func:`polar_decomposition`: ``(P, Q) -> P @ Q``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> polar_compose(2.0 * jnp.eye(2), jnp.eye(2))[0, 0]
+      Array(2., dtype=float32)
+    """
     return P @ Q
 
 
@@ -127,7 +139,14 @@ def iwasawa_compose(
     d: Float[Array, "*batch n"],
     N: Float[Array, "*batch n n"],
 ) -> Array:
-    """Inverse of :func:`iwasawa_decomposition`: ``K @ diag(d) @ N``."""
+    """Inverse of :func:`iwasawa_decomposition`: ``K @ diag(d) @ N``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> iwasawa_compose(jnp.eye(2), jnp.array([2.0, 0.5]), jnp.eye(2))
+      Array([[2. , 0. ],
+             [0. , 0.5]], dtype=float32)
+    """
     return K @ (d[..., :, None] * N)
 
 

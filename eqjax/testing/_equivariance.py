@@ -20,7 +20,14 @@ def _float_dtype(tree: Any):
 
 
 def cast_floating(tree: Any, dtype) -> Any:
-    """Cast the floating leaves of a pytree to ``dtype`` (integer leaves untouched)."""
+    """Cast the floating leaves of a pytree to ``dtype`` (integer leaves untouched).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> a, b = cast_floating((jnp.ones(2), jnp.arange(2)), jnp.float16)
+      >>> a.dtype, b.dtype
+      (dtype('float16'), dtype('int32'))
+    """
 
     def cast(leaf):
         if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating):
@@ -65,6 +72,14 @@ def equivariance_errors(
 
     Returns:
       ``(num_samples,)`` errors in the floating dtype of ``x``.
+
+    Example:
+      >>> import jax, eqjax as eq
+      >>> x = jax.random.normal(jax.random.key(0), (4, 3))
+      >>> eq.testing.equivariance_errors(lambda p: p, eq.groups.O3, x,
+      ...     act_in=eq.groups.O3.act, act_out=eq.groups.O3.act,
+      ...     key=jax.random.key(1), num_samples=3).shape
+      (3,)
     """
     dtype = _float_dtype(x)
     draw = sample if sample is not None else group.sample
@@ -140,7 +155,13 @@ def equivariance_error(
 
 
 def default_tolerance(x: Any) -> float:
-    """``1e-9`` for float64 inputs, ``1e-4`` otherwise (the project's standard)."""
+    """``1e-9`` for float64 inputs, ``1e-4`` otherwise (the project's standard).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> default_tolerance(jnp.ones(3, jnp.float32))
+      0.0001
+    """
     return 1e-9 if _float_dtype(x) == jnp.float64 else 1e-4
 
 

@@ -45,6 +45,17 @@ class Transform:
       sample: optional ``sample(key, shape, dtype)`` overriding ``group.sample``.
       differentiable: whether ``fn`` is differentiable in its floating inputs.
       notes: anything a reader of the tour table should know.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, eqjax as eq
+      >>> row = Transform(
+      ...     name="demo.norms", fn=lambda x: jnp.linalg.norm(x, axis=-1),
+      ...     group=eq.groups.O3, act_in=eq.groups.O3.act, act_out=None,
+      ...     make_input=lambda key, dtype: jax.random.normal(key, (5, 3), dtype))
+      >>> x = row.make_input(jax.random.key(0), jnp.float32)
+      >>> float(eq.testing.equivariance_error(row.fn, row.group, x, act_in=row.act_in,
+      ...     act_out=row.act_out, key=jax.random.key(1))) < 1e-5
+      True
     """
 
     name: str

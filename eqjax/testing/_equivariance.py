@@ -41,7 +41,7 @@ def _sq_norm(tree: Any, dtype) -> jax.Array:
     leaves = [jnp.asarray(v).astype(dtype) for v in jax.tree_util.tree_leaves(tree)]
     if not leaves:
         return jnp.zeros((), dtype)
-    return sum(jnp.sum(v * v) for v in leaves)
+    return jnp.sum(jnp.stack([jnp.sum(v * v) for v in leaves]))
 
 
 def _diff(a: Any, b: Any) -> Any:

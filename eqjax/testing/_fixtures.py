@@ -8,6 +8,7 @@ import itertools
 import jax.numpy as jnp
 import jraph
 import numpy as np
+from numpy.typing import DTypeLike
 
 DEGENERATE_CLOUDS = (
     "coincident",
@@ -23,7 +24,9 @@ DEGENERATE_CLOUDS = (
 """Names accepted by :func:`degenerate_cloud`."""
 
 
-def random_cloud(seed: int, n: int = 8, dim: int = 3, dtype=np.float64) -> np.ndarray:
+def random_cloud(
+    seed: int, n: int = 8, dim: int = 3, dtype: DTypeLike = np.float64
+) -> np.ndarray:
     """A generic Gaussian point cloud ``(n, dim)`` (distinct covariance eigenvalues
     almost surely).
 
@@ -36,7 +39,9 @@ def random_cloud(seed: int, n: int = 8, dim: int = 3, dtype=np.float64) -> np.nd
     return (rng.normal(size=(n, dim)) * scales).astype(dtype)
 
 
-def degenerate_cloud(kind: str, dtype=np.float64, seed: int = 0) -> np.ndarray:
+def degenerate_cloud(
+    kind: str, dtype: DTypeLike = np.float64, seed: int = 0
+) -> np.ndarray:
     """A 3D point cloud with a degenerate feature (``kind`` in
     :data:`DEGENERATE_CLOUDS`): coincident points, all-zero, repeated points,
     collinear, planar, and shapes with repeated covariance eigenvalues (square,
@@ -84,7 +89,7 @@ def random_graph(
     node_features: int = 3,
     edge_features: int = 2,
     pad_to: tuple[int, int, int] | None = None,
-    dtype=np.float64,
+    dtype: DTypeLike = np.float64,
 ) -> jraph.GraphsTuple:
     """A batch of small random directed graphs as a ``jraph.GraphsTuple``.
 

@@ -215,6 +215,12 @@ def permutation_frame(
             )
         n_total = adjacency.shape[0]
         refine_graph = refine
+    rows = None if node_features is None else np.asarray(node_features).shape[0]
+    if rows is not None and rows != n_total:
+        raise ValueError(
+            f"permutation_frame: node_features has {rows} rows but the graph has "
+            f"{n_total} nodes"
+        )
     n = n_total if num_nodes is None else int(num_nodes)
     if not 0 <= n <= n_total:
         raise ValueError(

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from frames_util import equivariance_error, invariance_error, point_backbones
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eqjax as eq
@@ -30,6 +30,7 @@ def _setup(name, seed, dtype, n=N):
     return G, x, gs, f_inv, f_eqv
 
 
+@settings(max_examples=12)
 @given(name=st.sampled_from(sorted(GROUPS)), seed=st.integers(0, 10_000))
 def test_pca_frame_exact_float64(name, seed):
     with jax.enable_x64(True):

@@ -7,7 +7,8 @@ them, and :mod:`eqjax.nn` wraps them as Flax NNX modules.
 
 from . import frames as frames
 from . import groups as groups
+from . import nn as nn
 from . import testing as testing
 
 __version__ = "0.1.0"
-__all__ = ["frames", "groups", "testing"]
+__all__ = ["frames", "groups", "nn", "testing"]

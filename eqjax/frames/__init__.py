@@ -16,6 +16,7 @@ from ._core import stochastic_frame_average as stochastic_frame_average
 from ._pca import pca_frame as pca_frame
 from ._pca import pca_spectrum as pca_spectrum
 from ._pca import point_pair_frame as point_pair_frame
+from ._permutations import graph_frame as graph_frame
 from ._permutations import permutation_frame as permutation_frame
 from ._permutations import sort_frame as sort_frame
 from ._permutations import wl_colours as wl_colours
@@ -25,6 +26,7 @@ __all__ = [
     "ProductElement",
     "cloud_action",
     "frame_average",
+    "graph_frame",
     "invert_elements",
     "pca_frame",
     "pca_spectrum",

@@ -73,7 +73,7 @@ def _mlp_init(key, sizes):
 
 def _mlp(params, z):
     for i, (W, b) in enumerate(params):
-        z = z @ W + b
+        z = z @ W + jnp.broadcast_to(b, z.shape[:-1] + b.shape)
         if i < len(params) - 1:
             z = jax.nn.softplus(z)
     return z

@@ -81,7 +81,7 @@ def _mlp_init(key, sizes, last_scale=1.0):
 
 def _mlp(params, z):
     for i, (W, b) in enumerate(params):
-        z = z @ W + b
+        z = z @ W + jnp.broadcast_to(b, z.shape[:-1] + b.shape)
         if i < len(params) - 1:
             z = jax.nn.silu(z)
     return z

@@ -43,7 +43,8 @@ def _psi(n, d=3):
 
 
 def _cloud(key, dtype):
-    return jax.random.normal(key, (_N, 3), dtype) + jnp.asarray([[0.5, -0.2, 0.1]], dtype)
+    shift = jnp.asarray([[0.5, -0.2, 0.1]], dtype)
+    return jax.random.normal(key, (_N, 3), dtype) + shift
 
 
 def _cube(dtype, n=_N):

@@ -5,8 +5,10 @@ Groups and their actions (:mod:`eqjax.groups`) and the symmetry-testing harness
 them, and :mod:`eqjax.nn` wraps them as Flax NNX modules.
 """
 
+from . import frames as frames
 from . import groups as groups
+from . import nn as nn
 from . import testing as testing
 
 __version__ = "0.1.0"
-__all__ = ["groups", "testing"]
+__all__ = ["frames", "groups", "nn", "testing"]

@@ -1,0 +1,355 @@
+"""Frames and frame averaging (Puny et al., "Frame Averaging for Invariant and
+Equivariant Network Design", ICLR 2022).
+
+A *frame* is an input-dependent, finite, weighted set of group elements ``F(X)``
+with ``F(g·X) = g·F(X)``. Averaging over it turns any function into an invariant
+or equivariant one:
+
+* invariant: ``⟨φ⟩(X) = Σ_k w_k φ(g_k⁻¹·X)``
+* equivariant: ``⟨Φ⟩(X) = Σ_k w_k g_k·Φ(g_k⁻¹·X)``
+
+with ``(g_k, w_k)`` the elements and weights of ``F(X)`` (weights sum to one and
+are themselves invariant).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ..groups import EuclideanElement, permutation_inverse
+
+
+class Frame(NamedTuple):
+    """A frame ``F(X)``: ``k`` group elements with weights.
+
+    Attributes:
+      elements: a pytree of group elements whose leaves share a leading *frame axis*
+        of static length ``k`` (after any batch axes of the input): matrices
+        ``(k, d, d)``, ``EuclideanElement(R (k, d, d), t (k, d))``, permutations
+        ``(k, n)``, or a :class:`ProductElement` of those.
+      weights: ``(k,)`` non-negative weights summing to one. Zero weights pad a
+        frame to its static size.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> f = Frame(jnp.eye(3)[None], jnp.ones(1))
+      >>> f.elements.shape, f.weights.shape
+      ((1, 3, 3), (1,))
+    """
+
+    elements: Any
+    weights: Float[Array, "*batch k"]
+
+
+class ProductElement(NamedTuple):
+    """An element ``(a, b)`` of a direct product ``A × B`` of commuting actions,
+    e.g. ``S_n × E(3)`` on point clouds: ``(p, g)·X = p·(g·X)``.
+
+    Attributes:
+      first: element of the first factor (applied last by :func:`product_act`).
+      second: element of the second factor.
+    """
+
+    first: Any
+    second: Any
+
+
+def product_act(act_first: Callable, act_second: Callable) -> Callable:
+    """The action of a direct product: ``act((a, b), x) = a·(b·x)``.
+
+    Args:
+      act_first: action of the first factor.
+      act_second: action of the second factor (the two must commute, as node
+        permutations and rigid motions of a point cloud do).
+
+    Returns:
+      ``act(g, x)`` for :class:`ProductElement` ``g``.
+
+    Example:
+      >>> import jax.numpy as jnp, eqjax as eq
+      >>> act = product_act(eq.groups.act_set, eq.groups.O3.act)
+      >>> g = ProductElement(jnp.array([1, 0]), -jnp.eye(3))
+      >>> act(g, jnp.array([[1.0, 0, 0], [0, 2.0, 0]]))[0]
+      Array([ 0., -2.,  0.], dtype=float32)
+    """
+
+    def act(g, x):
+        return act_first(g[0], act_second(g[1], x))
+
+    return act
+
+
+def cloud_action(group) -> Callable[[Any, Any], Any]:
+    """The action of one element of O(d)/SO(d)/E(d)/SE(d) on a cloud ``(..., n, d)``.
+
+    ``group.act`` broadcasts element batch axes against point batch axes, so acting
+    with one ``EuclideanElement`` on ``(n, d)`` points adds ``t (d,)`` to
+    ``(n, d)``, a rank promotion that ``jax_numpy_rank_promotion="raise"`` refuses.
+    This wrapper inserts the point axis into the element first, so it is the same
+    action without rank promotion (use it as ``act_in``/``act_out`` for clouds).
+
+    Example:
+      >>> import jax, jax.numpy as jnp, eqjax as eq
+      >>> act = cloud_action(eq.groups.E3)
+      >>> g = eq.groups.E3.sample(jax.random.key(0))
+      >>> act(g, jnp.zeros((4, 3))).shape
+      (4, 3)
+    """
+
+    def act(g, x):
+        if isinstance(g, EuclideanElement):
+            g = EuclideanElement(g.R[..., None, :, :], g.t[..., None, :])
+        else:
+            g = g[..., None, :, :]
+        return group.act(g, x)
+
+    return act
+
+
+def invert_elements(g: Any) -> Any:
+    """The inverse of frame elements, inferred from their type.
+
+    ``EuclideanElement(R, t)`` -> ``(Rᵀ, -Rᵀ t)``; integer arrays (permutations)
+    -> inverse permutation; floating ``(..., d, d)`` arrays are taken to be
+    orthogonal -> transpose; :class:`ProductElement` -> both factors inverted.
+    Pass ``inverse=`` to :func:`frame_average` for other groups.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> invert_elements(jnp.array([2, 0, 1]))
+      Array([1, 2, 0], dtype=int32)
+    """
+    if isinstance(g, ProductElement):
+        return ProductElement(invert_elements(g.first), invert_elements(g.second))
+    if isinstance(g, EuclideanElement):
+        Rt = jnp.swapaxes(g.R, -1, -2)
+        return EuclideanElement(Rt, -jnp.einsum("...ij,...j->...i", Rt, g.t))
+    dtype = getattr(g, "dtype", None)
+    if dtype is None:
+        raise TypeError(
+            "frame_average cannot infer the inverse of frame elements of type "
+            f"{type(g).__name__}; pass inverse=..."
+        )
+    if jnp.issubdtype(dtype, jnp.integer):
+        return permutation_inverse(g)
+    if g.ndim >= 2 and g.shape[-1] == g.shape[-2]:
+        return jnp.swapaxes(g, -1, -2)
+    raise TypeError(
+        f"frame_average cannot infer the inverse of elements of shape {g.shape}; "
+        "pass inverse=..."
+    )
+
+
+def _check_frame(frame: Any, where: str) -> Frame:
+    if not (isinstance(frame, tuple) and len(frame) == 2):
+        raise TypeError(
+            f"{where}: a frame function must return Frame(elements, weights), got "
+            f"{type(frame).__name__}"
+        )
+    elements, weights = frame
+    weights = jnp.asarray(weights)
+    if weights.ndim != 1:
+        raise ValueError(
+            f"{where}: frame weights must have shape (k,) for one input (vmap the "
+            f"averaged function for batches); got shape {weights.shape}"
+        )
+    k = weights.shape[0]
+    for leaf in jax.tree_util.tree_leaves(elements):
+        if leaf.ndim < 1 or leaf.shape[0] != k:
+            raise ValueError(
+                f"{where}: frame elements must have leading frame axis {k}; got a "
+                f"leaf of shape {leaf.shape}"
+            )
+    return Frame(elements, weights)
+
+
+def _weighted_mean(weights, ys):
+    def mean(y):
+        y = jnp.asarray(y)
+        if not jnp.issubdtype(y.dtype, jnp.inexact):
+            raise TypeError(f"frame_average: outputs must be floating, got {y.dtype}")
+        return jnp.einsum("k,k...->...", weights.astype(y.dtype), y)
+
+    return jax.tree_util.tree_map(mean, ys)
+
+
+def frame_average(
+    fn: Callable[..., Any],
+    frame: Callable[[Any], Frame],
+    *,
+    act_in: Callable[[Any, Any], Any],
+    act_out: Callable[[Any, Any], Any] | None = None,
+    inverse: Callable[[Any], Any] | None = None,
+) -> Callable[..., Any]:
+    """Symmetrise ``fn`` over a frame (Puny et al., ICLR 2022, Eq. 4 and 5).
+
+    Returns ``averaged(x, *args, frame=None)`` equal to
+    ``Σ_k w_k fn(g_k⁻¹·x, *args)`` (``act_out=None``: invariant) or
+    ``Σ_k w_k g_k·fn(g_k⁻¹·x, *args)`` (equivariant), where ``(g_k, w_k)`` is
+    ``frame(x)``. The ``k`` backbone calls are one ``jax.vmap`` over the frame
+    axis. ``*args`` are passed to ``fn`` unchanged (invariant side inputs: charges,
+    masks, parameters). A precomputed :class:`Frame` (e.g. a permutation frame built
+    in NumPy by :func:`permutation_frame`) can be passed as ``frame=`` at call
+    time; then ``frame`` given here may be ``None``.
+
+    Exactness: if ``frame`` satisfies ``F(g·x) = g·F(x)`` with invariant weights,
+    the result is exactly invariant/equivariant for *any* ``fn`` (up to float
+    rounding). Convention: ``act_in(g, x)`` is a left action and ``frame`` returns
+    elements ``g`` that map the canonical pose to the input (``x = g·x_canon``).
+
+    Args:
+      fn: the backbone, ``fn(x, *args) -> pytree of floating arrays``.
+      frame: ``frame(x) -> Frame`` (``pca_frame``, ``point_pair_frame``,
+        ``sort_frame``, ``product_frame``, ...), or ``None`` when frames are always
+        passed at call time.
+      act_in: action on inputs, ``act_in(g, x)`` for one element ``g``.
+      act_out: action on outputs, ``act_out(g, y)``; ``None`` for invariance.
+      inverse: ``inverse(elements) -> elements``; inferred from the element type
+        (orthogonal matrices, ``EuclideanElement``, permutations, products) when
+        ``None``.
+
+    Returns:
+      ``averaged(x, *args, frame=None)`` with the output structure of ``fn``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, eqjax as eq
+      >>> frame = eq.frames.pca_frame("E3")
+      >>> phi = lambda x: jnp.sum(jax.nn.softplus(x[:, 0] + 0.3))
+      >>> act = eq.frames.cloud_action(eq.groups.E3)  # or eq.groups.E3.act
+      >>> f = eq.frames.frame_average(phi, frame, act_in=act)
+      >>> x = jax.random.normal(jax.random.key(0), (6, 3))
+      >>> g = eq.groups.E3.sample(jax.random.key(1))
+      >>> bool(jnp.allclose(f(x), f(act(g, x)), rtol=1e-4))
+      True
+    """
+    invert = invert_elements if inverse is None else inverse
+
+    def averaged(x, *args, frame: Frame | None = None):
+        if frame is None:
+            if frame_fn is None:
+                raise ValueError("frame_average: no frame function and no frame= given")
+            frame = frame_fn(x)
+        elements, weights = _check_frame(frame, "frame_average")
+        inv = invert(elements)
+
+        def one(g, g_inv):
+            y = fn(act_in(g_inv, x), *args)
+            return y if act_out is None else act_out(g, y)
+
+        ys = jax.vmap(one)(elements, inv)
+        return _weighted_mean(weights, ys)
+
+    frame_fn = frame
+    return averaged
+
+
+def stochastic_frame_average(
+    fn: Callable[..., Any],
+    frame: Callable[[Any], Frame],
+    *,
+    act_in: Callable[[Any, Any], Any],
+    act_out: Callable[[Any, Any], Any] | None = None,
+    num_samples: int,
+    inverse: Callable[[Any], Any] | None = None,
+) -> Callable[..., Any]:
+    """Monte-Carlo frame averaging: ``num_samples`` elements drawn from the frame.
+
+    Returns ``averaged(x, *args, key, frame=None)``: draws ``k = num_samples``
+    indices i.i.d. from the categorical distribution given by the frame weights and
+    returns the plain mean of ``fn`` (or ``g·fn``) over them. The estimate is
+    unbiased: its expectation over ``key`` is :func:`frame_average`'s output, and
+    for a frame with ``F(g·x) = g·F(x)`` it is invariant/equivariant in
+    distribution. Cost: ``num_samples`` backbone calls instead of ``|F|``
+    (Puny et al., ICLR 2022, Sec. 3.3; Duval et al., "FAENet", ICML 2023).
+
+    Args:
+      fn, frame, act_in, act_out, inverse: as in :func:`frame_average`.
+      num_samples: static number of sampled elements (``>= 1``).
+
+    Returns:
+      ``averaged(x, *args, key, frame=None)``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, eqjax as eq
+      >>> frame = eq.frames.pca_frame("O3")
+      >>> phi = lambda x: jnp.sum(jax.nn.softplus(x[:, 0] + 0.3))
+      >>> f = eq.frames.stochastic_frame_average(
+      ...     phi, frame, act_in=eq.groups.O3.act, num_samples=2)
+      >>> x = jax.random.normal(jax.random.key(0), (6, 3))
+      >>> f(x, key=jax.random.key(1)).shape
+      ()
+    """
+    num_samples = int(num_samples)
+    if num_samples < 1:
+        raise ValueError(
+            f"stochastic_frame_average: num_samples must be >= 1, got {num_samples}"
+        )
+    invert = invert_elements if inverse is None else inverse
+    frame_fn = frame
+
+    def averaged(x, *args, key, frame: Frame | None = None):
+        if frame is None:
+            if frame_fn is None:
+                raise ValueError(
+                    "stochastic_frame_average: no frame function and no frame= given"
+                )
+            frame = frame_fn(x)
+        elements, weights = _check_frame(frame, "stochastic_frame_average")
+        logits = jnp.log(jnp.maximum(weights, 0).astype(jnp.float32))
+        idx = jax.random.categorical(key, logits, shape=(num_samples,))
+        picked = jax.tree_util.tree_map(lambda e: jnp.take(e, idx, axis=0), elements)
+        inv = invert(picked)
+
+        def one(g, g_inv):
+            y = fn(act_in(g_inv, x), *args)
+            return y if act_out is None else act_out(g, y)
+
+        ys = jax.vmap(one)(picked, inv)
+        uniform = jnp.full((num_samples,), 1.0 / num_samples, weights.dtype)
+        return _weighted_mean(uniform, ys)
+
+    return averaged
+
+
+def product_frame(frame_a: Callable[[Any], Frame], frame_b: Callable[[Any], Frame]):
+    """The product frame ``F_A(x) × F_B(x)`` of two commuting symmetries.
+
+    Elements are all pairs ``ProductElement(a_i, b_j)`` (frame axis of size
+    ``k_A k_B``, ``a`` major), weights ``w_i w_j``. If ``F_A`` is ``A``-equivariant
+    and ``B``-invariant and vice versa (e.g. a node ordering by E(3)-invariant keys
+    and a PCA frame, which is unchanged by node relabelling), the product is
+    ``A × B``-equivariant (Puny et al., ICLR 2022, Sec. 3.2). Act with
+    :func:`product_act`.
+
+    Args:
+      frame_a: ``frame_a(x) -> Frame`` (the first factor, e.g. ``sort_frame``).
+      frame_b: ``frame_b(x) -> Frame`` (the second factor, e.g. ``pca_frame``).
+
+    Returns:
+      ``frame(x) -> Frame`` with :class:`ProductElement` elements.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, eqjax as eq
+      >>> fr = product_frame(eq.frames.sort_frame(lambda x: jnp.linalg.norm(
+      ...     x - x.mean(0, keepdims=True), axis=-1)), eq.frames.pca_frame("E3"))
+      >>> fr(jax.random.normal(jax.random.key(0), (5, 3))).weights.shape
+      (8,)
+    """
+
+    def frame(x) -> Frame:
+        ea, wa = _check_frame(frame_a(x), "product_frame")
+        eb, wb = _check_frame(frame_b(x), "product_frame")
+        ka, kb = wa.shape[0], wb.shape[0]
+        first = jax.tree_util.tree_map(lambda e: jnp.repeat(e, kb, axis=0), ea)
+        second = jax.tree_util.tree_map(
+            lambda e: jnp.tile(e, (ka,) + (1,) * (e.ndim - 1)), eb
+        )
+        w = (wa[:, None] * wb[None, :].astype(wa.dtype)).reshape(ka * kb)
+        return Frame(ProductElement(first, second), w)
+
+    return frame

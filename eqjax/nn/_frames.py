@@ -1,0 +1,86 @@
+"""``FrameAveraging``: an NNX module that makes its backbone invariant/equivariant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flax import nnx
+
+from ..frames import frame_average, stochastic_frame_average
+
+
+class FrameAveraging(nnx.Module):
+    """Frame averaging around any backbone (Puny et al., ICLR 2022).
+
+    ``FrameAveraging(backbone, frame, act_in, act_out)(x, *args)`` equals
+    :func:`eqjax.frames.frame_average` of ``backbone`` (the backbone's parameters
+    are the module's); with ``num_samples`` it is the unbiased
+    :func:`eqjax.frames.stochastic_frame_average` and needs ``key=``, except in
+    ``deterministic`` mode (``model.eval()``), which averages over the full frame.
+
+    Args:
+      backbone: an ``nnx.Module`` (or any callable) ``backbone(x, *args) -> y``.
+      frame: ``frame(x) -> Frame`` (``None`` if frames are passed at call time).
+      act_in: action on inputs ``act_in(g, x)``.
+      act_out: action on outputs, ``None`` for an invariant model.
+      inverse: inverse of frame elements (inferred when ``None``).
+      num_samples: if given, sample this many frame elements per call in training.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, eqjax as eq
+      >>> from flax import nnx
+      >>> class MLP(nnx.Module):
+      ...     def __init__(self, rngs):
+      ...         self.l1 = nnx.Linear(15, 16, rngs=rngs)
+      ...         self.l2 = nnx.Linear(16, 1, rngs=rngs)
+      ...     def __call__(self, x):
+      ...         return self.l2(nnx.softplus(self.l1(x.reshape(-1))))
+      >>> model = eq.nn.FrameAveraging(MLP(nnx.Rngs(0)), eq.frames.pca_frame("O3"),
+      ...     act_in=eq.frames.cloud_action(eq.groups.O3))
+      >>> model(jax.random.normal(jax.random.key(0), (5, 3))).shape
+      (1,)
+    """
+
+    def __init__(
+        self,
+        backbone: Callable[..., Any],
+        frame: Callable[[Any], Any] | None,
+        act_in: Callable[[Any, Any], Any],
+        act_out: Callable[[Any, Any], Any] | None = None,
+        *,
+        inverse: Callable[[Any], Any] | None = None,
+        num_samples: int | None = None,
+        deterministic: bool = False,
+    ):
+        self.backbone = backbone
+        self.frame = frame
+        self.act_in = act_in
+        self.act_out = act_out
+        self.inverse = inverse
+        self.num_samples = None if num_samples is None else int(num_samples)
+        self.deterministic = deterministic
+
+    def __call__(self, x, *args, frame=None, key=None):
+        if self.num_samples is not None and not self.deterministic:
+            if key is None:
+                raise ValueError(
+                    "FrameAveraging with num_samples needs key= (or call model.eval())"
+                )
+            f = stochastic_frame_average(
+                self.backbone,
+                self.frame,
+                act_in=self.act_in,
+                act_out=self.act_out,
+                num_samples=self.num_samples,
+                inverse=self.inverse,
+            )
+            return f(x, *args, key=key, frame=frame)
+        f = frame_average(
+            self.backbone,
+            self.frame,
+            act_in=self.act_in,
+            act_out=self.act_out,
+            inverse=self.inverse,
+        )
+        return f(x, *args, frame=frame)

@@ -1,0 +1,140 @@
+import e3nn_jax as e3nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from frames_util import equivariance_error, invariance_error, mlp, point_backbones
+
+import eqjax as eq
+
+ACT = eq.frames.cloud_action(eq.groups.E3)
+
+
+def test_weights_are_honoured():
+    phi, _ = point_backbones(jax.random.key(0), 5)
+    x = jax.random.normal(jax.random.key(1), (5, 3))
+    R = eq.groups.O3.sample(jax.random.key(2), (3,))
+    w = jnp.array([0.5, 0.3, 0.2])
+    frame = lambda x: eq.frames.Frame(R, w)
+    f = eq.frames.frame_average(phi, frame, act_in=eq.frames.cloud_action(eq.groups.O3))
+    manual = sum(w[i] * phi(x @ R[i]) for i in range(3))  # R_i^{-1} x = R_iᵀ x
+    np.testing.assert_allclose(f(x), manual, rtol=1e-5)
+
+
+def test_pytree_output_and_side_inputs():
+    with jax.enable_x64(True):
+        n = 6
+        phi, psi = point_backbones(jax.random.key(0), n, dtype=jnp.float64)
+
+        def fn(x, charges):
+            return {"energy": phi(x) * charges.sum(), "pos": psi(x) * charges[:, None]}
+
+        def act_out(g, y):
+            return {"energy": y["energy"], "pos": ACT(g, y["pos"])}
+
+        f = eq.frames.frame_average(
+            fn, eq.frames.pca_frame("E3"), act_in=ACT, act_out=act_out
+        )
+        x = jax.random.normal(jax.random.key(1), (n, 3), jnp.float64)
+        q = jnp.array([1.0, -1, 1, 1, -1, 2], jnp.float64)
+        gs = eq.groups.E3.sample(jax.random.key(2), (4,), jnp.float64)
+        assert equivariance_error(lambda x: f(x, q), ACT, act_out, gs, x) < 1e-9
+
+
+def test_irreps_output():
+    """Equivariant IrrepsArray outputs (Wigner-D with parity) under E(3)."""
+    with jax.enable_x64(True):
+        n = 5
+        irreps = e3nn.Irreps("2x0e + 1o + 1e + 2e")
+        net = mlp(jax.random.key(0), n * 3, irreps.dim, dtype=jnp.float64)
+        fn = lambda x: e3nn.IrrepsArray(irreps, net(x))
+        act_out = lambda g, y: eq.groups.act_irreps(g.R, y)
+        f = eq.frames.frame_average(
+            fn, eq.frames.pca_frame("E3"), act_in=ACT, act_out=act_out
+        )
+        x = jax.random.normal(jax.random.key(1), (n, 3), jnp.float64)
+        gs = eq.groups.E3.sample(jax.random.key(2), (4,), jnp.float64)
+        assert equivariance_error(f, ACT, act_out, gs, x) < 1e-9
+        assert isinstance(f(x), e3nn.IrrepsArray)
+
+
+def test_stochastic_frame_average_is_unbiased():
+    phi, _ = point_backbones(jax.random.key(0), 5)
+    x = jax.random.normal(jax.random.key(1), (5, 3))
+    R = eq.groups.O3.sample(jax.random.key(2), (4,))
+    w = jnp.array([0.1, 0.2, 0.3, 0.4])
+    frame = lambda x: eq.frames.Frame(R, w)
+    act = eq.frames.cloud_action(eq.groups.O3)
+    exact = eq.frames.frame_average(phi, frame, act_in=act)(x)
+    sfa = eq.frames.stochastic_frame_average(phi, frame, act_in=act, num_samples=1)
+    keys = jax.random.split(jax.random.key(3), 4000)
+    ys = jax.jit(jax.vmap(lambda k: sfa(x, key=k)))(keys)
+    se = jnp.std(ys, axis=0) / np.sqrt(len(keys))
+    assert bool(jnp.all(jnp.abs(ys.mean(0) - exact) < 5 * se + 1e-6))
+    assert float(jnp.max(jnp.std(ys, axis=0))) > 1e-3  # really random
+    # Zero-weight elements are never drawn.
+    wz = jnp.array([0.0, 1.0, 0.0, 0.0])
+    sfz = eq.frames.stochastic_frame_average(
+        phi, lambda x: eq.frames.Frame(R, wz), act_in=act, num_samples=3
+    )
+    np.testing.assert_allclose(sfz(x, key=jax.random.key(0)), phi(x @ R[1]), rtol=1e-5)
+
+
+def test_stochastic_is_exact_for_a_single_element_frame_and_jits():
+    with jax.enable_x64(True):
+        phi, _ = point_backbones(jax.random.key(0), 7, dtype=jnp.float64)
+        x = jax.random.normal(jax.random.key(1), (7, 3), jnp.float64)
+        frame = eq.frames.pca_frame("E3")
+        sfa = jax.jit(
+            eq.frames.stochastic_frame_average(phi, frame, act_in=ACT, num_samples=64)
+        )
+        y = sfa(x, key=jax.random.key(0))
+        assert y.shape == (4,)
+        full = eq.frames.frame_average(phi, frame, act_in=ACT)(x)
+        assert float(jnp.max(jnp.abs(y - full))) < 0.5 * float(jnp.max(jnp.abs(full)))
+        with pytest.raises(ValueError, match="num_samples"):
+            eq.frames.stochastic_frame_average(phi, frame, act_in=ACT, num_samples=0)
+
+
+def test_bad_frames():
+    f = eq.frames.frame_average(
+        lambda x: x, lambda x: (jnp.eye(3)[None], jnp.ones((1, 1))), act_in=ACT
+    )
+    with pytest.raises(ValueError, match="weights"):
+        f(jnp.ones((4, 3)))
+    g = eq.frames.frame_average(lambda x: x, lambda x: jnp.eye(3), act_in=ACT)
+    with pytest.raises(TypeError, match="Frame"):
+        g(jnp.ones((4, 3)))
+    h = eq.frames.frame_average(
+        lambda x: x, lambda x: (jnp.eye(3)[None], jnp.ones(2)), act_in=ACT
+    )
+    with pytest.raises(ValueError, match="frame axis"):
+        h(jnp.ones((4, 3)))
+    with pytest.raises(TypeError, match="inverse"):
+        eq.frames.invert_elements(jnp.ones((3, 4)))
+
+
+def test_product_frame_sn_times_e3():
+    """S_n × E(3): an order-sensitive backbone becomes S_n- and E(3)-invariant."""
+    with jax.enable_x64(True):
+        n = 6
+        phi, psi = point_backbones(jax.random.key(0), n, dtype=jnp.float64)
+        dist = lambda x: jnp.linalg.norm(x - x.mean(0, keepdims=True), axis=-1)
+        frame = eq.frames.product_frame(
+            eq.frames.sort_frame(dist), eq.frames.pca_frame("E3")
+        )
+        act = eq.frames.product_act(eq.groups.act_set, ACT)
+        f = eq.frames.frame_average(phi, frame, act_in=act)
+        fe = eq.frames.frame_average(psi, frame, act_in=act, act_out=act)
+        x = jax.random.normal(jax.random.key(1), (n, 3), jnp.float64)
+        ks = jax.random.split(jax.random.key(2), 2)
+        gs = eq.frames.ProductElement(
+            eq.groups.Sn(n).sample(ks[0], (4,)),
+            eq.groups.E3.sample(ks[1], (4,), jnp.float64),
+        )
+        assert invariance_error(f, act, gs, x) < 1e-9
+        assert equivariance_error(fe, act, act, gs, x) < 1e-9
+        # Control: the E(3) frame alone leaves the order-sensitive backbone
+        # non-invariant under relabelling.
+        f_e3 = eq.frames.frame_average(phi, eq.frames.pca_frame("E3"), act_in=ACT)
+        assert invariance_error(f_e3, act, gs, x) > 1e-3

@@ -1,0 +1,6 @@
+"""Flax NNX modules: parameters around the pure functions of eqjax."""
+
+from ._lcm import GRUAggregator as GRUAggregator
+from ._lcm import LCMAggregator as LCMAggregator
+
+__all__ = ["GRUAggregator", "LCMAggregator"]

@@ -203,19 +203,32 @@ def _gates(gi, gh, h):
     return (1 - z) * n + z * h
 
 
-def _canonical_stack(a, b):
-    """Stack each pair ``(a, b)`` in a canonical order: ``[2, ..., D]`` with the
-    lexicographically smaller row first.
+def _canonical_pair(a, b):
+    """Order each pair ``(a, b)`` canonically (lexicographically smaller row first).
 
     ``½ (h(a, b) + h(b, a))`` is symmetric in exact arithmetic, but once XLA fuses
     it the two directions may be rounded differently (FMA contraction, matmul
-    tiles). Feeding both argument orders the same canonical pair makes
-    ``op(a, b) == op(b, a)`` hold bit for bit. The selection is a ``where`` (its
-    gradient is that of the symmetric function).
+    tiles that depend on the row). Feeding both argument orders the same canonical
+    pair makes ``op(a, b) == op(b, a)`` hold bit for bit. The selection is a
+    ``where`` (its gradient is that of the symmetric function).
     """
     first = jnp.argmax(a != b, axis=-1)[..., None]
     swap = jnp.take_along_axis(a, first, -1) > jnp.take_along_axis(b, first, -1)
-    return jnp.stack([jnp.where(swap, b, a), jnp.where(swap, a, b)])
+    return jnp.where(swap, b, a), jnp.where(swap, a, b)
+
+
+def _both_directions(a, b):
+    """``(X, Y, unflatten)``: rows ``[u; v]`` and ``[v; u]`` of the canonical pair
+    ``(u, v)``, flattened to ``[2N, D]``; ``unflatten`` averages the two halves of
+    a ``[2N, D]`` result and restores the leading axes."""
+    lead, D = a.shape[:-1], a.shape[-1]
+    u, v = _canonical_pair(a.reshape(-1, D), b.reshape(-1, D))
+    N = u.shape[0]
+
+    def unflatten(out):
+        return (0.5 * (out[:N] + out[N:])).reshape(*lead, out.shape[-1])
+
+    return jnp.concatenate([u, v]), jnp.concatenate([v, u]), unflatten
 
 
 def gru_cell(
@@ -251,10 +264,9 @@ def symmetric_gru_op(params: GRUCellParams) -> Callable[[Array, Array], Array]:
 
     Ong & Veličković (LoG 2022) symmetrise a GRU cell (input ``a``, hidden state
     ``b``) into an exactly commutative learnable binary operator. Both directions
-    are computed by one matmul of the stacked ``[2, N, D]`` operands with
-    ``[w_i | w_h]`` and one fused elementwise pass. The pair is put in a canonical
-    (lexicographic) order first, so ``op(a, b) == op(b, a)`` holds bit for bit,
-    also under ``jit``.
+    are one GRU call on ``2N`` rows (inputs ``[u; v]``, hidden ``[v; u]``). The pair
+    is put in a canonical (lexicographic) order ``(u, v)`` first, so
+    ``op(a, b) == op(b, a)`` holds bit for bit, also under ``jit``.
 
     Args:
       params: :class:`GRUCellParams` of width ``D``.
@@ -273,15 +285,9 @@ def symmetric_gru_op(params: GRUCellParams) -> Callable[[Array, Array], Array]:
 
     def op(a, b):
         _check_pair(a, b, D, "symmetric_gru_op")
-        dt = a.dtype
-        x = _canonical_stack(a, b)  # [2, ..., D]
-        w = jnp.concatenate([params.w_i, params.w_h], axis=1).astype(dt)
-        proj = x @ w  # [2, ..., 6D]: (W_i a, W_h a), (W_i b, W_h b)
-        gi = proj[..., : 3 * D] + _bias(params.b_i, proj)
-        gh = proj[..., 3 * D :] + _bias(params.b_h, proj)
-        # direction 0: input a, hidden b; direction 1: input b, hidden a
-        out = _gates(gi, gh[::-1], x[::-1])
-        return 0.5 * (out[0] + out[1])
+        # one GRU call on 2N rows: inputs [u; v], hidden states [v; u]
+        x, h, unflatten = _both_directions(a, b)
+        return unflatten(gru_cell(params, x, h))
 
     return op
 
@@ -298,19 +304,15 @@ def symmetric_mlp_op(params: MLPParams) -> Callable[[Array, Array], Array]:
       True
     """
     D = params.w_a.shape[0]
-    H = params.w_a.shape[1]
 
     def op(a, b):
         _check_pair(a, b, D, "symmetric_mlp_op")
+        x, y, unflatten = _both_directions(a, b)
         dt = a.dtype
-        x = _canonical_stack(a, b)
-        w = jnp.concatenate([params.w_a, params.w_b], axis=1).astype(dt)
-        proj = x @ w  # [2, ..., 2H]: (W_a a, W_b a), (W_a b, W_b b)
-        pre = proj[..., :H] + proj[::-1, ..., H:]
+        pre = x @ params.w_a.astype(dt) + y @ params.w_b.astype(dt)
         pre = pre + _bias(params.b_1, pre)
-        h = jax.nn.relu(pre) @ params.w_2.astype(dt)
-        h = h + _bias(params.b_2, h)
-        return 0.5 * (h[0] + h[1])
+        out = jax.nn.relu(pre) @ params.w_2.astype(dt)
+        return unflatten(out + _bias(params.b_2, out))
 
     return op
 

@@ -204,16 +204,32 @@ def segments_to_dense(
     leaves, treedef = jax.tree_util.tree_flatten(data)
     keep = size if max_segment_size is None else min(size, max_segment_size)
     fills = _identity_leaves(fill, leaves, treedef)
-    pos, counts = segment_positions(
-        segment_ids, num_segments, indices_are_sorted=indices_are_sorted
-    )
-    pos = jnp.where(pos < keep, pos, size)
-    ids = jnp.clip(segment_ids, 0, max(num_segments - 1, 0))
+    E = segment_ids.shape[0]
+    if E == 0:
+        counts = jnp.zeros((num_segments,), jnp.int32)
+        out = [jnp.broadcast_to(e, (size, num_segments, *e.shape)) for e in fills]
+        return jax.tree_util.tree_unflatten(treedef, out), counts
+    # Gather formulation: slot (k, s) holds the k-th item of segment s in the
+    # (stably) sorted order. Its backward is one scatter-add into the items.
+    if indices_are_sorted:
+        order, sorted_ids = None, segment_ids
+    else:
+        order = jnp.argsort(segment_ids, stable=True)
+        sorted_ids = segment_ids[order]
+    segs = jnp.arange(num_segments, dtype=sorted_ids.dtype)
+    start = jnp.searchsorted(sorted_ids, segs, side="left")
+    counts = jnp.searchsorted(sorted_ids, segs, side="right") - start
+    counts = jnp.minimum(counts, keep).astype(jnp.int32)
+    k = jnp.arange(size)[:, None]
+    slot_ok = k < counts[None, :]
+    src = jnp.clip(start[None, :] + k, 0, E - 1)
+    if order is not None:
+        src = order[src]
     out = []
     for leaf, e in zip(leaves, fills, strict=True):
-        buf = jnp.broadcast_to(e, (size, num_segments, *leaf.shape[1:]))
-        out.append(buf.at[pos, ids].set(leaf, mode="drop"))
-    return jax.tree_util.tree_unflatten(treedef, out), jnp.minimum(counts, keep)
+        ok = slot_ok.reshape(slot_ok.shape + (1,) * (leaf.ndim - 1))
+        out.append(jnp.where(ok, leaf[src], e[None, None]))
+    return jax.tree_util.tree_unflatten(treedef, out), counts
 
 
 def _reduce_levels(op: BinaryOp, buf: list[Array], treedef, size: int) -> list[Array]:

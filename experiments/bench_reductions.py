@@ -144,18 +144,23 @@ def main(argv: list[str]) -> int:
         "(64 segments) tree/fold <= 2.2 at n=1024, i.e. fold/tree >= 0.45."
     )
     name = "bench_reductions"
+    tag = "quick_" if args.quick else ""
     md = write_table(
-        name, "timings", ["regime", "segments", "n", "method", "ms"], rows, preamble=pre
+        name,
+        tag + "timings",
+        ["regime", "segments", "n", "method", "ms"],
+        rows,
+        preamble=pre,
     )
     md2 = write_table(
         name,
-        "ratios",
+        tag + "ratios",
         ["regime", "segments", "n", "fold/tree", "tree/sum"],
         summary,
         preamble=pre,
     )
     md3 = write_table(
-        name, "scaling", ["regime", "method", "exponent k (t ~ n^k)"], expo
+        name, tag + "scaling", ["regime", "method", "exponent k (t ~ n^k)"], expo
     )
     print(md, md2, md3, sep="\n")
 
@@ -174,6 +179,6 @@ def main(argv: list[str]) -> int:
         ax.set_title(f"{regime}: {S} segment(s), width {WIDTH}, {dev}")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(results_dir(name) / "timings.png", dpi=100)
+    fig.savefig(results_dir(name) / f"{tag}timings.png", dpi=100)
     plt.close(fig)
     return 0

@@ -1,0 +1,202 @@
+"""Registry rows of eqjax.reductions (Ong & Veličković, LoG 2022).
+
+* exact monoids reduced over a balanced tree are set functions invariant under
+  ``Sn`` acting on the items;
+* a learnable commutative operator reduced over the tree is exactly invariant
+  under the automorphisms of the tree (swapping the children of any node; it needs
+  commutativity only), sampled by :func:`sample_tree_automorphisms`;
+* aggregation on a jraph graph (exact and learnable monoids) is equivariant under
+  relabelling nodes within their graphs (edges keep their order, so even the
+  learnable, non-associative operator gives an exact result).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import jraph
+
+from ..groups import Sn, act_graph, act_set, graph_node_permutations
+from ..reductions import (
+    aggregate,
+    init_gru_cell,
+    logsumexp_monoid,
+    max_monoid,
+    sum_monoid,
+    symmetric_gru_op,
+    tree_reduce_dense,
+)
+from ._registry import Transform
+
+N_ITEMS, FEATURES = 6, 3
+N_TREE = 8  # a power of two: the whole item axis is one tree
+
+
+def sample_tree_automorphisms(key, shape=(), dtype=jnp.int32, *, n: int = N_TREE):
+    """Uniform permutations of ``n = 2**L`` leaves that preserve the balanced tree of
+    :func:`eqjax.reductions.tree_reduce_dense` (level ``k`` pairs leaves differing in
+    bit ``L - k``): bit ``t`` of a leaf index is flipped by a random bit that
+    depends on the lower bits ``0..t-1`` (the node the flip swaps the children of).
+
+    Example:
+      >>> import jax
+      >>> p = sample_tree_automorphisms(jax.random.key(0), (2,))
+      >>> p.shape, sorted(p[0].tolist()) == list(range(8))
+      ((2, 8), True)
+    """
+    L = (n - 1).bit_length()
+    if 1 << L != n:
+        raise ValueError(f"tree automorphisms need a power of two, got n={n}")
+    shape = tuple(shape)
+    i = jnp.arange(n)
+    out = jnp.broadcast_to(i, (*shape, n))
+    keys = jax.random.split(key, max(L, 1))
+    for t in range(L):
+        flips = jax.random.bernoulli(keys[t], 0.5, (*shape, 1 << t))
+        lower = i % (1 << t)
+        bit = jnp.take(flips, lower, axis=-1).astype(i.dtype)
+        out = out ^ (bit << t)
+    return out.astype(dtype)
+
+
+def _set_input(n):
+    def make(key, dtype):
+        return jax.random.normal(key, (n, FEATURES), dtype)
+
+    return make
+
+
+def _set_degenerate(n):
+    def make(dtype):
+        return [
+            jnp.zeros((n, FEATURES), dtype),
+            jnp.ones((n, FEATURES), dtype),  # all items equal
+            jnp.tile(jnp.arange(FEATURES, dtype=dtype), (n, 1)),
+        ]
+
+    return make
+
+
+def _monoid_row(monoid):
+    def fn(x):
+        return tree_reduce_dense(monoid.op, x, identity=monoid.identity)
+
+    return Transform(
+        name=f"reductions.tree_reduce_{monoid.name}_set",
+        fn=fn,
+        group=Sn(N_ITEMS),
+        act_in=act_set,
+        act_out=None,
+        make_input=_set_input(N_ITEMS),
+        degenerate_inputs=_set_degenerate(N_ITEMS),
+        notes=f"balanced-tree {monoid.name} over 6 items (padded to 8 with the "
+        "identity); invariant under Sn(6)",
+    )
+
+
+def _gru_op(dtype):
+    return symmetric_gru_op(init_gru_cell(jax.random.key(0), FEATURES, dtype=dtype))
+
+
+def _lcm_tree(x):
+    return tree_reduce_dense(_gru_op(x.dtype), x, identity=jnp.zeros((), x.dtype))
+
+
+# ------------------------------------------------------------------ graphs
+
+N_NODE = (4, 3, 1)  # two graphs and jraph's padding graph
+N_EDGE = (10, 6, 1)
+MAX_DEGREE = 32
+
+
+def make_graph(key, dtype) -> jraph.GraphsTuple:
+    """A padded batch of two random multigraphs with random node features."""
+    ks = jax.random.split(key, 3)
+    starts = [0, 4, 7]
+    send, recv = [], []
+    for g, (nn, ne) in enumerate(zip(N_NODE, N_EDGE, strict=True)):
+        kk = jax.random.split(ks[g], 2)
+        send.append(starts[g] + jax.random.randint(kk[0], (ne,), 0, nn))
+        recv.append(starts[g] + jax.random.randint(kk[1], (ne,), 0, nn))
+    return jraph.GraphsTuple(
+        nodes=jax.random.normal(ks[2], (sum(N_NODE), FEATURES), dtype),
+        edges=None,
+        senders=jnp.concatenate(send),
+        receivers=jnp.concatenate(recv),
+        globals=None,
+        n_node=jnp.array(N_NODE),
+        n_edge=jnp.array(N_EDGE),
+    )
+
+
+def _graph_degenerate(dtype):
+    g = make_graph(jax.random.key(0), dtype)
+    no_edges = g._replace(
+        senders=jnp.full_like(g.senders, 7), receivers=jnp.full_like(g.receivers, 7)
+    )  # every edge moved to the padding node: isolated real nodes
+    return [g._replace(nodes=jnp.zeros_like(g.nodes)), no_edges]
+
+
+def _graph_fn(op_for_dtype, identity):
+    def fn(graph):
+        x = graph.nodes
+        return aggregate(
+            x[graph.senders],
+            graph.receivers,
+            x.shape[0],
+            op=op_for_dtype(x.dtype),
+            identity=jnp.asarray(identity, x.dtype),
+            max_segment_size=MAX_DEGREE,
+        )
+
+    return fn
+
+
+_TEMPLATE = make_graph(jax.random.key(0), jnp.float32)
+_GRAPH_GROUP = graph_node_permutations(_TEMPLATE)
+
+
+def _act_nodes(p, y):
+    return act_set(p, y, axis=0)
+
+
+ROWS: list[Transform] = [
+    _monoid_row(sum_monoid()),
+    _monoid_row(max_monoid()),
+    _monoid_row(logsumexp_monoid()),
+    Transform(
+        name="reductions.lcm_gru_tree_automorphisms",
+        fn=_lcm_tree,
+        group=Sn(N_TREE),
+        act_in=act_set,
+        act_out=None,
+        make_input=_set_input(N_TREE),
+        degenerate_inputs=_set_degenerate(N_TREE),
+        sample=sample_tree_automorphisms,
+        notes="learnable symmetrised-GRU operator over a balanced tree of 8 items: "
+        "exactly invariant under the tree's automorphisms (commutativity), not "
+        "under all of Sn(8) (that needs associativity)",
+    ),
+    Transform(
+        name="reductions.aggregate_sum_graph",
+        fn=_graph_fn(lambda dt: jnp.add, 0.0),
+        group=_GRAPH_GROUP,
+        act_in=act_graph,
+        act_out=_act_nodes,
+        make_input=make_graph,
+        degenerate_inputs=_graph_degenerate,
+        notes="sum of neighbour features by tree_reduce over receivers; node "
+        "relabelling within graphs of a padded jraph batch",
+    ),
+    Transform(
+        name="reductions.aggregate_lcm_gru_graph",
+        fn=_graph_fn(_gru_op, 0.0),
+        group=_GRAPH_GROUP,
+        act_in=act_graph,
+        act_out=_act_nodes,
+        make_input=make_graph,
+        degenerate_inputs=_graph_degenerate,
+        notes="learnable commutative (symmetrised GRU) aggregation of neighbour "
+        "features; equivariant because edges keep their order",
+    ),
+]

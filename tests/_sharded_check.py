@@ -26,7 +26,7 @@ def main(areas):
     failures = []
     rows = eq.testing.registered(areas) if areas else eq.testing.registered()
     for row in rows:
-        keys = jax.random.split(jax.random.key(0), 8)
+        keys = jax.random.split(jax.random.key(0), 4)
         xs = [row.make_input(k, jnp.float32) for k in keys]
         stacked = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *xs)
         sharded = jax.device_put(stacked, NamedSharding(mesh, P("batch")))

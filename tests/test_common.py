@@ -20,19 +20,15 @@ def _float_leaves(tree):
     ]
 
 
-def _err(row, x, key):
-    return float(
-        equivariance_error(
-            row.fn,
-            row.group,
-            x,
-            act_in=row.act_in,
-            act_out=row.act_out,
-            key=key,
-            num_samples=8,
-            sample=row.sample,
+def _err(row, x, key, num_samples=8):
+    """Equivariance error, jit-compiled (the check itself runs under ``jit``)."""
+    f = jax.jit(
+        lambda x: equivariance_error(
+            row.fn, row.group, x, act_in=row.act_in, act_out=row.act_out, key=key,
+            num_samples=num_samples, sample=row.sample,
         )
     )
+    return float(f(x))
 
 
 def _assert_close(a, b, rtol, atol):
@@ -42,58 +38,36 @@ def _assert_close(a, b, rtol, atol):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=rtol, atol=atol)
 
 
+def _check_dtype(row, y, dtype):
+    for leaf in _float_leaves(y):
+        assert leaf.dtype == dtype, f"{row.name}: output {leaf.dtype} for input {dtype}"
+
+
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_equivariance_float64(row, key):
+def test_equivariance_and_dtype_float64(row, key):
     with jax.enable_x64(True):
         x = row.make_input(key, jnp.float64)
         assert _err(row, x, jax.random.fold_in(key, 1)) < row.tol64
+        _check_dtype(row, jax.jit(row.fn)(x), jnp.float64)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_equivariance_float32(row, key):
+def test_equivariance_and_dtype_float32(row, key):
     x = row.make_input(key, jnp.float32)
     assert _err(row, x, jax.random.fold_in(key, 1)) < row.tol32
+    _check_dtype(row, jax.jit(row.fn)(x), jnp.float32)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_equivariance_under_jit(row, key):
-    x = row.make_input(key, jnp.float32)
-    err = jax.jit(
-        lambda x: equivariance_error(
-            row.fn,
-            row.group,
-            x,
-            act_in=row.act_in,
-            act_out=row.act_out,
-            key=jax.random.fold_in(key, 1),
-            num_samples=4,
-            sample=row.sample,
-        )
-    )(x)
-    assert float(err) < row.tol32
-
-
-@pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_jit_and_vmap_match_eager(row, key):
+def test_vmap_matches_single_calls(row, key):
     with jax.enable_x64(True):
         xs = [row.make_input(k, jnp.float64) for k in jax.random.split(key, 3)]
-        eager = [row.fn(x) for x in xs]
-        _assert_close(jax.jit(row.fn)(xs[0]), eager[0], 1e-12, 1e-12)
+        f = jax.jit(row.fn)
+        single = [f(x) for x in xs]
         stacked = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *xs)
-        batched = jax.vmap(row.fn)(stacked)
-        expect = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *eager)
+        batched = jax.jit(jax.vmap(row.fn))(stacked)
+        expect = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *single)
         _assert_close(batched, expect, 1e-12, 1e-12)
-
-
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-@pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_dtype_in_dtype_out(row, dtype, key):
-    with jax.enable_x64(True):
-        y = row.fn(row.make_input(key, dtype))
-        for leaf in _float_leaves(y):
-            assert leaf.dtype == dtype, (
-                f"{row.name}: output {leaf.dtype} for input {dtype}"
-            )
 
 
 def _grad_of(row, x):
@@ -108,7 +82,7 @@ def _grad_of(row, x):
         y = row.fn(jax.tree_util.tree_unflatten(treedef, full))
         return sum(jnp.sum(jnp.sin(v) + v**2) for v in _float_leaves(y))
 
-    return jax.grad(loss)([v for v, f in zip(leaves, is_f, strict=True) if f])
+    return jax.jit(jax.grad(loss))([v for v, f in zip(leaves, is_f, strict=True) if f])
 
 
 @pytest.mark.parametrize(

@@ -322,13 +322,27 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
     """
     max_size = int(max_size)
 
-    def host(x, a, wdtype):
-        x, a = np.asarray(x), np.asarray(a)
+    def host_one(x, a):
         feats = np.unique(x, axis=0, return_inverse=True)[1].reshape(-1)
         fr = permutation_frame(
             a != 0, feats, max_size=max_size, refine=refine, seed=seed
         )
-        return fr.elements.astype(np.int32), fr.weights.astype(wdtype)
+        count = np.count_nonzero(np.asarray(fr.weights) > 0)
+        return np.asarray(fr.elements, dtype=np.int32), np.int32(count)
+
+    def host(x, a):
+        # Only integers cross the callback boundary: float results would be
+        # converted on the callback thread, where a caller's `jax.enable_x64`
+        # context is not active. Leading batch axes (vmap, "broadcast_all") are
+        # looped over here in NumPy.
+        x, a = np.asarray(x), np.asarray(a)
+        batch = x.shape[:-2]
+        if not batch:
+            return host_one(x, a)
+        outs = [host_one(x[i], a[i]) for i in np.ndindex(*batch)]
+        elements = np.stack([o[0] for o in outs]).reshape(*batch, max_size, -1)
+        counts = np.stack([o[1] for o in outs]).reshape(batch).astype(np.int32)
+        return elements, counts
 
     def frame(xa) -> Frame:
         x, a = xa
@@ -340,12 +354,12 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
         n = x.shape[0]
         out = (
             jax.ShapeDtypeStruct((max_size, n), jnp.int32),
-            jax.ShapeDtypeStruct((max_size,), x.dtype),
+            jax.ShapeDtypeStruct((), jnp.int32),
         )
-        wdtype = np.dtype(x.dtype)
-        elements, weights = jax.pure_callback(
-            lambda x, a: host(x, a, wdtype), out, x, a, vmap_method="sequential"
-        )
-        return Frame(elements, weights)
+        elements, count = jax.pure_callback(host, out, x, a, vmap_method="broadcast_all")
+        # uniform weights over the `count` distinct leaves, zero on the padding rows
+        live = jnp.arange(max_size) < count
+        weights = jnp.where(live, 1.0 / jnp.maximum(count, 1).astype(x.dtype), 0.0)
+        return Frame(elements, weights.astype(x.dtype))
 
     return frame

@@ -16,6 +16,14 @@ training, 32 for evaluation), aggregated through :func:`eqjax.reductions.aggrega
 
 The paper's reference (PyTorch Geometric) reaches about 95% exact match at size 32
 with the LCM aggregator.
+
+Padding: the sets are drawn with their items at random positions of a 16-slot
+(train) or 32-slot (eval) buffer; ``tree_reduce_dense`` skips masked slots (a
+tree node with one masked child passes the other through), so the learnable
+identity only stands for empty sets. An earlier version fed the identity through
+the cell at every padding slot, which the model had to learn to make neutral;
+that cost most of the accuracy (LCM 31% at 16, 4.5% at 32 after 2500 steps at
+width 32, against 70% / 46% with padding skipped, same settings).
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ METHODS = ("sum", "max", "gru", "lcm", "lcm_assoc")
 
 
 def to_bits(v):
-    return ((v[..., None] >> jnp.arange(BITS)) & 1).astype(jnp.float32)
+    shifts = jnp.arange(BITS).reshape((1,) * v.ndim + (BITS,))
+    return ((v[..., None] >> shifts) & 1).astype(jnp.float32)
 
 
 def sample_sets(key, batch, n_max, n_min):
@@ -76,9 +85,14 @@ def init_params(key, width):
     }
 
 
+def _affine(p, x):
+    y = x @ p[0]
+    return y + p[1].reshape((1,) * (y.ndim - 1) + p[1].shape)
+
+
 def mlp(p1, p2, x, out_act=None):
-    h = jax.nn.relu(x @ p1[0] + p1[1])
-    y = h @ p2[0] + p2[1]
+    h = jax.nn.relu(_affine(p1, x))
+    y = _affine(p2, h)
     return out_act(y) if out_act else y
 
 
@@ -98,9 +112,11 @@ def aggregate_sets(method, params, x, mask):
     return tree_reduce_dense(op, x, identity=params["e"], mask=mask)
 
 
-def penalty_sets(params, x, mask, key):
-    """Scale-free associativity + identity penalty on partial aggregates."""
+def penalty_sets(params, x, mask, key, num=32):
+    """Scale-free associativity + identity penalty on partial aggregates of the
+    first ``num`` sets of the batch (a subsample keeps its cost small)."""
     op = symmetric_gru_op(params["cell"])
+    x, mask = x[:num], mask[:num]
     grp = jax.random.randint(key, mask.shape, 0, 3)
     abc = [
         tree_reduce_dense(op, x, identity=params["e"], mask=mask & (grp == g))
@@ -260,14 +276,15 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="second_minimum", description=DESCRIPTION)
     ap.add_argument("--quick", action="store_true", help="tiny run (tests)")
     ap.add_argument("--steps", type=int, default=None)
-    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--width", type=int, default=None, help="default 64 (16 quick)")
     ap.add_argument("--penalty", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--no-graph", action="store_true", help="skip the graph variant")
     args = ap.parse_args(argv)
 
-    steps = args.steps or (20 if args.quick else 1500)
+    steps = args.steps or (20 if args.quick else 2500)
+    args.width = args.width or (16 if args.quick else 64)
     batch, nodes = (32, 32) if args.quick else (128, 128)
     num_eval = 64 if args.quick else 2000
     methods = [m for m in args.methods.split(",") if m]
@@ -305,8 +322,8 @@ def main(argv: list[str]) -> int:
             params, final = train_graph(
                 m, gsteps, nodes, args.width, args.penalty, args.seed
             )
-            acc16 = eval_graph(m, params, nodes * 2, 16, args.seed)
-            acc32 = eval_graph(m, params, nodes * 2, 32, args.seed)
+            acc16 = eval_graph(m, params, num_eval, 16, args.seed)
+            acc32 = eval_graph(m, params, num_eval, 32, args.seed)
             rows.append(
                 ["graph", m, gsteps, final, acc16, acc32, "", time.perf_counter() - t0]
             )
@@ -325,7 +342,10 @@ def main(argv: list[str]) -> int:
         f"Second minimum of 8-bit multisets; train sizes 2-16, width {args.width}, "
         f"batch {batch} (sets) / {nodes} nodes (graphs), Adam 3e-3, penalty weight "
         f"{args.penalty} for lcm_assoc, seed {args.seed}. Exact match of all 8 bits "
-        f"on {num_eval} sets. Paper (Ong & Veličković 2022, PyG): LCM ~95% at 32."
+        f"on {num_eval} sets (graphs: on the {num_eval} nodes of one random graph). "
+        f"Padding slots are skipped by the tree (not fed the learnable identity). "
+        f"Paper (Ong & Veličković 2022, PyG reference, much longer training): "
+        f"LCM ~95% at 32, in the 'paper LCM @32' column beside ours."
     )
     print(
         write_table(

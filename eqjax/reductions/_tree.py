@@ -11,6 +11,9 @@ first, ``P`` = next power of two >= ``max_segment_size``) filled with the identi
 A tree level pairs row ``i`` with row ``i + m/2`` of the ``m`` rows left: both
 halves are contiguous leading-axis slices (a reshape ``[m, ...] -> [2, m/2, ...]``),
 so a level is one call of ``op`` on ``m/2 * S`` pairs and costs no strided copy.
+Padding slots are tracked by a validity mask: a pair with one padding slot passes
+its real member through unchanged, so padding never reaches the result, even for a
+learnable identity that is only approximately neutral.
 """
 
 from __future__ import annotations
@@ -232,9 +235,23 @@ def segments_to_dense(
     return jax.tree_util.tree_unflatten(treedef, out), counts
 
 
-def _reduce_levels(op: BinaryOp, buf: list[Array], treedef, size: int) -> list[Array]:
+def _reduce_levels(
+    op: BinaryOp,
+    buf: list[Array],
+    treedef,
+    size: int,
+    valid: Array | None = None,
+) -> list[Array]:
     """Apply ``op`` level by level to leaves ``[size, B, *feature]``; ``size`` is a
-    power of two. Returns leaves ``[B, *feature]``."""
+    power of two. Returns leaves ``[B, *feature]``.
+
+    ``valid`` (``[size, B]`` booleans, or ``None`` when every slot is real) marks
+    real items. A pair with one padding slot passes its real member through
+    unchanged, a pair of two padding slots keeps the (identity) fill, so padding
+    never enters ``op``'s results even when the identity is only approximately
+    neutral (a learnable one). ``op`` is still called once per level on all pairs
+    (static shapes); the results of pairs that touch padding are discarded.
+    """
     m = size
     while m > 1:
         half = m // 2
@@ -258,8 +275,19 @@ def _reduce_levels(op: BinaryOp, buf: list[Array], treedef, size: int) -> list[A
                 f"{[v.shape for v in a]}, output {c_def} with leaf shapes "
                 f"{[u.shape for u in c_leaves]}"
             )
+        c_leaves = [u.astype(v.dtype) for u, v in zip(c_leaves, a, strict=True)]
+        if valid is not None:
+            va, vb = valid.reshape(2, -1)
+            both, only_a = va & vb, va & ~vb
+            out = []
+            for u, x, y in zip(c_leaves, a, b, strict=True):
+                sh = (-1,) + (1,) * (u.ndim - 1)
+                pick = jnp.where(only_a.reshape(sh), x, y)
+                out.append(jnp.where(both.reshape(sh), u, pick))
+            c_leaves = out
+            valid = (va | vb).reshape(half, -1)
         buf = [
-            u.astype(v.dtype).reshape(half, v.shape[0] // half, *v.shape[1:])
+            u.reshape(half, v.shape[0] // half, *v.shape[1:])
             for u, v in zip(c_leaves, a, strict=True)
         ]
         m = half
@@ -290,8 +318,13 @@ def tree_reduce(
 
     ``op(a, b)`` receives two pytrees shaped like ``data`` whose leaves are
     ``[N, *feature]`` (``N`` pairs of one level, all segments together) and must
-    return the same structure and shapes. Empty segments return ``identity``
-    exactly (also for learnable, not exactly neutral, identities).
+    return the same structure and shapes. Padding never enters a result: a tree
+    node with one padding child passes the other child through unchanged (``op``
+    is still evaluated on the whole level, its results on such pairs are
+    discarded), so a learnable, only approximately neutral identity cannot perturb
+    non-empty segments and the reduction of a segment does not depend on
+    ``max_segment_size`` beyond its tree shape. Empty segments return ``identity``
+    exactly.
 
     Bad input. Non-static sizes, integer-less ids, a data/ids length mismatch and an
     identity that does not broadcast to a leaf's feature shape raise at trace time.
@@ -353,7 +386,8 @@ def tree_reduce(
         max_segment_size=max_segment_size,
         indices_are_sorted=indices_are_sorted,
     )
-    out = _reduce_levels(op, jax.tree_util.tree_leaves(buf), treedef, size)
+    valid = jnp.arange(size)[:, None] < counts[None, :]
+    out = _reduce_levels(op, jax.tree_util.tree_leaves(buf), treedef, size, valid)
     empty = counts == 0
     out = [
         jnp.where(empty.reshape((-1,) + (1,) * (x.ndim - 1)), e[None], x)
@@ -373,9 +407,10 @@ def tree_reduce_dense(
     """Reduce the item axis of dense (masked) sets with ``op`` over a balanced tree.
 
     The dense form of :func:`tree_reduce` (Ong & Veličković, LoG 2022) for batches
-    of sets ``[*batch, n, *feature]``: masked-out items are replaced by
-    ``identity``, the item axis is padded to a power of two, and ``op`` is called
-    ``ceil(log2(n))`` times on whole tree levels. Item ``i`` is paired with item
+    of sets ``[*batch, n, *feature]``: masked-out items and the padding of the
+    item axis to a power of two are skipped (a tree node with one such child
+    passes the other through unchanged, as in :func:`tree_reduce`), and ``op`` is
+    called ``ceil(log2(n))`` times on whole tree levels. Item ``i`` is paired with item
     ``i + P/2`` at the first level (``P`` the padded size), and so on down.
     Sets with no unmasked item return ``identity``.
 
@@ -445,7 +480,12 @@ def tree_reduce_dense(
                 pad = jnp.broadcast_to(e, (size - n, B, *e.shape))
                 leaf = jnp.concatenate([leaf, pad], axis=0)
             padded.append(leaf)
-        out = _reduce_levels(op, padded, treedef, size)
+        valid = None
+        if m is not None or size > n:
+            valid = jnp.ones((n, B), bool) if m is None else m
+            if size > n:
+                valid = jnp.concatenate([valid, jnp.zeros((size - n, B), bool)])
+        out = _reduce_levels(op, padded, treedef, size, valid)
         if m is not None:
             empty = ~m.any(axis=0)
             out = [

@@ -354,3 +354,39 @@ def test_dense_bad_mask_and_axis():
         tree_reduce_dense(jnp.add, x, identity=0.0, mask=jnp.ones((2, 4), bool))
     out = tree_reduce_dense(jnp.add, jnp.ones((5, 2)), identity=0.0, axis=0)
     np.testing.assert_array_equal(out, [5.0, 5.0])
+
+
+def test_padding_skipped_for_non_neutral_identity():
+    """Padding never reaches a non-empty segment's result, even when the identity
+    is not neutral for op (a learnable identity): results do not depend on the
+    identity's value, gradients w.r.t. it vanish there, and the dense form ignores
+    masked items. Control: feeding the identity as a real item does change it."""
+    op = lambda a, b: jnp.tanh(a * b + a + b + 1.0)  # commutative, not associative
+    x = jax.random.normal(jax.random.key(0), (5, 3))
+    ids = jnp.array([0, 0, 0, 2, 2])
+    e1, e2 = jnp.array([0.5, -1.0, 2.0]), jnp.array([-3.0, 0.0, 1.0])
+
+    def f(e, size):
+        return tree_reduce(op, x, ids, 3, identity=e, max_segment_size=size)
+
+    f = jax.jit(f, static_argnums=1)
+    ref = f(e1, 4)
+    for e, size in ((e2, 4), (e1, 5), (e2, 16)):
+        out = f(e, size)
+        np.testing.assert_array_equal(out[1], e)  # empty segment
+        np.testing.assert_allclose(out[::2], ref[::2], rtol=1e-6, atol=1e-6)
+    g = jax.grad(lambda e: jnp.sum(f(e, 8)[::2] ** 2))(e1)
+    np.testing.assert_array_equal(g, jnp.zeros(3))
+    # control: the identity as a real fourth item of segment 0 changes the result
+    xe = jnp.concatenate([x, e1[None]])
+    ide = jnp.concatenate([ids, jnp.array([0])])
+    bad = tree_reduce(op, xe, ide, 3, identity=e1, max_segment_size=4)
+    assert float(jnp.abs(bad[0] - ref[0]).max()) > 1e-2
+    # dense: masked items and their values are skipped, vmap over the identity
+    xd = jax.random.normal(jax.random.key(1), (2, 6, 3))
+    mask = jnp.array([[1, 0, 1, 1, 0, 0], [1, 1, 1, 1, 1, 0]], bool)
+    dense = lambda x, e: tree_reduce_dense(op, x, identity=e, mask=mask)
+    d1 = dense(xd, e1)
+    junk = jnp.where(mask[..., None], xd, 7.0)
+    d2 = jax.vmap(lambda e: dense(junk, e))(jnp.stack([e1, e2]))
+    np.testing.assert_allclose(d2, jnp.stack([d1, d1]), rtol=1e-6, atol=1e-6)

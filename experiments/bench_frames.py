@@ -321,7 +321,13 @@ def main(argv: list[str]) -> int:
         "'vs m·B' is the time over the backbone run directly on the |F|·B "
         "canonicalised clouds (the frame's own overhead). Variants: vmap = one "
         "vmap over the frame (default), chunk1 = chunk_size=1 (lax.map), "
-        "+remat = backbone wrapped in jax.checkpoint."
+        "+remat = backbone wrapped in jax.checkpoint.\n"
+        "Reading: compare the 'backbone on m·B' rows with m: where the backbone's "
+        "own cost per cloud grows with the batch (on CPU: fresh page-faulted "
+        "allocations for large temporaries, seen as system time), |F| backbone "
+        "calls in one vmap cost more than |F| × backbone(B) although the frame "
+        "adds nothing ('vs m·B' near 1); chunk_size=1 (+ remat) keeps the "
+        "working set at B clouds."
     )
     tag = "quick_" if quick else ""
     md = write_table(

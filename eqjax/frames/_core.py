@@ -178,6 +178,30 @@ def _weighted_mean(weights, ys):
     return jax.tree_util.tree_map(mean, ys)
 
 
+def _check_chunk(chunk_size, where: str) -> int | None:
+    if chunk_size is None:
+        return None
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
+        raise TypeError(
+            f"{where}: chunk_size must be a Python int or None, got {chunk_size!r}"
+        )
+    if chunk_size < 1:
+        raise ValueError(f"{where}: chunk_size must be >= 1, got {chunk_size}")
+    return chunk_size
+
+
+def _over_frame(one, elements, inv, chunk_size: int | None):
+    """``one(g, g_inv)`` over the frame axis: one ``vmap`` (``chunk_size=None`` or
+    ``>= k``), else ``lax.map`` over chunks of ``chunk_size`` elements."""
+    k = jax.tree_util.tree_leaves(elements)[0].shape[0]
+    if chunk_size is None or chunk_size >= k:
+        return jax.vmap(one)(elements, inv)
+    pair = lambda gs: one(*gs)
+    if chunk_size == 1:
+        return jax.lax.map(pair, (elements, inv))
+    return jax.lax.map(pair, (elements, inv), batch_size=chunk_size)
+
+
 def frame_average(
     fn: Callable[..., Any],
     frame: Callable[[Any], Frame],
@@ -185,6 +209,7 @@ def frame_average(
     act_in: Callable[[Any, Any], Any],
     act_out: Callable[[Any, Any], Any] | None = None,
     inverse: Callable[[Any], Any] | None = None,
+    chunk_size: int | None = None,
 ) -> Callable[..., Any]:
     """Symmetrise ``fn`` over a frame (Puny et al., ICLR 2022, Eq. 4 and 5).
 
@@ -212,6 +237,13 @@ def frame_average(
       inverse: ``inverse(elements) -> elements``; inferred from the element type
         (orthogonal matrices, ``EuclideanElement``, permutations, products) when
         ``None``.
+      chunk_size: ``None`` (default): all ``k`` backbone calls in one ``vmap``
+        (best on accelerators). An int ``c``: ``jax.lax.map`` over chunks of
+        ``c`` frame elements (each chunk one ``vmap``), so a batched call
+        evaluates the backbone on ``c·B`` rather than ``k·B`` inputs at a time;
+        on CPUs, whose backbone cost per input grows once activations leave the
+        cache, ``chunk_size=1`` is faster (see ``python -m experiments
+        bench_frames``). Same values either way.
 
     Returns:
       ``averaged(x, *args, frame=None)`` with the output structure of ``fn``.
@@ -228,6 +260,7 @@ def frame_average(
       True
     """
     invert = invert_elements if inverse is None else inverse
+    chunk_size = _check_chunk(chunk_size, "frame_average")
 
     def averaged(x, *args, frame: Frame | None = None):
         if frame is None:
@@ -241,7 +274,7 @@ def frame_average(
             y = fn(act_in(g_inv, x), *args)
             return y if act_out is None else act_out(g, y)
 
-        ys = jax.vmap(one)(elements, inv)
+        ys = _over_frame(one, elements, inv, chunk_size)
         return _weighted_mean(weights, ys)
 
     frame_fn = frame
@@ -256,6 +289,7 @@ def stochastic_frame_average(
     act_out: Callable[[Any, Any], Any] | None = None,
     num_samples: int,
     inverse: Callable[[Any], Any] | None = None,
+    chunk_size: int | None = None,
 ) -> Callable[..., Any]:
     """Monte-Carlo frame averaging: ``num_samples`` elements drawn from the frame.
 
@@ -268,7 +302,8 @@ def stochastic_frame_average(
     (Puny et al., ICLR 2022, Sec. 3.3; Duval et al., "FAENet", ICML 2023).
 
     Args:
-      fn, frame, act_in, act_out, inverse: as in :func:`frame_average`.
+      fn, frame, act_in, act_out, inverse, chunk_size: as in
+        :func:`frame_average`.
       num_samples: static number of sampled elements (``>= 1``).
 
     Returns:
@@ -290,6 +325,7 @@ def stochastic_frame_average(
             f"stochastic_frame_average: num_samples must be >= 1, got {num_samples}"
         )
     invert = invert_elements if inverse is None else inverse
+    chunk_size = _check_chunk(chunk_size, "stochastic_frame_average")
     frame_fn = frame
 
     def averaged(x, *args, key, frame: Frame | None = None):
@@ -309,7 +345,7 @@ def stochastic_frame_average(
             y = fn(act_in(g_inv, x), *args)
             return y if act_out is None else act_out(g, y)
 
-        ys = jax.vmap(one)(picked, inv)
+        ys = _over_frame(one, picked, inv, chunk_size)
         uniform = jnp.full((num_samples,), 1.0 / num_samples, weights.dtype)
         return _weighted_mean(uniform, ys)
 

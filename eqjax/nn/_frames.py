@@ -26,6 +26,8 @@ class FrameAveraging(nnx.Module):
       act_out: action on outputs, ``None`` for an invariant model.
       inverse: inverse of frame elements (inferred when ``None``).
       num_samples: if given, sample this many frame elements per call in training.
+      chunk_size: frame elements per backbone ``vmap`` (``None``: all at once);
+        see :func:`eqjax.frames.frame_average`.
 
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq
@@ -52,6 +54,7 @@ class FrameAveraging(nnx.Module):
         inverse: Callable[[Any], Any] | None = None,
         num_samples: int | None = None,
         deterministic: bool = False,
+        chunk_size: int | None = None,
     ):
         self.backbone = backbone
         self.frame = frame
@@ -60,6 +63,7 @@ class FrameAveraging(nnx.Module):
         self.inverse = inverse
         self.num_samples = None if num_samples is None else int(num_samples)
         self.deterministic = deterministic
+        self.chunk_size = chunk_size
 
     def __call__(self, x, *args, frame=None, key=None):
         if self.num_samples is not None and not self.deterministic:
@@ -74,6 +78,7 @@ class FrameAveraging(nnx.Module):
                 act_out=self.act_out,
                 num_samples=self.num_samples,
                 inverse=self.inverse,
+                chunk_size=self.chunk_size,
             )
             return f(x, *args, key=key, frame=frame)
         f = frame_average(
@@ -82,5 +87,6 @@ class FrameAveraging(nnx.Module):
             act_in=self.act_in,
             act_out=self.act_out,
             inverse=self.inverse,
+            chunk_size=self.chunk_size,
         )
         return f(x, *args, frame=frame)

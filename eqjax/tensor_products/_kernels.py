@@ -296,22 +296,71 @@ def _grid_tables(L: int, n_t: int, n_p: int):
     )
 
 
-def _grid_values(c, L: int, n_t: int, n_p: int, *, d_theta=False, d_phi=False):
+@functools.lru_cache(maxsize=None)
+def _dense_grid_matrices(L: int, n_t: int, n_p: int, derivative: str = ""):
+    """Dense ``((L+1)², n_t n_p)`` synthesis matrix (``derivative`` in ``"", "theta",
+    "phi"``) and the ``(n_t n_p, (L+1)²)`` weighted projection matrix."""
     tab = _grid_tables(L, n_t, n_p)
-    cm = to_m_layout(c, L)  # [..., v, s, l]
-    th = jnp.asarray(tab["dth" if d_theta else "th"], c.dtype)
-    g = jnp.einsum("...vsl,vlt->...vst", cm, th)
-    g = g.reshape(g.shape[:-3] + (2 * (L + 1), n_t))
-    ph = jnp.asarray(tab["dph" if d_phi else "ph"], c.dtype)
-    return jnp.einsum("...mt,mk->...tk", g, ph)
+    th = tab["dth" if derivative == "theta" else "th"]  # [v, l, t]
+    ph = tab["dph" if derivative == "phi" else "ph"].reshape(L + 1, 2, n_p)
+    idx = m_layout(L)
+    syn = np.zeros(((L + 1) ** 2 + 1, n_t, n_p))
+    proj = np.zeros((n_t, n_p, (L + 1) ** 2 + 1))
+    phw = tab["phw"].reshape(L + 1, 2, n_p)
+    for v in range(L + 1):
+        for s_ in range(2):
+            for l in range(L + 1):
+                i = idx[v, s_, l]
+                syn[i] += np.outer(th[v, l], ph[v, s_])
+                proj[..., i] += np.outer(tab["thw"][v, l], phw[v, s_])
+    return (
+        syn[:-1].reshape((L + 1) ** 2, n_t * n_p),
+        proj[..., :-1].reshape(n_t * n_p, (L + 1) ** 2),
+    )
+
+
+# Above this many entries in the dense synthesis matrix, the factored per-order path
+# (O(L³) flops, two small batched matmuls) replaces the single dense GEMM (O(L⁴)).
+DENSE_GRID_MAX_ENTRIES = 150_000
+
+
+def _use_dense(L: int, n_t: int, n_p: int) -> bool:
+    return (L + 1) ** 2 * n_t * n_p <= DENSE_GRID_MAX_ENTRIES
+
+
+def _grid_values(c, L: int, n_t: int, n_p: int, *, d_theta=False, d_phi=False):
+    """``c[..., (L+1)²] -> f[..., n_t, n_p]``."""
+    deriv = "theta" if d_theta else ("phi" if d_phi else "")
+    if _use_dense(L, n_t, n_p):
+        syn = jnp.asarray(_dense_grid_matrices(L, n_t, n_p, deriv)[0], c.dtype)
+        return (c @ syn).reshape(c.shape[:-1] + (n_t, n_p))
+    tab = _grid_tables(L, n_t, n_p)
+    batch = c.shape[:-1]
+    cm = to_m_layout(c.reshape((-1, c.shape[-1])), L)  # [N, v, s, l]
+    n = cm.shape[0]
+    cm = jnp.transpose(cm, (1, 0, 2, 3)).reshape(L + 1, n * 2, L + 1)
+    th = jnp.asarray(tab["dth" if d_theta else "th"], c.dtype)  # [v, l, t]
+    g = jnp.einsum("vnl,vlt->vnt", cm, th).reshape(L + 1, n, 2, n_t)
+    g = jnp.transpose(g, (1, 3, 0, 2)).reshape(n, n_t, 2 * (L + 1))
+    ph = jnp.asarray(tab["dph" if d_phi else "ph"], c.dtype)  # [(v, s), k]
+    return (g @ ph).reshape(batch + (n_t, n_p))
 
 
 def _grid_project(f, L: int, n_t: int, n_p: int):
+    """``f[..., n_t, n_p] -> c[..., (L+1)²]`` (exact quadrature)."""
+    if _use_dense(L, n_t, n_p):
+        proj = jnp.asarray(_dense_grid_matrices(L, n_t, n_p)[1], f.dtype)
+        return f.reshape(f.shape[:-2] + (n_t * n_p,)) @ proj
     tab = _grid_tables(L, n_t, n_p)
-    h = jnp.einsum("...tk,mk->...mt", f, jnp.asarray(tab["phw"], f.dtype))
-    h = h.reshape(h.shape[:-2] + (L + 1, 2, n_t))
-    cm = jnp.einsum("...vst,vlt->...vsl", h, jnp.asarray(tab["thw"], f.dtype))
-    return from_m_layout(cm, L)
+    batch = f.shape[:-2]
+    f = f.reshape((-1, n_t, n_p))
+    n = f.shape[0]
+    h = f @ jnp.asarray(tab["phw"].T, f.dtype)  # [N, t, (v, s)]
+    h = jnp.transpose(h.reshape(n, n_t, L + 1, 2), (2, 0, 3, 1))
+    h = h.reshape(L + 1, n * 2, n_t)
+    cm = jnp.einsum("vnt,vlt->vnl", h, jnp.asarray(tab["thw"], f.dtype))
+    cm = jnp.transpose(cm.reshape(L + 1, n, 2, L + 1), (1, 0, 2, 3))
+    return from_m_layout(cm, L).reshape(batch + ((L + 1) ** 2,))
 
 
 def product_s2grid(cs, Ls, L_out: int):

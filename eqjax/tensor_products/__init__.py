@@ -4,6 +4,7 @@ e3nn-jax's Clebsch–Gordan products."""
 
 from ._cost import choose_method as choose_method
 from ._gaunt import METHODS as METHODS
+from ._gaunt import gaunt_many_body as gaunt_many_body
 from ._gaunt import gaunt_power as gaunt_power
 from ._gaunt import gaunt_product as gaunt_product
 from ._gaunt import gaunt_self_interaction as gaunt_self_interaction
@@ -19,6 +20,7 @@ __all__ = [
     "choose_method",
     "fourier_to_sh",
     "gaunt_coefficients",
+    "gaunt_many_body",
     "gaunt_power",
     "gaunt_product",
     "gaunt_self_interaction",

@@ -377,3 +377,70 @@ def gaunt_vector_product(
     if normalization == "component":
         out = out * jnp.asarray(K.SQRT_4PI, out.dtype)
     return _to_irreps_array(out, C, L_out, -s1.p * s2.p, batch)
+
+
+def gaunt_many_body(
+    x: e3nn.IrrepsArray,
+    weights_in: Any,
+    weights_out: Any,
+    *,
+    lmax_out: int,
+    method: str = "auto",
+    normalization: str = "integral",
+) -> e3nn.IrrepsArray:
+    """Many-body (MACE-style) product basis with Gaunt powers:
+    ``Σ_{n=1}^{ν} w_out[n] ⊙ (w_in[n] ⊙ x)^n``, each power computed in one pass in
+    the Fourier/grid domain (Luo et al., ICLR 2024, equivariant many-body
+    interactions; correlation order ``ν``).
+
+    Args:
+      x: ``IrrepsArray`` of one spherical function per channel with parity
+        ``p = +1`` (``"0e+1o+2e…"``): powers of ``p = -1`` signals alternate parity
+        and cannot be summed.
+      weights_in: ``(ν, ..., L+1)`` per-degree weights applied before each power
+        (broadcast against ``(*batch, C, L+1)``).
+      weights_out: ``(ν, ..., lmax_out+1)`` per-degree weights of each power.
+      lmax_out: largest output degree.
+      method, normalization: as in :func:`gaunt_tensor_product`.
+
+    Returns:
+      ``IrrepsArray`` ``(*batch, C (lmax_out+1)²)`` with irreps ``C x l (-1)^l``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, e3nn_jax as e3nn
+      >>> x = e3nn.normal("3x0e+3x1o", jax.random.key(0))
+      >>> y = gaunt_many_body(x, jnp.ones((3, 2)), jnp.ones((3, 3)), lmax_out=2)
+      >>> y.irreps
+      3x0e+3x1o+3x2e
+    """
+    s = _Signal(x, "x")
+    if s.p != 1:
+        raise ValueError(
+            f"gaunt_many_body needs parity p=+1 signals ('0e+1o+2e…'), got {x.irreps}"
+        )
+    w_in, w_out = jnp.asarray(weights_in), jnp.asarray(weights_out)
+    if w_in.ndim == 0 or w_out.ndim == 0 or w_in.shape[0] != w_out.shape[0]:
+        raise ValueError(
+            "weights_in and weights_out need the same leading correlation axis, got "
+            f"shapes {jnp.shape(weights_in)} and {jnp.shape(weights_out)}"
+        )
+    L_out = _check_lmax(lmax_out, s.L)
+    if w_out.shape[-1] != L_out + 1:
+        raise ValueError(
+            f"weights_out must end in lmax_out+1 = {L_out + 1}, got {w_out.shape}"
+        )
+    total = None
+    for n in range(w_in.shape[0]):
+        y = gaunt_power(
+            x,
+            n + 1,
+            lmax_out=L_out,
+            method=method,
+            normalization=normalization,
+            weights=w_in[n],
+        )
+        ls = jnp.asarray([l for l in range(L_out + 1) for _ in range(2 * l + 1)])
+        term = y.mul_to_axis().array * jnp.take(w_out[n], ls, axis=-1).astype(y.dtype)
+        total = term if total is None else total + term
+    total = jnp.broadcast_to(total, y.mul_to_axis().shape)
+    return e3nn.IrrepsArray(_out_irreps(1, L_out, 1), total).axis_to_mul()

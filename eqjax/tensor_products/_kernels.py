@@ -296,7 +296,7 @@ def _grid_tables(L: int, n_t: int, n_p: int):
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dense_grid_matrices(L: int, n_t: int, n_p: int, derivative: str = ""):
     """Dense ``((L+1)², n_t n_p)`` synthesis matrix (``derivative`` in ``"", "theta",
     "phi"``) and the ``(n_t n_p, (L+1)²)`` weighted projection matrix."""
@@ -321,7 +321,7 @@ def _dense_grid_matrices(L: int, n_t: int, n_p: int, derivative: str = ""):
 
 # Above this many entries in the dense synthesis matrix, the factored per-order path
 # (O(L³) flops, two small batched matmuls) replaces the single dense GEMM (O(L⁴)).
-DENSE_GRID_MAX_ENTRIES = 150_000
+DENSE_GRID_MAX_ENTRIES = 40_000
 
 
 def _use_dense(L: int, n_t: int, n_p: int) -> bool:

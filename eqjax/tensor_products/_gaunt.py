@@ -357,7 +357,7 @@ def gaunt_vector_product(
       >>> y = gaunt_vector_product(a, b, lmax_out=1)
       >>> y.irreps
       1x0o+1x1e
-      >>> np.round(np.asarray(y.array) / np.sqrt(3 / (4 * np.pi)), 5)
+      >>> np.round(np.asarray(y.array) / np.sqrt(3 / (4 * np.pi)), 5) + 0.0
       array([0., 0., 0., 1.])
     """
     _check_method(method)

@@ -365,3 +365,22 @@ def test_bad_arguments_raise():
         )
     with pytest.raises(ValueError, match="nu"):
         gaunt_power(x, 0)
+
+
+def test_many_body_equals_sum_of_weighted_powers():
+    from eqjax.tensor_products import gaunt_many_body
+
+    with jax.enable_x64(True):
+        x = rand(sh_irreps(2, mul=2), 3, (2,))
+        w_in = jax.random.normal(jax.random.key(0), (3, 2, 3), jnp.float64)
+        w_out = jax.random.normal(jax.random.key(1), (3, 2, 2), jnp.float64)
+        y = gaunt_many_body(x, w_in, w_out, lmax_out=1, method="s2grid")
+        assert y.irreps == sh_irreps(1, mul=2)
+        ls = np.array([0, 1, 1, 1])
+        ref = 0
+        for n in range(3):
+            p = gaunt_power(x, n + 1, lmax_out=1, weights=w_in[n], method="fourier_fft")
+            ref = ref + p.mul_to_axis().array * w_out[n][:, ls]
+        np.testing.assert_allclose(y.mul_to_axis().array, ref, atol=1e-10)
+        with pytest.raises(ValueError, match="p=\\+1"):
+            gaunt_many_body(rand("0o+1e", 0), w_in[:, :1, :2], w_out[:, :1], lmax_out=1)

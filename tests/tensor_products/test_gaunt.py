@@ -384,3 +384,21 @@ def test_many_body_equals_sum_of_weighted_powers():
         np.testing.assert_allclose(y.mul_to_axis().array, ref, atol=1e-10)
         with pytest.raises(ValueError, match="p=\\+1"):
             gaunt_many_body(rand("0o+1e", 0), w_in[:, :1, :2], w_out[:, :1], lmax_out=1)
+
+
+@pytest.mark.parametrize("dense,hemi", [(0, 0), (0, 10**9), (10**9, 10**9)])
+def test_s2grid_layouts_agree(monkeypatch, dense, hemi):
+    """The dense, hemisphere and factored-per-order grid paths are the same map."""
+    monkeypatch.setattr(K, "DENSE_GRID_MAX_ENTRIES", dense)
+    monkeypatch.setattr(K, "HEMISPHERE_MAX_ENTRIES", hemi)
+    with jax.enable_x64(True):
+        x1, x2 = rand(sh_irreps(4), 0, (3,)), rand(sh_irreps(3), 1, (3,))
+        ref = K.direct_gaunt([x1.array, x2.array], [4, 3], 5)
+        y = gaunt_tensor_product(x1, x2, lmax_out=5, method="s2grid")
+        np.testing.assert_allclose(y.array, ref, atol=1e-12)
+        a, b = rand("1o", 2), rand("1o", 3)
+        v = gaunt_vector_product(a, b, method="s2grid")
+        k = np.sqrt(3 / (4 * np.pi))
+        np.testing.assert_allclose(
+            v.array[1:], k * np.cross(a.array, b.array), atol=1e-12
+        )

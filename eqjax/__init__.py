@@ -1,7 +1,8 @@
 """eqjax: symmetry in deep learning for JAX.
 
 Groups and their actions (:mod:`eqjax.groups`), the symmetry-testing harness
-(:mod:`eqjax.testing`), frame averaging (:mod:`eqjax.frames`) and learnable
+(:mod:`eqjax.testing`), Gaunt tensor products (:mod:`eqjax.tensor_products`), frame averaging
+(:mod:`eqjax.frames`) and learnable
 commutative-monoid reductions (:mod:`eqjax.reductions`); :mod:`eqjax.nn` wraps them
 as Flax NNX modules and is imported on first use (``eq.nn``), so that importing
 eqjax does not import Flax.
@@ -12,10 +13,11 @@ import importlib as _importlib
 from . import frames as frames
 from . import groups as groups
 from . import reductions as reductions
+from . import tensor_products as tensor_products
 from . import testing as testing
 
 __version__ = "0.1.0"
-__all__ = ["frames", "groups", "nn", "reductions", "testing"]
+__all__ = ["frames", "groups", "nn", "reductions", "tensor_products", "testing"]
 
 
 def __getattr__(name):

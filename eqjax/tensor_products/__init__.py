@@ -1,0 +1,31 @@
+"""Gaunt tensor products (Luo et al., ICLR 2024): products of irreps computed as
+products of spherical functions in the 2D Fourier basis, side by side with
+e3nn-jax's Clebsch–Gordan products."""
+
+from ._cost import choose_method as choose_method
+from ._gaunt import METHODS as METHODS
+from ._gaunt import gaunt_many_body as gaunt_many_body
+from ._gaunt import gaunt_power as gaunt_power
+from ._gaunt import gaunt_product as gaunt_product
+from ._gaunt import gaunt_self_interaction as gaunt_self_interaction
+from ._gaunt import gaunt_tensor_product as gaunt_tensor_product
+from ._gaunt import gaunt_vector_product as gaunt_vector_product
+from ._tables import fourier_to_sh as fourier_to_sh
+from ._tables import gaunt_coefficients as gaunt_coefficients
+from ._tables import real_spherical_harmonics as real_spherical_harmonics
+from ._tables import sh_to_fourier as sh_to_fourier
+
+__all__ = [
+    "METHODS",
+    "choose_method",
+    "fourier_to_sh",
+    "gaunt_coefficients",
+    "gaunt_many_body",
+    "gaunt_power",
+    "gaunt_product",
+    "gaunt_self_interaction",
+    "gaunt_tensor_product",
+    "gaunt_vector_product",
+    "real_spherical_harmonics",
+    "sh_to_fourier",
+]

@@ -1,0 +1,497 @@
+"""Array kernels of the Gaunt products: coefficients ``c[..., (L+1)²]`` (e3nn order,
+orthonormal harmonics) in, product coefficients out.
+
+Every method works per azimuthal order ``v = |m|`` (the harmonics factor as
+``Θ_l|m|(θ) Φ_m(φ)``), so the conversions cost ``O(L³)`` per signal and run as
+batched matrix multiplies over ``v``:
+
+* ``fourier_fft``: SH → 2D Fourier half-spectrum → zero-padded inverse real FFT on the
+  torus → pointwise product → real FFT → SH (Luo et al., ICLR 2024).
+* ``fourier_direct``: the same two conversions with the product done as a direct 2D
+  convolution of the Fourier coefficients (no FFT); cheap at small ``L``.
+* ``s2grid``: SH → Gauss–Legendre × uniform grid → product → SH (quadrature exact
+  for the truncated product).
+
+The NumPy tables for each step are built once per static size (float64, cached) and
+cast to the input dtype.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax.numpy as jnp
+import numpy as np
+
+from . import _tables as tb
+
+
+def _good_size(n: int) -> int:
+    """Smallest 2^a 3^b 5^c ≥ n (FFT-friendly)."""
+    best = None
+    p2 = 1
+    while p2 < 2 * n:
+        p3 = p2
+        while p3 < 2 * n:
+            p5 = p3
+            while p5 < 2 * n:
+                if p5 >= n and (best is None or p5 < best):
+                    best = p5
+                p5 *= 5
+            p3 *= 3
+        p2 *= 2
+    return best
+
+
+# ---------------------------------------------------------------------------
+# layouts: e3nn order  <->  [v, sign, l]
+# ---------------------------------------------------------------------------
+
+
+@functools.cache
+def m_layout(L: int) -> np.ndarray:
+    """Gather indices ``(L+1, 2, L+1)`` from ``c`` padded with one zero (index
+    ``(L+1)²``) to ``[v, s, l]`` = coefficient of ``(l, m = +v if s == 0 else -v)``."""
+    pad = (L + 1) ** 2
+    idx = np.full((L + 1, 2, L + 1), pad, dtype=np.int32)
+    for v in range(L + 1):
+        for l in range(v, L + 1):
+            idx[v, 0, l] = l * l + l + v
+            if v > 0:
+                idx[v, 1, l] = l * l + l - v
+    return idx
+
+
+@functools.cache
+def m_unlayout(L: int) -> np.ndarray:
+    """Gather indices ``((L+1)²,)`` from the flattened ``[v, s, l]`` array back to e3nn
+    order."""
+    idx = np.zeros((L + 1) ** 2, dtype=np.int32)
+    for l in range(L + 1):
+        for m in range(-l, l + 1):
+            v, s = abs(m), int(m < 0)
+            idx[l * l + l + m] = (v * 2 + s) * (L + 1) + l
+    return idx
+
+
+def to_m_layout(c, L: int):
+    """``c[..., (L+1)²] -> [..., L+1 (v), 2 (s), L+1 (l)]``."""
+    cp = jnp.concatenate([c, jnp.zeros(c.shape[:-1] + (1,), c.dtype)], axis=-1)
+    return jnp.take(cp, jnp.asarray(m_layout(L)), axis=-1)
+
+
+def from_m_layout(cm, L: int):
+    """``[..., L+1, 2, L+1] -> c[..., (L+1)²]``."""
+    flat = cm.reshape(cm.shape[:-3] + (-1,))
+    return jnp.take(flat, jnp.asarray(m_unlayout(L)), axis=-1)
+
+
+# ---------------------------------------------------------------------------
+# Fourier conversions (per v, real matrices)
+# ---------------------------------------------------------------------------
+
+
+@functools.cache
+def fourier_forward_matrix(L: int) -> np.ndarray:
+    """``W[v]`` ``(L+1, 2(L+1), 2(2L+1))``: ``[c(l, +v), c(l, -v)] -> [Re F[u, v],
+    Im F[u, v]]`` for ``u = -L … L``, ``v ≥ 0`` (the half spectrum)."""
+    A = tb.theta_fourier(L)  # [l, v, u]
+    W = np.zeros((L + 1, 2, L + 1, 2, 2 * L + 1))
+    for v in range(L + 1):
+        ph = 1j ** (v % 2)
+        for s, fac in ((0, 1.0 if v == 0 else 0.5), (1, 0.0 if v == 0 else -0.5j)):
+            alpha = ph * fac * A[:, v, :]  # [l, u]
+            W[v, s, :, 0] = alpha.real
+            W[v, s, :, 1] = alpha.imag
+    return W.reshape(L + 1, 2 * (L + 1), 2 * (2 * L + 1))
+
+
+@functools.cache
+def fourier_back_matrix(L: int, D: int, measure: str = "sin") -> np.ndarray:
+    """``W[v]`` ``(L+1, 2(2D+1), 2(L+1))``: ``[Re G[u, v], Im G[u, v]]`` (half spectrum
+    of a real function, ``|u| ≤ D``) ``-> [c(l, +v), c(l, -v)]``, the projection on
+    the orthonormal harmonics with ``w(θ) = sin θ`` (``"sin"``) or ``1`` (``"flat"``,
+    for ``∫∫ g Y dθ dφ``)."""
+    K = tb.theta_kernel(L, D, measure)  # [l, v, u]
+    W = np.zeros((L + 1, 2, 2 * D + 1, 2, L + 1))
+    for v in range(L + 1):
+        k = K[:, v, :]  # [l, u]
+        kr = k[:, ::-1]  # K[-u]
+        if v == 0:
+            W[0, 0, :, 0] = 2 * np.pi * k.real.T
+            W[0, 1, :, 0] = -2 * np.pi * k.imag.T
+            continue
+        for s, (a, b) in ((0, (0.5, 0.5)), (1, (-0.5 / 1j, 0.5 / 1j))):
+            # a = Φ̂_m[-v], b = Φ̂_m[v] for m = +v (s=0) or -v (s=1)
+            W[v, 0, :, s] = 2 * np.pi * (a * k + b * kr).real.T
+            W[v, 1, :, s] = 2 * np.pi * (1j * a * k - 1j * b * kr).real.T
+    return W.reshape(L + 1, 2 * (2 * D + 1), 2 * (L + 1))
+
+
+def sh_to_half_spectrum(c, L: int):
+    """``c[..., (L+1)²] -> F[..., 2L+1 (u), L+1 (v)]`` complex half spectrum."""
+    cm = to_m_layout(c, L).reshape(c.shape[:-1] + (L + 1, 2 * (L + 1)))
+    W = jnp.asarray(fourier_forward_matrix(L), c.dtype)
+    ri = jnp.einsum("...vk,vkj->...vj", cm, W)  # [..., v, 2(2L+1)]
+    n = 2 * L + 1
+    F = ri[..., :n] + 1j * ri[..., n:]  # [..., v, u]
+    return jnp.swapaxes(F, -1, -2)
+
+
+def half_spectrum_to_sh(G, L: int, D: int, dtype, measure: str = "sin"):
+    """``G[..., 2D+1 (u = -D … D), ≥ L+1 (v)] -> c[..., (L+1)²]``."""
+    G = jnp.swapaxes(G[..., : L + 1], -1, -2)  # [..., v, u]
+    ri = jnp.concatenate([G.real, G.imag], axis=-1).astype(dtype)
+    W = jnp.asarray(fourier_back_matrix(L, D, measure), dtype)
+    cm = jnp.einsum("...vk,vkj->...vj", ri, W)
+    return from_m_layout(cm.reshape(cm.shape[:-1] + (2, L + 1)), L)
+
+
+def full_spectrum(F):
+    """Half spectrum ``[..., 2L+1, L+1]`` -> full ``[..., 2L+1, 2L+1]`` (``v = -L … L``)
+    using ``F[u, -v] = conj F[-u, v]``."""
+    neg = jnp.conj(F[..., ::-1, :0:-1])  # v = -L … -1
+    return jnp.concatenate([neg, F], axis=-1)
+
+
+# ---------------------------------------------------------------------------
+# fourier_fft
+# ---------------------------------------------------------------------------
+
+
+def _torus_values(F, n_u: int, n_v: int):
+    """Half spectrum ``[..., 2K+1, K+1]`` -> values on the ``n_u × n_v`` torus grid."""
+    K = F.shape[-1] - 1
+    pad_u = n_u - (2 * K + 1)
+    pad_v = n_v // 2 + 1 - (K + 1)
+    F = jnp.pad(F, [(0, 0)] * (F.ndim - 2) + [(0, pad_u), (0, pad_v)])
+    F = jnp.roll(F, -K, axis=-2)  # row 0 is u = 0
+    return jnp.fft.irfft2(F, s=(n_u, n_v)) * (n_u * n_v)
+
+
+def _torus_to_spectrum(f, D: int, V: int):
+    """Values on the torus -> half spectrum ``[..., 2D+1 (u = -D … D), V+1]``."""
+    n_u, n_v = f.shape[-2:]
+    G = jnp.fft.rfft2(f) / (n_u * n_v)
+    G = G[..., : V + 1]
+    G = jnp.roll(G, D, axis=-2)[..., : 2 * D + 1, :]
+    return G
+
+
+def fft_sizes(D: int, L_out: int, L_max: int = 0) -> tuple[int, int]:
+    """Torus grid for a product of total degree ``D`` projected to degree ``L_out``:
+    no aliasing in ``u`` at all (the back map needs every ``|u| ≤ D``), none onto
+    ``|v| ≤ L_out`` in ``v``, and room for each factor's half spectrum (``L_max``)."""
+    return _good_size(2 * D + 1), _good_size(max(D + L_out + 1, 2 * L_max + 1))
+
+
+def product_fourier_fft(cs, Ls, L_out: int):
+    """Product of several signals by FFTs on one torus grid (no return to SH between
+    factors)."""
+    D = sum(Ls)
+    n_u, n_v = fft_sizes(D, L_out, max(Ls))
+    prod = None
+    for c, L in zip(cs, Ls, strict=True):
+        f = _torus_values(sh_to_half_spectrum(c, L), n_u, n_v)
+        prod = f if prod is None else prod * f
+    G = _torus_to_spectrum(prod, D, L_out)
+    return half_spectrum_to_sh(G, L_out, D, cs[0].dtype)
+
+
+# ---------------------------------------------------------------------------
+# fourier_direct
+# ---------------------------------------------------------------------------
+
+
+def _conv2d(A, B, v_out: tuple[int, int] | None = None):
+    """Linear 2D convolution of centred coefficient grids ``A[..., 2a+1, 2b+1]`` and
+    ``B[..., 2c+1, 2d+1]`` (``u`` first); result centred, degrees ``(a+c, b+d)``,
+    optionally restricted to the ``v`` range ``v_out = (lo, hi)`` (inclusive).
+
+    Direct ``O(a b c d)`` sum without FFTs, as two contractions: a Toeplitz gather of
+    ``A`` along ``v`` contracted with ``B`` over ``v``, then a skewed sum over the
+    ``u`` shifts (pad + reshape, no loops).
+    """
+    b = (A.shape[-1] - 1) // 2
+    d = (B.shape[-1] - 1) // 2
+    lo, hi = v_out if v_out is not None else (-(b + d), b + d)
+    w = np.arange(lo, hi + 1)[:, None]  # output v
+    j = np.arange(2 * d + 1)[None, :]  # B column, offset j - d
+    col = w - (j - d) + b  # A column
+    col = np.where((col >= 0) & (col <= 2 * b), col, 2 * b + 1)
+    Ap = jnp.concatenate([A, jnp.zeros(A.shape[:-1] + (1,), A.dtype)], axis=-1)
+    T = jnp.take(Ap, jnp.asarray(col), axis=-1)  # [..., p, w, j]
+    X = jnp.einsum("...pwj,...ij->...ipw", T, B)  # [..., i, p, w]
+    ni, n_p, nw = X.shape[-3:]
+    X = jnp.pad(X, [(0, 0)] * (X.ndim - 2) + [(0, ni), (0, 0)])  # p -> n_p + ni
+    X = X.reshape(X.shape[:-3] + (ni * (n_p + ni), nw))[..., : ni * (n_p + ni - 1), :]
+    X = X.reshape(X.shape[:-2] + (ni, n_p + ni - 1, nw))  # [.., i, i + p, w]
+    return X.sum(axis=-3)
+
+
+def product_fourier_direct(cs, Ls, L_out: int):
+    """Product by direct 2D convolutions of the Fourier coefficients."""
+    D = sum(Ls)
+    acc = full_spectrum(sh_to_half_spectrum(cs[0], Ls[0]))
+    deg_v = Ls[0]
+    for k in range(1, len(cs)):
+        F = full_spectrum(sh_to_half_spectrum(cs[k], Ls[k]))
+        deg_v += Ls[k]
+        last = k == len(cs) - 1
+        acc = _conv2d(acc, F, (0, min(L_out, deg_v)) if last else None)
+    if len(cs) == 1:
+        acc = acc[..., Ls[0] :]
+    return half_spectrum_to_sh(_pad_v(acc, L_out), L_out, D, cs[0].dtype)
+
+
+def _pad_v(G, V: int):
+    if G.shape[-1] < V + 1:
+        G = jnp.pad(G, [(0, 0)] * (G.ndim - 1) + [(0, V + 1 - G.shape[-1])])
+    return G
+
+
+# ---------------------------------------------------------------------------
+# s2grid
+# ---------------------------------------------------------------------------
+
+
+def grid_sizes(D: int, L_out: int) -> tuple[int, int]:
+    """Gauss–Legendre × uniform grid exact for a product of degree ``D`` projected to
+    degree ``L_out``."""
+    return (D + L_out) // 2 + 1, D + L_out + 1
+
+
+@functools.cache
+def _grid_tables(L: int, n_t: int, n_p: int):
+    theta, w_t, phi, w_p = tb.gauss_legendre_grid(n_t, n_p)
+    th = tb.legendre_theta(L, theta)  # [l, v, t]
+    th_vlt = np.ascontiguousarray(np.transpose(th, (1, 0, 2)))  # [v, l, t]
+    ph = tb.phi_functions(L, phi)  # [m + L, k]
+    # rows ordered like the [v, s] layout: (0,+), (0,-)=0, (1,+), (1,-), ...
+    rows = np.zeros((L + 1, 2, n_p))
+    drows = np.zeros((L + 1, 2, n_p))
+    for v in range(L + 1):
+        rows[v, 0] = ph[L + v]
+        drows[v, 0] = -v * ph[L - v] if v else 0.0  # d/dφ cos(vφ)
+        if v:
+            rows[v, 1] = ph[L - v]
+            drows[v, 1] = v * ph[L + v]  # d/dφ sin(vφ)
+    rows = rows.reshape(2 * (L + 1), n_p)
+    drows = drows.reshape(2 * (L + 1), n_p)
+    # dΘ/dθ at the nodes from the exact Fourier form.
+    A = tb.theta_fourier(L)
+    u = np.arange(-L, L + 1)
+    ph_v = (1j ** (np.arange(L + 1) % 2))[None, :, None]
+    dth = np.einsum("lvu,ut->lvt", ph_v * A * (1j * u), np.exp(1j * np.outer(u, theta)))
+    dth_vlt = np.ascontiguousarray(np.transpose(dth.real, (1, 0, 2)))
+    return dict(
+        th=th_vlt,
+        thw=th_vlt * w_t,
+        dth=dth_vlt,
+        ph=rows,
+        phw=rows * w_p,
+        dph=drows,
+        sin=np.sin(theta),
+    )
+
+
+@functools.cache
+def _dense_grid_matrices(L: int, n_t: int, n_p: int, derivative: str = ""):
+    """Dense ``((L+1)², n_t n_p)`` synthesis matrix (``derivative`` in ``"", "theta",
+    "phi"``) and the ``(n_t n_p, (L+1)²)`` weighted projection matrix."""
+    tab = _grid_tables(L, n_t, n_p)
+    th = tab["dth" if derivative == "theta" else "th"]  # [v, l, t]
+    ph = tab["dph" if derivative == "phi" else "ph"].reshape(L + 1, 2, n_p)
+    idx = m_layout(L)
+    syn = np.zeros(((L + 1) ** 2 + 1, n_t, n_p))
+    proj = np.zeros((n_t, n_p, (L + 1) ** 2 + 1))
+    phw = tab["phw"].reshape(L + 1, 2, n_p)
+    for v in range(L + 1):
+        for s_ in range(2):
+            for l in range(L + 1):
+                i = idx[v, s_, l]
+                syn[i] += np.outer(th[v, l], ph[v, s_])
+                proj[..., i] += np.outer(tab["thw"][v, l], phw[v, s_])
+    return (
+        syn[:-1].reshape((L + 1) ** 2, n_t * n_p),
+        proj[..., :-1].reshape(n_t * n_p, (L + 1) ** 2),
+    )
+
+
+# Above this many entries in the dense synthesis matrix, the factored per-order path
+# (O(L³) flops, two small batched matmuls) replaces the single dense GEMM (O(L⁴)).
+DENSE_GRID_MAX_ENTRIES = 40_000
+
+
+# Between the two bounds, the dense matrices restricted to one hemisphere (parity of
+# l + m gives the other) beat both: measured on CPU, L ≈ 10 … 14 for L1 = L2 = L_out.
+HEMISPHERE_MAX_ENTRIES = 250_000
+
+
+def _use_dense(L: int, n_t: int, n_p: int) -> bool:
+    return (L + 1) ** 2 * n_t * n_p <= DENSE_GRID_MAX_ENTRIES
+
+
+def _grid_values(c, L: int, n_t: int, n_p: int, *, d_theta=False, d_phi=False):
+    """``c[..., (L+1)²] -> f[..., n_t, n_p]``."""
+    deriv = "theta" if d_theta else ("phi" if d_phi else "")
+    if _use_dense(L, n_t, n_p):
+        syn = jnp.asarray(_dense_grid_matrices(L, n_t, n_p, deriv)[0], c.dtype)
+        return (c @ syn).reshape(c.shape[:-1] + (n_t, n_p))
+    tab = _grid_tables(L, n_t, n_p)
+    batch = c.shape[:-1]
+    cm = to_m_layout(c.reshape((-1, c.shape[-1])), L)  # [N, v, s, l]
+    n = cm.shape[0]
+    cm = jnp.transpose(cm, (1, 0, 2, 3)).reshape(L + 1, n * 2, L + 1)
+    th = jnp.asarray(tab["dth" if d_theta else "th"], c.dtype)  # [v, l, t]
+    g = jnp.einsum("vnl,vlt->vnt", cm, th).reshape(L + 1, n, 2, n_t)
+    g = jnp.transpose(g, (1, 3, 0, 2)).reshape(n, n_t, 2 * (L + 1))
+    ph = jnp.asarray(tab["dph" if d_phi else "ph"], c.dtype)  # [(v, s), k]
+    return (g @ ph).reshape(batch + (n_t, n_p))
+
+
+def _grid_project(f, L: int, n_t: int, n_p: int):
+    """``f[..., n_t, n_p] -> c[..., (L+1)²]`` (exact quadrature)."""
+    if _use_dense(L, n_t, n_p):
+        proj = jnp.asarray(_dense_grid_matrices(L, n_t, n_p)[1], f.dtype)
+        return f.reshape(f.shape[:-2] + (n_t * n_p,)) @ proj
+    tab = _grid_tables(L, n_t, n_p)
+    batch = f.shape[:-2]
+    f = f.reshape((-1, n_t, n_p))
+    n = f.shape[0]
+    h = f @ jnp.asarray(tab["phw"].T, f.dtype)  # [N, t, (v, s)]
+    h = jnp.transpose(h.reshape(n, n_t, L + 1, 2), (2, 0, 3, 1))
+    h = h.reshape(L + 1, n * 2, n_t)
+    cm = jnp.einsum("vnt,vlt->vnl", h, jnp.asarray(tab["thw"], f.dtype))
+    cm = jnp.transpose(cm.reshape(L + 1, n, 2, L + 1), (1, 0, 2, 3))
+    return from_m_layout(cm, L).reshape(batch + ((L + 1) ** 2,))
+
+
+@functools.cache
+def _hemisphere_matrices(L: int, n_t: int, n_p: int):
+    """Dense synthesis/projection matrices on the northern Gauss–Legendre rows only
+    (equator included), split by the parity of ``l + m``: ``Y_lm(π-θ, φ) =
+    (-1)^(l+m) Y_lm(θ, φ)`` gives the southern rows for free, halving the work.
+
+    Returns ``(idx_even, idx_odd, S_even, S_odd, P_even, P_odd, hn)`` with
+    ``S_* : (n_*, hn n_p)`` and ``P_* : (hn n_p, n_*)``.
+    """
+    syn, proj = _dense_grid_matrices(L, n_t, n_p)
+    hn = (n_t + 1) // 2
+    syn = syn.reshape(-1, n_t, n_p)[:, :hn].reshape(-1, hn * n_p)
+    proj = proj.reshape(n_t, n_p, -1)[:hn].reshape(hn * n_p, -1)
+    ls = np.repeat(np.arange(L + 1), 2 * np.arange(L + 1) + 1)
+    ms = np.concatenate([np.arange(-l, l + 1) for l in range(L + 1)])
+    even = np.nonzero((ls + ms) % 2 == 0)[0]
+    odd = np.nonzero((ls + ms) % 2 == 1)[0]
+    return (
+        even.astype(np.int32),
+        odd.astype(np.int32),
+        np.ascontiguousarray(syn[even]),
+        np.ascontiguousarray(syn[odd]),
+        np.ascontiguousarray(proj[:, even]),
+        np.ascontiguousarray(proj[:, odd]),
+        hn,
+    )
+
+
+def _product_s2grid_hemispheres(cs, Ls, L_out: int, n_t: int, n_p: int):
+    half = n_t // 2
+    north = south = None
+    for c, L in zip(cs, Ls, strict=True):
+        ie, io, Se, So, _, _, hn = _hemisphere_matrices(L, n_t, n_p)
+        E = c[..., ie] @ jnp.asarray(Se, c.dtype)
+        O = c[..., io] @ jnp.asarray(So, c.dtype) if len(io) else jnp.zeros_like(E)
+        fn, fs = E + O, (E - O)
+        north = fn if north is None else north * fn
+        south = fs if south is None else south * fs
+    ie, io, _, _, Pe, Po, hn = _hemisphere_matrices(L_out, n_t, n_p)
+    # southern rows t < half mirror the northern ones; the equator (odd n_t) has no
+    # mirror, so its southern copy is zeroed.
+    keep = (np.arange(hn) < half).repeat(n_p).astype(np.float32)
+    south = south * jnp.asarray(keep, south.dtype)
+    ce = (north + south) @ jnp.asarray(Pe, north.dtype)
+    co = (north - south) @ jnp.asarray(Po, north.dtype)
+    out = jnp.concatenate([ce, co], axis=-1)
+    inv = np.argsort(np.concatenate([ie, io]))
+    return jnp.take(out, jnp.asarray(inv), axis=-1)
+
+
+def product_s2grid(cs, Ls, L_out: int):
+    """Product on a Gauss–Legendre grid exact for the truncated product."""
+    D = sum(Ls)
+    n_t, n_p = grid_sizes(D, L_out)
+    sizes = [(L + 1) ** 2 * n_t * n_p for L in list(Ls) + [L_out]]
+    if max(sizes) > DENSE_GRID_MAX_ENTRIES and max(sizes) <= HEMISPHERE_MAX_ENTRIES:
+        return _product_s2grid_hemispheres(cs, Ls, L_out, n_t, n_p)
+    prod = None
+    for c, L in zip(cs, Ls, strict=True):
+        f = _grid_values(c, L, n_t, n_p)
+        prod = f if prod is None else prod * f
+    return _grid_project(prod, L_out, n_t, n_p)
+
+
+# ---------------------------------------------------------------------------
+# vector-signal (antisymmetric) product: r · (∇f1 × ∇f2)
+# ---------------------------------------------------------------------------
+
+
+def vector_product_s2grid(c1, L1: int, c2, L2: int, L_out: int):
+    """``r̂·(∇_S f1 × ∇_S f2) = (∂_θ f1 ∂_φ f2 − ∂_φ f1 ∂_θ f2) / sin θ`` on a
+    Gauss–Legendre grid (the result has degree ≤ L1 + L2 − 1)."""
+    D = L1 + L2
+    n_t, n_p = grid_sizes(D, L_out)
+    t1 = _grid_values(c1, L1, n_t, n_p, d_theta=True)
+    p1 = _grid_values(c1, L1, n_t, n_p, d_phi=True)
+    t2 = _grid_values(c2, L2, n_t, n_p, d_theta=True)
+    p2 = _grid_values(c2, L2, n_t, n_p, d_phi=True)
+    sin = jnp.asarray(_grid_tables(L_out, n_t, n_p)["sin"], c1.dtype)
+    w = (t1 * p2 - p1 * t2) / sin[:, None]
+    return _grid_project(w, L_out, n_t, n_p)
+
+
+def vector_product_fourier_fft(c1, L1: int, c2, L2: int, L_out: int):
+    """Same product in the Fourier domain: derivatives are ``iu``, ``iv`` factors and
+    ``sin θ dθ dφ`` cancels the ``1/sin θ``, so the back map uses ``∫∫ · dθ dφ``."""
+    D = L1 + L2
+    n_u, n_v = fft_sizes(D, L_out, max(L1, L2))
+
+    def parts(c, L):
+        F = sh_to_half_spectrum(c, L)
+        u = jnp.arange(-L, L + 1, dtype=c.dtype)[:, None]
+        v = jnp.arange(0, L + 1, dtype=c.dtype)[None, :]
+        return (
+            _torus_values(1j * u * F, n_u, n_v),
+            _torus_values(1j * v * F, n_u, n_v),
+        )
+
+    t1, p1 = parts(c1, L1)
+    t2, p2 = parts(c2, L2)
+    G = _torus_to_spectrum(t1 * p2 - p1 * t2, D, L_out)
+    return half_spectrum_to_sh(G, L_out, D, c1.dtype, measure="flat")
+
+
+def direct_gaunt(cs, Ls, L_out: int):
+    """Reference: the dense Gaunt contraction for two inputs (``O(L⁶)``)."""
+    c1, c2 = cs
+    L1, L2 = Ls
+    G = np.zeros(((L1 + 1) ** 2, (L2 + 1) ** 2, (L_out + 1) ** 2))
+    for l1 in range(L1 + 1):
+        for l2 in range(L2 + 1):
+            for l3 in range(abs(l1 - l2), min(l1 + l2, L_out) + 1):
+                G[
+                    l1 * l1 : (l1 + 1) ** 2,
+                    l2 * l2 : (l2 + 1) ** 2,
+                    l3 * l3 : (l3 + 1) ** 2,
+                ] = tb.gaunt_coefficients(l1, l2, l3)
+    return jnp.einsum("...i,...j,ijk->...k", c1, c2, jnp.asarray(G, c1.dtype))
+
+
+PRODUCTS = {
+    "fourier_fft": product_fourier_fft,
+    "fourier_direct": product_fourier_direct,
+    "s2grid": product_s2grid,
+}
+
+SQRT_4PI = math.sqrt(4 * math.pi)

@@ -1,0 +1,25 @@
+import csv
+
+from experiments import _common, bench_tensor_products
+
+
+def test_quick_run_writes_sane_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    assert bench_tensor_products.main(["--quick"]) == 0
+    out = tmp_path / "bench_tensor_products"
+    for f in (
+        "timings.md",
+        "timings.csv",
+        "summary.md",
+        "exponents.md",
+        "time_vs_L.png",
+        "cost_model.json",
+    ):
+        assert (out / f).exists() and (out / f).stat().st_size > 0, f
+    rows = list(csv.DictReader(open(out / "timings.csv")))
+    methods = {r["method"] for r in rows}
+    assert {"gaunt_s2grid", "gaunt_fourier_fft", "e3nn_s2grid", "e3nn_cg"} <= methods
+    assert all(float(r["ms"]) > 0 for r in rows)
+    summary = list(csv.DictReader(open(out / "summary.csv")))
+    assert [int(r["L"]) for r in summary] == [1, 2, 3]
+    assert all(float(r["f32 err s2grid"]) < 1e-5 for r in summary)

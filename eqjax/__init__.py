@@ -1,11 +1,10 @@
 """eqjax: symmetry in deep learning for JAX.
 
 Groups and their actions (:mod:`eqjax.groups`), the symmetry-testing harness
-(:mod:`eqjax.testing`), Gaunt tensor products (:mod:`eqjax.tensor_products`), frame averaging
-(:mod:`eqjax.frames`) and learnable
-commutative-monoid reductions (:mod:`eqjax.reductions`); :mod:`eqjax.nn` wraps them
-as Flax NNX modules and is imported on first use (``eq.nn``), so that importing
-eqjax does not import Flax.
+(:mod:`eqjax.testing`), Gaunt tensor products (:mod:`eqjax.tensor_products`),
+frame averaging (:mod:`eqjax.frames`) and learnable commutative-monoid reductions
+(:mod:`eqjax.reductions`); :mod:`eqjax.nn` wraps them as Flax NNX modules and is
+imported on first use (``eq.nn``).
 """
 
 import importlib as _importlib

@@ -39,25 +39,32 @@ def main(areas):
                 failures.append(f"{row.name}: sharded result differs")
                 break
 
-        def batched_err(x, row=row):
-            return jax.vmap(
-                lambda xi: eq.testing.equivariance_error(
-                    row.fn,
-                    row.group,
-                    xi,
-                    act_in=row.act_in,
-                    act_out=row.act_out,
-                    key=jax.random.key(1),
-                    num_samples=4,
-                    sample=row.sample,
-                )
-            )(x)
-
-        errs = jax.jit(batched_err)(sharded)
-        if not float(jnp.max(errs)) < row.tol32:
-            failures.append(
-                f"{row.name}: sharded equivariance error {float(jnp.max(errs)):.2e}"
-            )
+        # equivariance on the sharded batch: one sampled element acting on all items
+        # (each piece jitted on its own: XLA:CPU crashed compiling sampling, Wigner-D
+        # and the Gaunt kernels as a single program)
+        draw = row.sample if row.sample is not None else row.group.sample
+        g = eq.testing.cast_floating(draw(jax.random.key(1), ()), jnp.float32)
+        moved = jax.jit(jax.vmap(row.act_in, in_axes=(None, 0)))(g, sharded)
+        lhs = jax.jit(jax.vmap(row.fn))(moved)
+        rhs = (
+            out
+            if row.act_out is None
+            else jax.jit(jax.vmap(row.act_out, in_axes=(None, 0)))(g, out)
+        )
+        pairs = zip(
+            jax.tree_util.tree_leaves(lhs), jax.tree_util.tree_leaves(rhs), strict=True
+        )
+        num = sum(
+            float(jnp.sum((jnp.asarray(a, jnp.float32) - jnp.asarray(b, jnp.float32)) ** 2))
+            for a, b in pairs
+        )
+        den = sum(
+            float(jnp.sum(jnp.asarray(b, jnp.float32) ** 2))
+            for b in jax.tree_util.tree_leaves(rhs)
+        )
+        err = (num / max(den, 1e-30)) ** 0.5
+        if not err < row.tol32:
+            failures.append(f"{row.name}: sharded equivariance error {err:.2e}")
         print(
             f"ok {row.name}"
             if not failures or not failures[-1].startswith(row.name)

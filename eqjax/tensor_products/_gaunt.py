@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 import e3nn_jax as e3nn
+import jax
 import jax.numpy as jnp
 
 from . import _kernels as K
@@ -71,6 +73,24 @@ class _Signal:
                 ch = jnp.zeros(self.batch + (self.C, 2 * l + 1), self.dtype)
             parts.append(jnp.broadcast_to(ch, self.batch + (self.C, 2 * l + 1)))
         self.c = jnp.concatenate(parts, axis=-1)
+
+
+def _numpy_broadcasting(fn):
+    """Trace ``fn`` with NumPy rank promotion allowed.
+
+    The kernels broadcast precomputed tables against ``(*batch, C, ...)`` signals
+    and the two inputs' batch axes against each other by NumPy rules, as the
+    docstrings state; this keeps them working when the caller has set
+    ``jax_numpy_rank_promotion="raise"`` (the checks happen at trace time, so
+    this costs nothing at run time).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with jax.numpy_rank_promotion("allow"):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _check_lmax(lmax_out: Any, default: int) -> int:
@@ -159,6 +179,7 @@ def _product(sigs: list[_Signal], lmax_out, method, normalization) -> e3nn.Irrep
     return _to_irreps_array(out, C, L_out, p, batch)
 
 
+@_numpy_broadcasting
 def gaunt_tensor_product(
     x1: e3nn.IrrepsArray,
     x2: e3nn.IrrepsArray,
@@ -227,6 +248,7 @@ def gaunt_tensor_product(
     return _product([s1, s2], lmax_out, method, normalization)
 
 
+@_numpy_broadcasting
 def gaunt_product(
     xs: Sequence[e3nn.IrrepsArray],
     *,
@@ -261,6 +283,7 @@ def gaunt_product(
     return _product(sigs, lmax_out, method, normalization)
 
 
+@_numpy_broadcasting
 def gaunt_power(
     x: e3nn.IrrepsArray,
     nu: int,
@@ -287,6 +310,7 @@ def gaunt_power(
     return _product([s] * nu, lmax_out, method, normalization)
 
 
+@_numpy_broadcasting
 def gaunt_self_interaction(
     x: e3nn.IrrepsArray,
     *,
@@ -318,6 +342,7 @@ def gaunt_self_interaction(
     return _product([s1, s2], lmax_out, method, normalization)
 
 
+@_numpy_broadcasting
 def gaunt_vector_product(
     x1: e3nn.IrrepsArray,
     x2: e3nn.IrrepsArray,
@@ -379,6 +404,7 @@ def gaunt_vector_product(
     return _to_irreps_array(out, C, L_out, -s1.p * s2.p, batch)
 
 
+@_numpy_broadcasting
 def gaunt_many_body(
     x: e3nn.IrrepsArray,
     weights_in: Any,

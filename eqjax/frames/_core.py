@@ -87,11 +87,11 @@ def product_act(act_first: Callable, act_second: Callable) -> Callable:
 def cloud_action(group) -> Callable[[Any, Any], Any]:
     """The action of one element of O(d)/SO(d)/E(d)/SE(d) on a cloud ``(..., n, d)``.
 
-    ``group.act`` broadcasts element batch axes against point batch axes, so acting
-    with one ``EuclideanElement`` on ``(n, d)`` points adds ``t (d,)`` to
-    ``(n, d)``, a rank promotion that ``jax_numpy_rank_promotion="raise"`` refuses.
-    This wrapper inserts the point axis into the element first, so it is the same
-    action without rank promotion (use it as ``act_in``/``act_out`` for clouds).
+    ``group.act`` aligns element batch axes with the *leading* axes of the points,
+    so one element acts on a cloud ``(n, d)`` directly, but a batch of elements
+    ``(B,)`` does not broadcast against clouds ``(B, n, d)``. This wrapper inserts
+    the point axis into the element first, so element ``b`` acts on every point of
+    cloud ``b`` (use it as ``act_in``/``act_out`` when elements carry batch axes).
 
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq

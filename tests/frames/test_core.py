@@ -199,3 +199,42 @@ def test_bad_chunk_size_raises(bad):
         eq.frames.stochastic_frame_average(
             phi, eq.frames.pca_frame("E3"), act_in=ACT, num_samples=2, chunk_size=bad
         )
+
+
+def test_public_contract_with_group_actions_directly():
+    """Issue 4's contract: `act_in=eq.groups.E3.act` (no wrapper), under
+    rank-promotion "raise", reflections and translations included."""
+    with jax.enable_x64(True):
+        key = jax.random.key(3)
+        x = jax.random.normal(key, (9, 3)) * jnp.array([[2.0, 1.0, 0.5]])
+        w1 = jax.random.normal(jax.random.fold_in(key, 1), (27, 16))
+        w2 = jax.random.normal(jax.random.fold_in(key, 2), (16, 27))
+        b = jnp.linspace(-1.0, 1.0, 16)
+
+        def mlp(p):  # non-odd: biases and softplus
+            return jax.nn.softplus(p.reshape(-1) @ w1 + b) @ w2
+
+        frame = eq.frames.pca_frame("E3")
+        phi = lambda p: jnp.sum(mlp(p) ** 2)[None]
+        psi = lambda p: mlp(p).reshape(9, 3)
+        f_inv = eq.frames.frame_average(phi, frame, act_in=eq.groups.E3.act)
+        f_pts = eq.frames.frame_average(
+            psi, frame, act_in=eq.groups.E3.act, act_out=eq.groups.E3.act
+        )
+        err_inv = eq.testing.assert_invariant(
+            f_inv, eq.groups.E3, x, act_in=eq.groups.E3.act, key=key
+        )
+        err_eq = eq.testing.assert_equivariant(
+            f_pts,
+            eq.groups.E3,
+            x,
+            act_in=eq.groups.E3.act,
+            act_out=eq.groups.E3.act,
+            key=key,
+        )
+        assert err_inv < 1e-9 and err_eq < 1e-9
+        # control: the backbone alone is not invariant
+        with pytest.raises(AssertionError):
+            eq.testing.assert_invariant(
+                phi, eq.groups.E3, x, act_in=eq.groups.E3.act, key=key
+            )

@@ -9,9 +9,12 @@ an MLP ``h``, plus a learnable identity; associativity (hence invariance to the
 order of items, not only to swapping tree children) is encouraged by
 :func:`associativity_penalty` and neutrality by :func:`identity_penalty`.
 
-The symmetrised operators evaluate both directions in one batched call: ``a`` and
-``b`` are stacked into ``[2, N, D]`` and multiplied once by the concatenated
-input/hidden weights, the two directions are then one fused elementwise pass.
+The symmetrised operators share their matrix products between the two directions:
+each operand is multiplied once by the concatenated weights (``u @ [W_i | W_h]``
+and ``v @ [W_i | W_h]`` for the GRU cell: four ``D × 3D`` products per pair, the
+minimum), and both directions are then one fused elementwise pass. The pair is
+first put in a canonical order with a gather-free lexicographic comparison, which
+makes ``op(a, b) == op(b, a)`` hold bit for bit.
 """
 
 from __future__ import annotations
@@ -209,26 +212,26 @@ def _canonical_pair(a, b):
     ``½ (h(a, b) + h(b, a))`` is symmetric in exact arithmetic, but once XLA fuses
     it the two directions may be rounded differently (FMA contraction, matmul
     tiles that depend on the row). Feeding both argument orders the same canonical
-    pair makes ``op(a, b) == op(b, a)`` hold bit for bit. The selection is a
+    pair makes ``op(a, b) == op(b, a)`` hold bit for bit. The comparison needs no
+    gather: coordinate ``k`` weighs ``D - k``, and the first differing coordinate
+    (the largest weight among the differing ones) decides. The selection is a
     ``where`` (its gradient is that of the symmetric function).
     """
-    first = jnp.argmax(a != b, axis=-1)[..., None]
-    swap = jnp.take_along_axis(a, first, -1) > jnp.take_along_axis(b, first, -1)
+    D = a.shape[-1]
+    w = jnp.arange(D, 0, -1, dtype=jnp.int32).reshape((1,) * (a.ndim - 1) + (D,))
+    zero = jnp.zeros((), jnp.int32)
+    a_gt = jnp.max(jnp.where(a > b, w, zero), axis=-1, keepdims=True)
+    a_lt = jnp.max(jnp.where(a < b, w, zero), axis=-1, keepdims=True)
+    swap = a_gt > a_lt
     return jnp.where(swap, b, a), jnp.where(swap, a, b)
 
 
-def _both_directions(a, b):
-    """``(X, Y, unflatten)``: rows ``[u; v]`` and ``[v; u]`` of the canonical pair
-    ``(u, v)``, flattened to ``[2N, D]``; ``unflatten`` averages the two halves of
-    a ``[2N, D]`` result and restores the leading axes."""
+def _flat_pair(a, b):
+    """Canonical pair flattened to ``[N, D]`` and a function restoring ``a``'s
+    leading axes."""
     lead, D = a.shape[:-1], a.shape[-1]
     u, v = _canonical_pair(a.reshape(-1, D), b.reshape(-1, D))
-    N = u.shape[0]
-
-    def unflatten(out):
-        return (0.5 * (out[:N] + out[N:])).reshape(*lead, out.shape[-1])
-
-    return jnp.concatenate([u, v]), jnp.concatenate([v, u]), unflatten
+    return u, v, lambda out: out.reshape(*lead, out.shape[-1])
 
 
 def gru_cell(
@@ -285,9 +288,19 @@ def symmetric_gru_op(params: GRUCellParams) -> Callable[[Array, Array], Array]:
 
     def op(a, b):
         _check_pair(a, b, D, "symmetric_gru_op")
-        # one GRU call on 2N rows: inputs [u; v], hidden states [v; u]
-        x, h, unflatten = _both_directions(a, b)
-        return unflatten(gru_cell(params, x, h))
+        u, v, unflatten = _flat_pair(a, b)
+        dt = u.dtype
+        w = jnp.concatenate([params.w_i, params.w_h], axis=1).astype(dt)
+        bias = jnp.concatenate([params.b_i, params.b_h])
+        # each operand's input and hidden projections in one product: [N, 6D]
+        pu = u @ w
+        pu = pu + _bias(bias, pu)
+        pv = v @ w
+        pv = pv + _bias(bias, pv)
+        d3 = 3 * D
+        gru_uv = _gates(pu[:, :d3], pv[:, d3:], v)  # input u, hidden state v
+        gru_vu = _gates(pv[:, :d3], pu[:, d3:], u)  # input v, hidden state u
+        return unflatten(0.5 * (gru_uv + gru_vu))
 
     return op
 
@@ -307,11 +320,18 @@ def symmetric_mlp_op(params: MLPParams) -> Callable[[Array, Array], Array]:
 
     def op(a, b):
         _check_pair(a, b, D, "symmetric_mlp_op")
-        x, y, unflatten = _both_directions(a, b)
-        dt = a.dtype
-        pre = x @ params.w_a.astype(dt) + y @ params.w_b.astype(dt)
-        pre = pre + _bias(params.b_1, pre)
-        out = jax.nn.relu(pre) @ params.w_2.astype(dt)
+        u, v, unflatten = _flat_pair(a, b)
+        dt = u.dtype
+        H = params.w_a.shape[1]
+        w = jnp.concatenate([params.w_a, params.w_b], axis=1).astype(dt)
+        pu, pv = u @ w, v @ w  # [N, 2H]: (u W_a, u W_b) and (v W_a, v W_b)
+        b1 = _bias(params.b_1, pu[:, :H])
+        # W_2 is linear: ½ (h(u, v) + h(v, u)) = ½ (r_uv + r_vu) W_2 + b_2
+        hidden = 0.5 * (
+            jax.nn.relu(pu[:, :H] + pv[:, H:] + b1)
+            + jax.nn.relu(pv[:, :H] + pu[:, H:] + b1)
+        )
+        out = hidden @ params.w_2.astype(dt)
         return unflatten(out + _bias(params.b_2, out))
 
     return op

@@ -235,26 +235,68 @@ def segments_to_dense(
     return jax.tree_util.tree_unflatten(treedef, out), counts
 
 
+def _skip_padding(c, a, b, both, only_a):
+    """Per leaf: ``c`` where both members of a pair are real, else the real member
+    (``a`` if ``only_a``, else ``b``; ``only_a=None`` means ``a``).
+
+    The selection runs under a ``lax.cond`` on "some pair touches padding", so a
+    level without padding (e.g. full segments) pays nothing for it; under ``vmap``
+    the ``cond`` becomes a ``select`` and both forms agree.
+    """
+    both = both.reshape(-1)
+    only_a = None if only_a is None else only_a.reshape(-1)
+
+    def select(c, a, b):
+        out = []
+        for u, x, y in zip(c, a, b, strict=True):
+            sh = (-1,) + (1,) * (u.ndim - 1)
+            pick = x if only_a is None else jnp.where(only_a.reshape(sh), x, y)
+            out.append(jnp.where(both.reshape(sh), u, pick))
+        return out
+
+    return jax.lax.cond(jnp.all(both), lambda c, a, b: c, select, c, a, b)
+
+
 def _reduce_levels(
     op: BinaryOp,
     buf: list[Array],
     treedef,
     size: int,
     valid: Array | None = None,
+    counts: Array | None = None,
 ) -> list[Array]:
     """Apply ``op`` level by level to leaves ``[size, B, *feature]``; ``size`` is a
     power of two. Returns leaves ``[B, *feature]``.
 
-    ``valid`` (``[size, B]`` booleans, or ``None`` when every slot is real) marks
-    real items. A pair with one padding slot passes its real member through
-    unchanged, a pair of two padding slots keeps the (identity) fill, so padding
-    never enters ``op``'s results even when the identity is only approximately
-    neutral (a learnable one). ``op`` is still called once per level on all pairs
-    (static shapes); the results of pairs that touch padding are discarded.
+    Real items are marked by ``valid`` (``[size, B]`` booleans) or, when the real
+    items of column ``b`` are its first ``counts[b]`` slots, by ``counts`` (``[B]``,
+    cheaper); with neither, every slot is real. A pair with one padding slot passes
+    its real member through unchanged, a pair of two padding slots keeps the
+    (identity) fill, so padding never enters ``op``'s results even when the
+    identity is only approximately neutral (a learnable one). ``op`` is still
+    called once per level on all pairs (static shapes); the results of pairs that
+    touch padding are discarded.
+
+    Row ``i`` of a level with ``m`` rows holds the original slots ``i + j m``, so
+    its validity is computed from the original marks at every level (a prefix
+    test ``i < counts`` or an ``any`` over those slots), never by chaining the
+    levels' masks: XLA would fuse such a chain into every consumer and re-evaluate
+    it element by element.
     """
+    if valid is not None and counts is not None:
+        raise ValueError("_reduce_levels: give valid or counts, not both")
     m = size
     while m > 1:
         half = m // 2
+        both = only_a = None
+        if counts is not None:
+            # prefix marks: a pair is (real, real), (real, padding) or two padding
+            # slots, never (padding, real); the last two keep their first member
+            both = jnp.arange(half, dtype=counts.dtype)[:, None] + half < counts[None]
+        elif valid is not None:
+            node = jnp.any(valid.reshape(size // m, m, valid.shape[-1]), axis=0)
+            va, vb = node[:half], node[half:]
+            both, only_a = va & vb, va & ~vb
         a, b = [], []
         for x in buf:
             B, feat = x.shape[1], x.shape[2:]
@@ -276,16 +318,8 @@ def _reduce_levels(
                 f"{[u.shape for u in c_leaves]}"
             )
         c_leaves = [u.astype(v.dtype) for u, v in zip(c_leaves, a, strict=True)]
-        if valid is not None:
-            va, vb = valid.reshape(2, -1)
-            both, only_a = va & vb, va & ~vb
-            out = []
-            for u, x, y in zip(c_leaves, a, b, strict=True):
-                sh = (-1,) + (1,) * (u.ndim - 1)
-                pick = jnp.where(only_a.reshape(sh), x, y)
-                out.append(jnp.where(both.reshape(sh), u, pick))
-            c_leaves = out
-            valid = (va | vb).reshape(half, -1)
+        if both is not None:
+            c_leaves = _skip_padding(c_leaves, a, b, both, only_a)
         buf = [
             u.reshape(half, v.shape[0] // half, *v.shape[1:])
             for u, v in zip(c_leaves, a, strict=True)
@@ -386,8 +420,9 @@ def tree_reduce(
         max_segment_size=max_segment_size,
         indices_are_sorted=indices_are_sorted,
     )
-    valid = jnp.arange(size)[:, None] < counts[None, :]
-    out = _reduce_levels(op, jax.tree_util.tree_leaves(buf), treedef, size, valid)
+    out = _reduce_levels(
+        op, jax.tree_util.tree_leaves(buf), treedef, size, counts=counts
+    )
     empty = counts == 0
     out = [
         jnp.where(empty.reshape((-1,) + (1,) * (x.ndim - 1)), e[None], x)
@@ -480,12 +515,14 @@ def tree_reduce_dense(
                 pad = jnp.broadcast_to(e, (size - n, B, *e.shape))
                 leaf = jnp.concatenate([leaf, pad], axis=0)
             padded.append(leaf)
-        valid = None
-        if m is not None or size > n:
-            valid = jnp.ones((n, B), bool) if m is None else m
+        valid = counts = None
+        if m is not None:
+            valid = m
             if size > n:
                 valid = jnp.concatenate([valid, jnp.zeros((size - n, B), bool)])
-        out = _reduce_levels(op, padded, treedef, size, valid)
+        elif size > n:  # only the power-of-two padding: a prefix of n real items
+            counts = jnp.full((B,), n, jnp.int32)
+        out = _reduce_levels(op, padded, treedef, size, valid, counts)
         if m is not None:
             empty = ~m.any(axis=0)
             out = [

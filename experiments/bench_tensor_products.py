@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eqjax.tensor_products import _cost as cost_module
 from eqjax.tensor_products import choose_method, gaunt_tensor_product
 
 from ._common import results_dir, time_call, write_table
@@ -87,7 +89,9 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes (tests)")
     p.add_argument("--lmax", type=int, default=16)
-    p.add_argument("--ls", type=str, default="1,2,3,4,5,6,8,10,12,14,16")
+    p.add_argument(
+        "--ls", type=str, default=None, help="L values (default 1-6,8,...,16)"
+    )
     p.add_argument("--cg-lmax", type=int, default=8, help="largest L for e3nn CG")
     p.add_argument(
         "--write-cost-model",
@@ -99,12 +103,17 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--fft-lmax", type=int, default=16, help="largest L, fourier_fft")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the stored measurements (raw.json) of the L values not run now and "
+        "write the tables from the union; each row is labelled with its run",
+    )
     args = p.parse_args(argv)
     if args.quick:
-        Ls = [1, 2, 3]
         args.cg_lmax, args.direct_lmax, args.repeats = 2, 3, 2
-    else:
-        Ls = [int(v) for v in args.ls.split(",") if int(v) <= args.lmax]
+    default_ls = "1,2,3" if args.quick else "1,2,3,4,5,6,8,10,12,14,16"
+    Ls = [int(v) for v in (args.ls or default_ls).split(",") if int(v) <= args.lmax]
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
@@ -126,6 +135,7 @@ def main(argv: list[str]) -> int:
     bar = tqdm(configs, desc=NAME) if tqdm else configs
     rows = []
     times: dict = {}
+    compiles: dict = {}
     t_start = time.perf_counter()
     for L, method, C, mode in bar:
         B = _batch(L, args.quick)
@@ -139,7 +149,64 @@ def main(argv: list[str]) -> int:
         compile_s = time.perf_counter() - t0
         t = time_call(f, a, b, repeats=args.repeats, min_time=0.05)
         times[(L, method, C, mode)] = t
-        rows.append([L, method, C, mode, B, t * 1e3, t / (B * C) * 1e6, compile_s])
+        compiles[(L, method, C, mode)] = compile_s
+    run = time.strftime("%Y-%m-%d %H:%M") + f" (L={','.join(map(str, Ls))})"
+    f32 = {
+        L: (_f32_error("gaunt_fourier_fft", L), _f32_error("gaunt_s2grid", L))
+        for L in Ls
+    }
+    out = results_dir(NAME)
+    device = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
+    runs = {L: run for L in Ls}
+    if args.merge and (out / "raw.json").exists():
+        raw = json.loads((out / "raw.json").read_text())
+        if raw["device"] != device:
+            raise SystemExit(
+                f"--merge: stored runs are on {raw['device']}, not {device}"
+            )
+        for r in raw["times"]:
+            if r["L"] not in runs or runs[r["L"]] == r["run"]:
+                key = (r["L"], r["method"], r["C"], r["mode"])
+                times[key], compiles[key] = r["s"], r["compile_s"]
+                runs[r["L"]] = r["run"]
+        for L, e in raw["f32"].items():
+            f32.setdefault(int(L), tuple(e))
+        Ls = sorted(runs)
+    (out / "raw.json").write_text(
+        json.dumps(
+            {
+                "device": device,
+                "times": [
+                    dict(
+                        L=k[0],
+                        method=k[1],
+                        C=k[2],
+                        mode=k[3],
+                        s=v,
+                        compile_s=compiles[k],
+                        run=runs[k[0]],
+                    )
+                    for k, v in sorted(times.items())
+                ],
+                "f32": {str(L): f32[L] for L in Ls},
+            },
+            indent=1,
+        )
+    )
+    for (L, method, C, mode), t in sorted(times.items()):
+        B = _batch(L, args.quick)
+        rows.append(
+            [
+                L,
+                method,
+                C,
+                mode,
+                B,
+                t * 1e3,
+                t / (B * C) * 1e6,
+                compiles[(L, method, C, mode)],
+            ]
+        )
     # auto: the method choose_method picks, with that method's measured time
     auto = {}
     for L in Ls:
@@ -162,8 +229,6 @@ def main(argv: list[str]) -> int:
         "us_per_signal",
         "compile_s",
     ]
-    out = results_dir(NAME)
-    device = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
     write_table(NAME, "timings", header, rows, preamble=f"Device: {device}")
 
     # summary: per L, C = 32 fwd, with speed-ups and float32 error
@@ -185,8 +250,8 @@ def main(argv: list[str]) -> int:
         t_cg = times.get((L, "e3nn_cg", 32, "fwd"))
         row.append(t_s2 / t_auto if t_auto and t_s2 else "-")
         row.append(t_cg / t_auto if t_auto and t_cg else "-")
-        row.append(_f32_error("gaunt_fourier_fft", L))
-        row.append(_f32_error("gaunt_s2grid", L))
+        row.extend(f32[L])
+        row.append(runs[L])
         srows.append(row)
     sheader = (
         ["L", "auto picks"]
@@ -196,6 +261,7 @@ def main(argv: list[str]) -> int:
             "speedup vs e3nn_cg",
             "f32 err fourier_fft",
             "f32 err s2grid",
+            "run",
         ]
     )
     fits = {}
@@ -222,6 +288,8 @@ def main(argv: list[str]) -> int:
         srows,
         preamble=(
             f"Device: {device}. Forward, jitted, batch 256 x 32 channels "
+            "(each L's row, Gaunt and references alike, timed in the run named in "
+            "its last column) "
             "(64 x 32 at L = 16), time per call in ms. Paper: Gaunt O(L^3) vs "
             "CG O(L^6); issue goals: auto >= 20x CG and >= 2x S2-grid at L = 8, "
             ">= 2x S2-grid at L = 16, exponent over L = 4..16 <= 3.2."
@@ -247,6 +315,12 @@ def main(argv: list[str]) -> int:
     (out / "cost_model.json").write_text(
         json.dumps({"device": device, "D=3L": cost}, indent=1)
     )
+    if args.write_cost_model and not args.quick:
+        path = Path(cost_module.__file__).with_name("_cost_model.json")
+        model = json.loads(path.read_text()) if path.exists() else {}
+        model[jax.default_backend()] = {"device": device, "times": cost}
+        path.write_text(json.dumps(model, indent=1) + "\n")
+        cost_module.cost_model.cache_clear()
     _plot(out, Ls, times, auto, args.quick)
     print(md)
     print(f"total {time.perf_counter() - t_start:.0f} s; results in {out}")

@@ -9,6 +9,7 @@ from typing import Any
 import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import _kernels as K
 from ._cost import choose_method
@@ -59,20 +60,33 @@ class _Signal:
         self.L = max(ls)
         self.dtype = x.dtype
         self.batch = x.shape[:-1]
-        chunks = dict(
-            zip(
-                [ir.l for mul, ir in irreps if mul > 0],
-                [ch for (mul, _), ch in zip(irreps, x.chunks, strict=True) if mul > 0],
-                strict=True,
-            )
-        )
-        parts = []
-        for l in range(self.L + 1):
-            ch = chunks.get(l)
-            if ch is None:
-                ch = jnp.zeros(self.batch + (self.C, 2 * l + 1), self.dtype)
-            parts.append(jnp.broadcast_to(ch, self.batch + (self.C, 2 * l + 1)))
-        self.c = jnp.concatenate(parts, axis=-1)
+        self.c = _read_signal(x.array, irreps, self.C, self.L)
+
+
+@functools.cache
+def _signal_index(irreps: e3nn.Irreps, C: int, L: int):
+    """Gather indices ``(C, (L+1)²)`` into ``x.array`` (``irreps.dim`` = a zero pad)
+    for ``c[..., C, (L+1)²]``, or ``None`` when ``c`` is ``x.array`` reshaped."""
+    idx = np.full((C, (L + 1) ** 2), irreps.dim, dtype=np.int32)
+    for (mul, ir), sl in zip(irreps, irreps.slices(), strict=True):
+        if mul == 0:
+            continue
+        block = sl.start + np.arange(mul * ir.dim).reshape(mul, ir.dim)
+        idx[:, ir.l * ir.l : (ir.l + 1) ** 2] = block
+    if C == 1 and np.array_equal(idx[0], np.arange(idx.shape[1])):
+        return None
+    return idx
+
+
+def _read_signal(array, irreps: e3nn.Irreps, C: int, L: int):
+    """``x.array[..., irreps.dim] -> c[..., C, (L+1)²]`` with one gather."""
+    idx = _signal_index(irreps, C, L)
+    if idx is None:
+        return array.reshape(array.shape[:-1] + (1, array.shape[-1]))
+    if (idx == irreps.dim).any():
+        zero = jnp.zeros(array.shape[:-1] + (1,), array.dtype)
+        array = jnp.concatenate([array, zero], axis=-1)
+    return jnp.take(array, jnp.asarray(idx), axis=-1)
 
 
 def _numpy_broadcasting(fn):
@@ -153,9 +167,19 @@ def _out_irreps(C: int, L: int, p: int) -> e3nn.Irreps:
 
 
 def _to_irreps_array(c, C: int, L: int, p: int, batch) -> e3nn.IrrepsArray:
-    c = jnp.broadcast_to(c, batch + (C, (L + 1) ** 2))
-    chunks = [c[..., l * l : (l + 1) ** 2] for l in range(L + 1)]
-    return e3nn.from_chunks(_out_irreps(C, L, p), chunks, batch, c.dtype)
+    """``c[..., C, (L+1)²] ->`` ``IrrepsArray`` ``(*batch, C (L+1)²)`` (one gather
+    from the channel-major layout to e3nn's degree-major one; none when ``C = 1``)."""
+    K = (L + 1) ** 2
+    c = jnp.broadcast_to(c, batch + (C, K)).reshape(batch + (C * K,))
+    if C > 1:
+        idx = np.concatenate(
+            [
+                (np.arange(C)[:, None] * K + l * l + np.arange(2 * l + 1)).ravel()
+                for l in range(L + 1)
+            ]
+        )
+        c = jnp.take(c, jnp.asarray(idx, np.int32), axis=-1)
+    return e3nn.IrrepsArray(_out_irreps(C, L, p), c)
 
 
 def _product(sigs: list[_Signal], lmax_out, method, normalization) -> e3nn.IrrepsArray:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -320,23 +321,33 @@ def _dense_grid_matrices(L: int, n_t: int, n_p: int, derivative: str = ""):
 
 
 # Above this many entries in the dense synthesis matrix, the factored per-order path
-# (O(L³) flops, two small batched matmuls) replaces the single dense GEMM (O(L⁴)).
+# (O(L³) flops, two small batched matmuls) replaces the single dense GEMM (O(L⁴)) in
+# the vector product's grid conversions.
 DENSE_GRID_MAX_ENTRIES = 40_000
 
 
-# Between the two bounds, the dense matrices restricted to one hemisphere (parity of
-# l + m gives the other) beat both: measured on CPU, L ≈ 10 … 14 for L1 = L2 = L_out.
-HEMISPHERE_MAX_ENTRIES = 250_000
+# Products: largest (L+1)² × grid points up to which each layout is used (measured on
+# CPU, see ``s2grid_plan``); the dense bound for products is its own constant.
+PRODUCT_DENSE_MAX_ENTRIES = 5_000
+HEMISPHERE_MAX_ENTRIES = 40_000
+QUADRANT_MAX_ENTRIES = 2_000_000
+# Block the batch once one full grid of all signals exceeds this many bytes, in blocks
+# of about BLOCK_BYTES per grid.
+BLOCK_THRESHOLD_BYTES = 12 << 20
+BLOCK_BYTES = 3 << 20
 
 
 def _use_dense(L: int, n_t: int, n_p: int) -> bool:
     return (L + 1) ** 2 * n_t * n_p <= DENSE_GRID_MAX_ENTRIES
 
 
-def _grid_values(c, L: int, n_t: int, n_p: int, *, d_theta=False, d_phi=False):
-    """``c[..., (L+1)²] -> f[..., n_t, n_p]``."""
+def _grid_values(
+    c, L: int, n_t: int, n_p: int, *, d_theta=False, d_phi=False, dense=None
+):
+    """``c[..., (L+1)²] -> f[..., n_t, n_p]`` (``dense``: one GEMM, else per order;
+    default by size)."""
     deriv = "theta" if d_theta else ("phi" if d_phi else "")
-    if _use_dense(L, n_t, n_p):
+    if _use_dense(L, n_t, n_p) if dense is None else dense:
         syn = jnp.asarray(_dense_grid_matrices(L, n_t, n_p, deriv)[0], c.dtype)
         return (c @ syn).reshape(c.shape[:-1] + (n_t, n_p))
     tab = _grid_tables(L, n_t, n_p)
@@ -351,9 +362,9 @@ def _grid_values(c, L: int, n_t: int, n_p: int, *, d_theta=False, d_phi=False):
     return (g @ ph).reshape(batch + (n_t, n_p))
 
 
-def _grid_project(f, L: int, n_t: int, n_p: int):
+def _grid_project(f, L: int, n_t: int, n_p: int, *, dense=None):
     """``f[..., n_t, n_p] -> c[..., (L+1)²]`` (exact quadrature)."""
-    if _use_dense(L, n_t, n_p):
+    if _use_dense(L, n_t, n_p) if dense is None else dense:
         proj = jnp.asarray(_dense_grid_matrices(L, n_t, n_p)[1], f.dtype)
         return f.reshape(f.shape[:-2] + (n_t * n_p,)) @ proj
     tab = _grid_tables(L, n_t, n_p)
@@ -368,68 +379,177 @@ def _grid_project(f, L: int, n_t: int, n_p: int):
     return from_m_layout(cm, L).reshape(batch + ((L + 1) ** 2,))
 
 
+# Symmetry-split grids. Y_lm(π-θ, φ) = (-1)^(l+|m|) Y_lm(θ, φ) and Y_lm(θ, -φ) =
+# ±Y_lm(θ, φ) (+ for cos, m ≥ 0; - for sin, m < 0), so the coefficients split into
+# classes by (l+|m|) parity (and cos/sin) whose values on a hemisphere (a quarter) of
+# the grid determine the whole grid by sign flips. Synthesis and projection become one
+# small dense GEMM per class on the reduced grid (2× / 4× fewer flops than the dense
+# GEMM) plus ± butterflies between classes and grid regions, which XLA fuses with the
+# pointwise product.
+SYMMETRIES = {"dense": 0, "hemisphere": 1, "quadrant": 2}
+
+
 @functools.cache
-def _hemisphere_matrices(L: int, n_t: int, n_p: int):
-    """Dense synthesis/projection matrices on the northern Gauss–Legendre rows only
-    (equator included), split by the parity of ``l + m``: ``Y_lm(π-θ, φ) =
-    (-1)^(l+m) Y_lm(θ, φ)`` gives the southern rows for free, halving the work.
+def sym_grid_tables(L: int, n_t: int, n_p: int, layout: str):
+    """Tables of the ``layout`` grid path for degree ``L`` on the ``n_t × n_p`` grid.
 
-    Returns ``(idx_even, idx_odd, S_even, S_odd, P_even, P_odd, hn)`` with
-    ``S_* : (n_*, hn n_p)`` and ``P_* : (hn n_p, n_*)``.
+    The classes are numbered ``p`` (``"hemisphere"``: parity of ``l + |m|``) or
+    ``2p + q`` (``"quadrant"``; ``q = 1`` for ``m < 0``, odd in φ), one class
+    (``0``) for ``"dense"``; class ``c`` times class ``c'`` is class ``c ⊕ c'``.
+
+    Returns ``(classes, (rows, syn), proj)`` over the non-empty classes: their numbers,
+    the e3nn indices of their coefficients (``rows[j]``), the synthesis matrices
+    ``syn[j] : (k_j, G)`` onto the reduced grid (``G`` points) and the projections
+    ``proj[j] : (G, k_j)``. A class-``c`` function summed over the ``2^s`` images of
+    a reduced-grid point gives ``2^s`` times its value there and any other class
+    gives zero, so ``proj`` carries the quadrature weight times ``2^s``, divided by
+    the multiplicity of points on a symmetry line (the equator, ``φ = 0``, ``φ = π``),
+    which are their own images.
     """
-    syn, proj = _dense_grid_matrices(L, n_t, n_p)
-    hn = (n_t + 1) // 2
-    syn = syn.reshape(-1, n_t, n_p)[:, :hn].reshape(-1, hn * n_p)
-    proj = proj.reshape(n_t, n_p, -1)[:hn].reshape(hn * n_p, -1)
-    ls = np.repeat(np.arange(L + 1), 2 * np.arange(L + 1) + 1)
-    ms = np.concatenate([np.arange(-l, l + 1) for l in range(L + 1)])
-    even = np.nonzero((ls + ms) % 2 == 0)[0]
-    odd = np.nonzero((ls + ms) % 2 == 1)[0]
-    return (
-        even.astype(np.int32),
-        odd.astype(np.int32),
-        np.ascontiguousarray(syn[even]),
-        np.ascontiguousarray(syn[odd]),
-        np.ascontiguousarray(proj[:, even]),
-        np.ascontiguousarray(proj[:, odd]),
-        hn,
-    )
+    sym = SYMMETRIES[layout]
+    theta, w_t, phi, w_p = tb.gauss_legendre_grid(n_t, n_p)
+    hn = (n_t + 1) // 2 if sym >= 1 else n_t
+    hk = n_p // 2 + 1 if sym >= 2 else n_p
+    th = tb.legendre_theta(L, theta[:hn])  # [l, v, t]
+    ph = tb.phi_functions(L, phi[:hk])  # [m + L, k]
+    mult_t = np.ones(hn)
+    if sym >= 1 and n_t % 2:
+        mult_t[-1] = 2.0  # equator
+    mult_k = np.ones(hk)
+    if sym >= 2:
+        mult_k[0] = 2.0  # φ = 0
+        if n_p % 2 == 0:
+            mult_k[-1] = 2.0  # φ = π
+    wq = np.outer(w_t[:hn] / mult_t, w_p[:hk] / mult_k)
+    n_cls = 2**sym
+    classes: list[list[tuple[int, int]]] = [[] for _ in range(n_cls)]
+    for l in range(L + 1):
+        for m in range(-l, l + 1):
+            p, q = (l + abs(m)) % 2, int(m < 0)
+            cls = (0, p, 2 * p + q)[sym]
+            classes[cls].append((l, m))
+    rows, syn, proj, keep = [], [], [], []
+    scale = float(2**sym)  # H[k] sums the 2^sym regions' products (see below)
+    for cls, members in enumerate(classes):
+        if not members:
+            continue
+        keep.append(cls)
+        y = np.stack([np.outer(th[l, abs(m)], ph[m + L]).ravel() for l, m in members])
+        rows.append(np.asarray([l * l + l + m for l, m in members], np.int32))
+        syn.append(np.ascontiguousarray(y))
+        proj.append(np.ascontiguousarray((y * (scale * wq.ravel())).T))
+    return tuple(keep), (tuple(rows), tuple(syn)), tuple(proj)
 
 
-def _product_s2grid_hemispheres(cs, Ls, L_out: int, n_t: int, n_p: int):
-    half = n_t // 2
-    north = south = None
-    for c, L in zip(cs, Ls, strict=True):
-        ie, io, Se, So, _, _, hn = _hemisphere_matrices(L, n_t, n_p)
-        E = c[..., ie] @ jnp.asarray(Se, c.dtype)
-        O = c[..., io] @ jnp.asarray(So, c.dtype) if len(io) else jnp.zeros_like(E)
-        fn, fs = E + O, (E - O)
-        north = fn if north is None else north * fn
-        south = fs if south is None else south * fs
-    ie, io, _, _, Pe, Po, hn = _hemisphere_matrices(L_out, n_t, n_p)
-    # southern rows t < half mirror the northern ones; the equator (odd n_t) has no
-    # mirror, so its southern copy is zeroed.
-    keep = (np.arange(hn) < half).repeat(n_p).astype(np.float32)
-    south = south * jnp.asarray(keep, south.dtype)
-    ce = (north + south) @ jnp.asarray(Pe, north.dtype)
-    co = (north - south) @ jnp.asarray(Po, north.dtype)
-    out = jnp.concatenate([ce, co], axis=-1)
-    inv = np.argsort(np.concatenate([ie, io]))
-    return jnp.take(out, jnp.asarray(inv), axis=-1)
+def _class_product(A, B, n_cls: int):
+    """Pointwise product in the class domain: ``H[k] = Σ_c A[c] B[c ⊕ k]`` (``None``
+    = an empty class). The classes are the characters of the grid's symmetry group
+    (Z₂ or Z₂²), so a product of class ``c`` and ``c'`` functions lies in class
+    ``c ⊕ c'`` on the reduced grid; no butterflies to the grid regions and back."""
+    H = []
+    for k in range(n_cls):
+        acc = None
+        for c in range(n_cls):
+            if A[c] is None or B[c ^ k] is None:
+                continue
+            t = A[c] * B[c ^ k]
+            acc = t if acc is None else acc + t
+        H.append(acc)
+    return H
 
 
-def product_s2grid(cs, Ls, L_out: int):
-    """Product on a Gauss–Legendre grid exact for the truncated product."""
-    D = sum(Ls)
-    n_t, n_p = grid_sizes(D, L_out)
-    sizes = [(L + 1) ** 2 * n_t * n_p for L in list(Ls) + [L_out]]
-    if max(sizes) > DENSE_GRID_MAX_ENTRIES and max(sizes) <= HEMISPHERE_MAX_ENTRIES:
-        return _product_s2grid_hemispheres(cs, Ls, L_out, n_t, n_p)
+def _product_sym_grid(cs, Ls, L_out: int, n_t: int, n_p: int, layout: str):
+    """Grid product with the ``layout`` symmetry split; ``cs[i] : (..., (Ls[i]+1)²)``
+    (batch axes broadcast in the pointwise product)."""
+    n_cls = 2 ** SYMMETRIES[layout]
     prod = None
     for c, L in zip(cs, Ls, strict=True):
-        f = _grid_values(c, L, n_t, n_p)
-        prod = f if prod is None else prod * f
-    return _grid_project(prod, L_out, n_t, n_p)
+        classes, syn, _ = sym_grid_tables(L, n_t, n_p, layout)
+        A = [None] * n_cls
+        for cls, r, S in zip(classes, *syn, strict=True):
+            x = c if len(classes) == 1 else jnp.take(c, jnp.asarray(r), axis=-1)
+            A[cls] = x @ jnp.asarray(S, c.dtype)
+        prod = A if prod is None else _class_product(prod, A, n_cls)
+    classes, (rows, _), proj = sym_grid_tables(L_out, n_t, n_p, layout)
+    zero = next(h for h in prod if h is not None)
+    outs = []
+    for cls, P in zip(classes, proj, strict=True):
+        h = prod[cls]
+        if h is None:  # no product lands in this class: zero coefficients
+            h = jnp.zeros_like(zero)
+        outs.append(h @ jnp.asarray(P, h.dtype))
+    if len(outs) == 1:
+        return outs[0]
+    inv = np.argsort(np.concatenate(rows)).astype(np.int32)
+    return jnp.take(jnp.concatenate(outs, axis=-1), jnp.asarray(inv), axis=-1)
+
+
+def s2grid_plan(Ls, L_out: int, n_signals: int, itemsize: int = 4):
+    """``(layout, chunk)`` for :func:`product_s2grid`: the grid layout (``"dense"``,
+    ``"hemisphere"``, ``"quadrant"`` or ``"factored"``) and the number of signals per
+    block (0: no blocking).
+
+    Measured on the 2-core CPU (forward, L1 = L2 = L_out, 8192 signals): the
+    hemisphere split wins from L ≈ 5, the quadrant split from L ≈ 9 (2× and 4×
+    fewer GEMM flops, paid for with more, smaller GEMMs); the factored per-order
+    path only pays off once the quadrant matrices are large (L ≳ 30). Blocking
+    helps once the grid temporaries of the whole batch (≈ 3 grids) outgrow the
+    32 MB L3 cache: unblocked L = 10 / 12 ran 3× slower than with 2048-signal
+    blocks, while below that size the loop only adds overhead (L = 4 … 8).
+    """
+    D = sum(Ls)
+    n_t, n_p = grid_sizes(D, L_out)
+    G = n_t * n_p
+    entries = max((L + 1) ** 2 for L in list(Ls) + [L_out]) * G
+    if entries <= PRODUCT_DENSE_MAX_ENTRIES:
+        layout = "dense"
+    elif entries <= HEMISPHERE_MAX_ENTRIES:
+        layout = "hemisphere"
+    elif entries <= QUADRANT_MAX_ENTRIES:
+        layout = "quadrant"
+    else:
+        layout = "factored"
+    chunk = 0
+    if n_signals * G * itemsize > BLOCK_THRESHOLD_BYTES:
+        chunk = 1 << max(int(math.log2(max(BLOCK_BYTES // (G * itemsize), 1))), 6)
+    return layout, chunk
+
+
+def product_s2grid(cs, Ls, L_out: int, *, layout: str | None = None, chunk=None):
+    """Product on a Gauss–Legendre grid exact for the truncated product.
+
+    ``layout``/``chunk`` override :func:`s2grid_plan` (``chunk=0``: no blocking).
+    Blocking runs the whole product on ``chunk`` signals at a time (``lax.map``), so
+    the grid temporaries stay in cache instead of streaming through memory; it
+    applies when both inputs have the same batch shape."""
+    D = sum(Ls)
+    n_t, n_p = grid_sizes(D, L_out)
+    n = math.prod(cs[0].shape[:-1])
+    plan = s2grid_plan(Ls, L_out, n, jnp.dtype(cs[0].dtype).itemsize)
+    layout = plan[0] if layout is None else layout
+    chunk = plan[1] if chunk is None else chunk
+
+    def run(xs):
+        if layout == "factored":
+            prod = None
+            for c, L in zip(xs, Ls, strict=True):
+                f = _grid_values(c, L, n_t, n_p, dense=False)
+                prod = f if prod is None else prod * f
+            return _grid_project(prod, L_out, n_t, n_p, dense=False)
+        return _product_sym_grid(xs, Ls, L_out, n_t, n_p, layout)
+
+    batch = cs[0].shape[:-1]
+    if not chunk or n <= chunk or any(c.shape[:-1] != batch for c in cs):
+        return run(cs)
+    flat = [c.reshape((n, c.shape[-1])) for c in cs]
+    nb = n // chunk
+    head = jax.lax.map(
+        lambda xs: run(list(xs)),
+        tuple(x[: nb * chunk].reshape((nb, chunk, x.shape[-1])) for x in flat),
+    ).reshape((nb * chunk, -1))
+    if nb * chunk < n:
+        head = jnp.concatenate([head, run([x[nb * chunk :] for x in flat])], axis=0)
+    return head.reshape(batch + (head.shape[-1],))
 
 
 # ---------------------------------------------------------------------------

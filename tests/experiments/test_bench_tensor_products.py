@@ -23,3 +23,17 @@ def test_quick_run_writes_sane_results(tmp_path, monkeypatch):
     summary = list(csv.DictReader(open(out / "summary.csv")))
     assert [int(r["L"]) for r in summary] == [1, 2, 3]
     assert all(float(r["f32 err s2grid"]) < 1e-5 for r in summary)
+
+
+def test_merge_keeps_other_runs_labelled(tmp_path, monkeypatch):
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    assert bench_tensor_products.main(["--quick", "--ls", "1,3"]) == 0
+    assert bench_tensor_products.main(["--quick", "--ls", "2,3", "--merge"]) == 0
+    out = tmp_path / "bench_tensor_products"
+    summary = list(csv.DictReader(open(out / "summary.csv")))
+    assert [int(r["L"]) for r in summary] == [1, 2, 3]
+    runs = [r["run"] for r in summary]
+    assert runs[0].endswith("(L=1,3)") and runs[1] == runs[2] != runs[0]
+    assert runs[1].endswith("(L=2,3)")
+    rows = list(csv.DictReader(open(out / "timings.csv")))
+    assert {int(r["L"]) for r in rows if r["method"] == "e3nn_s2grid"} == {1, 2, 3}

@@ -386,16 +386,113 @@ def test_many_body_equals_sum_of_weighted_powers():
             gaunt_many_body(rand("0o+1e", 0), w_in[:, :1, :2], w_out[:, :1], lmax_out=1)
 
 
-@pytest.mark.parametrize("dense,hemi", [(0, 0), (0, 10**9), (10**9, 10**9)])
-def test_s2grid_layouts_agree(monkeypatch, dense, hemi):
-    """The dense, hemisphere and factored-per-order grid paths are the same map."""
-    monkeypatch.setattr(K, "DENSE_GRID_MAX_ENTRIES", dense)
-    monkeypatch.setattr(K, "HEMISPHERE_MAX_ENTRIES", hemi)
+@pytest.mark.parametrize("layout", ["dense", "hemisphere", "quadrant", "factored"])
+@pytest.mark.parametrize("chunk", [0, 3])
+def test_s2grid_layouts_agree(layout, chunk):
+    """Every grid layout, blocked (with a remainder block) or not, is the exact
+    product: float64 against the direct Gaunt contraction."""
+    rng = np.random.default_rng(0)
     with jax.enable_x64(True):
-        x1, x2 = rand(sh_irreps(4), 0, (3,)), rand(sh_irreps(3), 1, (3,))
-        ref = K.direct_gaunt([x1.array, x2.array], [4, 3], 5)
-        y = gaunt_tensor_product(x1, x2, lmax_out=5, method="s2grid")
-        np.testing.assert_allclose(y.array, ref, atol=1e-12)
+        for L1, L2, Lo in [
+            (0, 0, 0),
+            (0, 2, 2),
+            (4, 3, 5),
+            (1, 1, 3),
+            (6, 6, 6),
+            (10, 10, 10),
+        ]:
+            c1 = jnp.asarray(rng.normal(size=(7, (L1 + 1) ** 2)))
+            c2 = jnp.asarray(rng.normal(size=(7, (L2 + 1) ** 2)))
+            ref = K.direct_gaunt([c1, c2], [L1, L2], Lo)
+            y = K.product_s2grid([c1, c2], [L1, L2], Lo, layout=layout, chunk=chunk)
+            np.testing.assert_allclose(y, ref, atol=1e-10, rtol=0)
+        # three factors, and broadcast batch axes (never blocked)
+        c3 = jnp.asarray(rng.normal(size=(7, 9)))
+        y3 = K.product_s2grid([c1, c2, c3], [10, 10, 2], 4, layout=layout, chunk=chunk)
+        r3 = K.product_s2grid([c1, c2, c3], [10, 10, 2], 4, layout="dense", chunk=0)
+        np.testing.assert_allclose(y3, r3, atol=1e-10, rtol=0)
+        yb = K.product_s2grid(
+            [c1[:, None], c2[None, :3]], [10, 10], 6, layout=layout, chunk=chunk
+        )
+        rb = K.direct_gaunt([c1[:, None], c2[None, :3]], [10, 10], 6)
+        assert yb.shape == (7, 3, 49)
+        np.testing.assert_allclose(yb, rb, atol=1e-10, rtol=0)
+
+
+def test_s2grid_blocked_gradient_and_plan():
+    """Blocking over the batch (lax.map) has the unblocked gradient; the plan blocks
+    only large batches, in power-of-two blocks, and picks reduced grids as L grows."""
+    rng = np.random.default_rng(1)
+    with jax.enable_x64(True):
+        c1 = jnp.asarray(rng.normal(size=(10, 36)))
+        c2 = jnp.asarray(rng.normal(size=(10, 36)))
+
+        def loss(a, b, chunk):
+            y = K.product_s2grid([a, b], [5, 5], 5, layout="quadrant", chunk=chunk)
+            return jnp.sum(jnp.sin(y))
+
+        g0 = jax.grad(loss, argnums=(0, 1))(c1, c2, 0)
+        g4 = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)(c1, c2, 4)
+        for a, b in zip(g0, g4, strict=True):
+            np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+    layouts = [K.s2grid_plan([L, L], L, 8)[0] for L in (1, 4, 6, 8, 10, 16, 40)]
+    assert layouts == ["dense"] * 2 + ["hemisphere"] * 2 + ["quadrant"] * 2 + [
+        "factored"
+    ]
+    assert K.s2grid_plan([8, 8], 8, 64)[1] == 0
+    chunk = K.s2grid_plan([12, 12], 12, 8192)[1]
+    assert chunk > 0 and chunk & (chunk - 1) == 0
+    assert K.s2grid_plan([12, 12], 12, 8192, itemsize=8)[1] == chunk // 2
+
+
+def test_s2grid_class_product_control(monkeypatch):
+    """Control: multiplying the symmetry classes pairwise without combining them
+    (class c times class c only) is not the product, so the layout test can fail."""
+
+    def naive(A, B, n_cls):
+        return [
+            a * b if a is not None and b is not None else None
+            for a, b in zip(A, B, strict=True)
+        ]
+
+    monkeypatch.setattr(K, "_class_product", naive)
+    rng = np.random.default_rng(2)
+    with jax.enable_x64(True):
+        c1 = jnp.asarray(rng.normal(size=(3, 16)))
+        c2 = jnp.asarray(rng.normal(size=(3, 16)))
+        ref = K.direct_gaunt([c1, c2], [3, 3], 3)
+        y = K.product_s2grid([c1, c2], [3, 3], 3, layout="quadrant", chunk=0)
+        assert rel_err(y, ref) > 1e-2
+
+
+def test_irreps_layout_read_and_written_exactly():
+    """Channels (mul > 1), degrees listed out of order and a missing degree are read
+    into the per-channel layout and written back in e3nn's layout exactly."""
+    with jax.enable_x64(True):
+        x = rand("3x2e+3x0e", 0, (2,))  # degree 1 missing, out of order
+        y = rand("3x0e+3x1o", 1, (2,))
+        xa, ya = np.asarray(x.array), np.asarray(y.array)
+        cx = np.zeros((2, 3, 9))
+        cx[..., 0] = xa[:, 15:]
+        cx[..., 4:] = xa[:, :15].reshape(2, 3, 5)
+        cy = np.concatenate([ya[:, :3, None], ya[:, 3:].reshape(2, 3, 3)], axis=-1)
+        ref_c = np.asarray(
+            K.direct_gaunt([jnp.asarray(cx), jnp.asarray(cy)], [2, 1], 3)
+        )
+        ref = np.concatenate(
+            [ref_c[..., l * l : (l + 1) ** 2].reshape(2, -1) for l in range(4)], axis=-1
+        )
+        for method in ("s2grid", "fourier_fft", "fourier_direct"):
+            out = jgtp(x, y, lmax_out=3, method=method)
+            assert out.irreps == sh_irreps(3, mul=3)
+            np.testing.assert_allclose(out.array, ref, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("dense", [0, 10**9])
+def test_vector_product_grid_paths_agree(monkeypatch, dense):
+    """The vector product's dense and factored-per-order grid conversions agree."""
+    monkeypatch.setattr(K, "DENSE_GRID_MAX_ENTRIES", dense)
+    with jax.enable_x64(True):
         a, b = rand("1o", 2), rand("1o", 3)
         v = gaunt_vector_product(a, b, method="s2grid")
         k = np.sqrt(3 / (4 * np.pi))

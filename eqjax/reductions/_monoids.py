@@ -291,13 +291,15 @@ def symmetric_gru_op(params: GRUCellParams) -> Callable[[Array, Array], Array]:
       True
     """
     D = params.w_i.shape[0]
+    # concatenated once per trace (not once per tree level)
+    w_cat = jnp.concatenate([params.w_i, params.w_h], axis=1)
+    b_cat = jnp.concatenate([params.b_i, params.b_h])
 
     def op(a, b):
         _check_pair(a, b, D, "symmetric_gru_op")
         u, v, unflatten = _flat_pair(a, b)
         dt = u.dtype
-        w = jnp.concatenate([params.w_i, params.w_h], axis=1).astype(dt)
-        bias = jnp.concatenate([params.b_i, params.b_h])
+        w, bias = w_cat.astype(dt), b_cat
         # each operand's input and hidden projections in one product: [N, 6D]
         pu = u @ w
         pu = pu + _bias(bias, pu)
@@ -323,13 +325,14 @@ def symmetric_mlp_op(params: MLPParams) -> Callable[[Array, Array], Array]:
       True
     """
     D = params.w_a.shape[0]
+    w_cat = jnp.concatenate([params.w_a, params.w_b], axis=1)
 
     def op(a, b):
         _check_pair(a, b, D, "symmetric_mlp_op")
         u, v, unflatten = _flat_pair(a, b)
         dt = u.dtype
         H = params.w_a.shape[1]
-        w = jnp.concatenate([params.w_a, params.w_b], axis=1).astype(dt)
+        w = w_cat.astype(dt)
         pu, pv = u @ w, v @ w  # [N, 2H]: (u W_a, u W_b) and (v W_a, v W_b)
         b1 = _bias(params.b_1, pu[:, :H])
         # W_2 is linear: ½ (h(u, v) + h(v, u)) = ½ (r_uv + r_vu) W_2 + b_2

@@ -7,7 +7,9 @@ the items and the parameters) of three aggregators of width 32:
 
 * ``sum``: ``jax.ops.segment_sum`` (the cheap, non-learnable reference);
 * ``lcm_tree``: :func:`eqjax.reductions.tree_reduce` with the symmetrised GRU cell
-  (both directions in one batched matmul per level, levels paired by reshaping);
+  (each operand multiplied once by the concatenated input/hidden weights, both
+  directions in one elementwise pass, levels paired by reshaping, the padding skip
+  under a ``lax.cond`` that full levels bypass);
 * ``gru_fold``: :func:`eqjax.reductions.gru_fold`, a ``lax.scan`` over the items
   (input projections precomputed in one matmul, the usual fast RNN layout).
 

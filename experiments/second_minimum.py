@@ -281,6 +281,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--no-graph", action="store_true", help="skip the graph variant")
+    ap.add_argument(
+        "--tag", default="", help="suffix of the results file (results_<tag>.md)"
+    )
     args = ap.parse_args(argv)
 
     steps = args.steps or (20 if args.quick else 2500)
@@ -350,7 +353,8 @@ def main(argv: list[str]) -> int:
     print(
         write_table(
             "second_minimum",
-            "quick" if args.quick else "results",
+            ("quick" if args.quick else "results")
+            + (f"_{args.tag}" if args.tag else ""),
             header,
             rows,
             preamble=pre,

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from ..groups import EuclideanElement, permutation_inverse
@@ -178,21 +179,184 @@ def _weighted_mean(weights, ys):
     return jax.tree_util.tree_map(mean, ys)
 
 
-def _check_chunk(chunk_size, where: str) -> int | None:
-    if chunk_size is None:
-        return None
+AUTO = "auto"
+
+# Working-set budget of the automatic CPU schedule: glibc's largest dynamic mmap
+# threshold (DEFAULT_MMAP_THRESHOLD_MAX, 32 MiB on 64-bit). XLA:CPU packs a
+# program's temporaries into one allocation; above this size malloc serves it with
+# a fresh mmap on every call, so every 4 KiB page of it is page-faulted (and zeroed
+# by the kernel) again on every call (`python -m experiments bench_frames
+# --diagnose`).
+AUTO_BUDGET_BYTES = 32 * 2**20
+# XLA:CPU temporaries per JAX residual byte, measured with
+# ``jax.jit(f).lower(...).compile().memory_analysis()`` on the benchmark's
+# PointNet backbone: a forward+backward step over a batch needs ~1.3x the bytes of
+# the residuals JAX saves for it; of those, XLA keeps ~0.5x alive across a loop.
+_STEP_TEMP_PER_RESIDUAL = 1.3
+_KEPT_PER_RESIDUAL = 0.5
+
+
+def _check_chunk(chunk_size, where: str) -> int | str | None:
+    if chunk_size is None or chunk_size == AUTO:
+        return chunk_size
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int):
         raise TypeError(
-            f"{where}: chunk_size must be a Python int or None, got {chunk_size!r}"
+            f"{where}: chunk_size must be a Python int, None or 'auto', got "
+            f"{chunk_size!r}"
         )
     if chunk_size < 1:
         raise ValueError(f"{where}: chunk_size must be >= 1, got {chunk_size}")
     return chunk_size
 
 
-def _over_frame(one, elements, inv, chunk_size: int | None):
+def _check_remat(remat, where: str):
+    if isinstance(remat, bool) or remat == AUTO or callable(remat):
+        return remat
+    raise TypeError(
+        f"{where}: remat must be a bool, 'auto' or a jax.checkpoint policy, got "
+        f"{remat!r}"
+    )
+
+
+def plan_frame_schedule(
+    num_elements: int,
+    batch: int,
+    residual_bytes: int,
+    *,
+    budget_bytes: int = AUTO_BUDGET_BYTES,
+) -> tuple[int | None, bool]:
+    """The CPU schedule of ``chunk_size="auto"``: ``(chunk_size, remat)``.
+
+    Chooses the cheapest evaluation of ``num_elements`` backbone calls per input,
+    over ``batch`` inputs, whose estimated XLA:CPU temporaries fit
+    ``budget_bytes`` (default :data:`AUTO_BUDGET_BYTES`, glibc's 32 MiB mmap
+    ceiling: larger temporaries are page-faulted afresh on every call):
+
+    1. ``(None, False)``: one ``vmap`` over the frame (no extra work) if
+       ``1.3 · k · B · r`` fits, ``r`` = ``residual_bytes`` per input;
+    2. ``(1, False)``: ``lax.map`` over frame elements, residuals of all ``k``
+       kept (``(0.5 k + 1.3) · B · r``);
+    3. ``(c, True)``: chunks of ``c`` elements with ``jax.checkpoint`` (one extra
+       forward pass; only inputs are kept), the largest ``c`` with
+       ``1.3 · c · B · r`` in budget, at least 1.
+
+    The factors 1.3 and 0.5 are XLA:CPU temporaries per JAX residual byte measured
+    on the benchmark's backbone (``python -m experiments bench_frames
+    --diagnose``); they are estimates, not guarantees.
+
+    Args:
+      num_elements: frame size ``k`` (or samples of the stochastic average).
+      batch: inputs evaluated together (product of the ``vmap`` sizes around the
+        averaged function).
+      residual_bytes: bytes of the batch-dependent residuals JAX saves for
+        reverse mode, per input and frame element.
+      budget_bytes: working-set budget.
+
+    Returns:
+      ``(chunk_size, remat)`` for :func:`frame_average`.
+
+    Example:
+      >>> plan_frame_schedule(8, 64, 40_000)
+      (None, False)
+      >>> plan_frame_schedule(8, 256, 40_000)
+      (2, True)
+    """
+    k, B, r = int(num_elements), int(batch), float(residual_bytes)
+    step = _STEP_TEMP_PER_RESIDUAL * B * r
+    if k * step <= budget_bytes:
+        return None, False
+    if _KEPT_PER_RESIDUAL * k * B * r + step <= budget_bytes:
+        return 1, False
+    return max(1, min(k, int(budget_bytes // step))), True
+
+
+def _batch_size(x: Any) -> int:
+    """Product of the ``vmap`` axis sizes around ``x`` (1 when not batched).
+
+    Reads the batching tracers' ``val``/``batch_dim`` (and JVP tracers' ``primal``)
+    by duck typing; anything else counts as unbatched.
+    """
+    leaves = jax.tree_util.tree_leaves(x)
+    if not leaves:
+        return 1
+    t, size = leaves[0], 1
+    for _ in range(64):
+        if not isinstance(t, jax.core.Tracer):
+            break
+        if hasattr(t, "batch_dim") and hasattr(t, "val"):
+            bd = t.batch_dim
+            if isinstance(bd, int) and hasattr(t.val, "shape"):
+                size *= int(t.val.shape[bd])
+            t = t.val
+        elif hasattr(t, "primal"):
+            t = t.primal
+        else:
+            break
+    return size
+
+
+def _residual_bytes(fn, x, args) -> int | None:
+    """Bytes per input of the batch-dependent residuals of ``fn(x, *args)``'s VJP
+    w.r.t. ``x`` and the floating leaves of ``args`` (abstract evaluation only);
+    ``None`` when ``fn`` cannot be probed."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    diff = [
+        i
+        for i, a in enumerate(leaves)
+        if hasattr(a, "dtype") and jnp.issubdtype(a.dtype, jnp.inexact)
+    ]
+
+    def total(nb):
+        def probe(xb, dl):
+            def g(xb, dl):
+                full = list(leaves)
+                for i, v in zip(diff, dl, strict=True):
+                    full[i] = v
+                a = jax.tree_util.tree_unflatten(treedef, full)
+                return jax.vmap(lambda xi: fn(xi, *a))(xb)
+
+            return jax.vjp(g, xb, dl)[1]
+
+        xs = jax.tree_util.tree_map(
+            lambda v: jax.ShapeDtypeStruct((nb, *jnp.shape(v)), jnp.result_type(v)), x
+        )
+        dl = [jax.ShapeDtypeStruct(jnp.shape(leaves[i]), leaves[i].dtype) for i in diff]
+        out = jax.eval_shape(probe, xs, dl)
+        return sum(
+            int(np.prod(v.shape)) * v.dtype.itemsize
+            for v in jax.tree_util.tree_leaves(out)
+            if hasattr(v, "dtype") and v.dtype != jax.dtypes.float0
+        )
+
+    try:
+        return max(0, total(2) - total(1))
+    except Exception:  # noqa: BLE001 - the probe is advisory: fall back to vmap
+        return None
+
+
+def _schedule(chunk_size, remat, fn, x, args, k: int):
+    """Resolve ``"auto"`` settings to ``(chunk_size, remat)`` at trace time."""
+    if chunk_size != AUTO:
+        return chunk_size, (False if remat == AUTO else remat)
+    if jax.default_backend() != "cpu":
+        return None, (False if remat == AUTO else remat)
+    r = _residual_bytes(fn, x, args)
+    if r is None:
+        plan = (None, False)
+    else:
+        plan = plan_frame_schedule(k, _batch_size(x), r, budget_bytes=AUTO_BUDGET_BYTES)
+    return plan[0], (plan[1] if remat == AUTO else remat)
+
+
+def _over_frame(one, elements, inv, chunk_size: int | None, remat=False):
     """``one(g, g_inv)`` over the frame axis: one ``vmap`` (``chunk_size=None`` or
-    ``>= k``), else ``lax.map`` over chunks of ``chunk_size`` elements."""
+    ``>= k``), else ``lax.map`` over chunks of ``chunk_size`` elements; ``remat``
+    (``True`` or a ``jax.checkpoint`` policy) rematerialises each call's
+    intermediates in the backward pass instead of storing them."""
+    if remat is True:
+        one = jax.checkpoint(one)
+    elif callable(remat):
+        one = jax.checkpoint(one, policy=remat)
     k = jax.tree_util.tree_leaves(elements)[0].shape[0]
     if chunk_size is None or chunk_size >= k:
         return jax.vmap(one)(elements, inv)
@@ -209,7 +373,8 @@ def frame_average(
     act_in: Callable[[Any, Any], Any],
     act_out: Callable[[Any, Any], Any] | None = None,
     inverse: Callable[[Any], Any] | None = None,
-    chunk_size: int | None = None,
+    chunk_size: int | str | None = AUTO,
+    remat: bool | str | Callable[..., Any] = AUTO,
 ) -> Callable[..., Any]:
     """Symmetrise ``fn`` over a frame (Puny et al., ICLR 2022, Eq. 4 and 5).
 
@@ -217,7 +382,8 @@ def frame_average(
     ``Σ_k w_k fn(g_k⁻¹·x, *args)`` (``act_out=None``: invariant) or
     ``Σ_k w_k g_k·fn(g_k⁻¹·x, *args)`` (equivariant), where ``(g_k, w_k)`` is
     ``frame(x)``. The ``k`` backbone calls are one ``jax.vmap`` over the frame
-    axis. ``*args`` are passed to ``fn`` unchanged (invariant side inputs: charges,
+    axis, or a ``lax.map`` over chunks of it on CPU when that keeps the working
+    set small (``chunk_size``, ``remat``). ``*args`` are passed to ``fn`` unchanged (invariant side inputs: charges,
     masks, parameters). A precomputed :class:`Frame` (e.g. a permutation frame built
     in NumPy by :func:`permutation_frame`) can be passed as ``frame=`` at call
     time; then ``frame`` given here may be ``None``.
@@ -237,13 +403,23 @@ def frame_average(
       inverse: ``inverse(elements) -> elements``; inferred from the element type
         (orthogonal matrices, ``EuclideanElement``, permutations, products) when
         ``None``.
-      chunk_size: ``None`` (default): all ``k`` backbone calls in one ``vmap``
-        (best on accelerators). An int ``c``: ``jax.lax.map`` over chunks of
-        ``c`` frame elements (each chunk one ``vmap``), so a batched call
-        evaluates the backbone on ``c·B`` rather than ``k·B`` inputs at a time;
-        on CPUs, whose backbone cost per input grows once activations leave the
-        cache, ``chunk_size=1`` is faster (see ``python -m experiments
-        bench_frames``). Same values either way.
+      chunk_size: how the ``k`` backbone calls are scheduled (same values
+        whichever is used). ``None``: all in one ``vmap``. An int ``c``:
+        ``jax.lax.map`` over chunks of ``c`` frame elements (each chunk one
+        ``vmap``), so a batched call evaluates the backbone on ``c·B`` rather
+        than ``k·B`` inputs at a time. ``"auto"`` (default): one ``vmap`` on
+        accelerators; on CPU, :func:`plan_frame_schedule` picks ``vmap``,
+        ``lax.map`` or ``lax.map`` with ``jax.checkpoint`` at trace time from the
+        batch size (the ``vmap`` axes around the averaged function) and the
+        backbone's residual bytes per input (abstract evaluation of its VJP), so
+        that XLA's temporaries stay under glibc's 32 MiB mmap ceiling, above
+        which they are page-faulted afresh on every call (see ``python -m
+        experiments bench_frames``).
+      remat: ``"auto"`` (default): as chosen by ``chunk_size="auto"``, else
+        ``False``. ``True``: ``jax.checkpoint`` around each backbone call
+        (recompute its forward pass in the backward pass instead of storing its
+        intermediates); a ``jax.checkpoint_policies`` policy: checkpoint with
+        that policy. ``False``: store everything.
 
     Returns:
       ``averaged(x, *args, frame=None)`` with the output structure of ``fn``.
@@ -261,6 +437,7 @@ def frame_average(
     """
     invert = invert_elements if inverse is None else inverse
     chunk_size = _check_chunk(chunk_size, "frame_average")
+    remat = _check_remat(remat, "frame_average")
 
     def averaged(x, *args, frame: Frame | None = None):
         if frame is None:
@@ -274,7 +451,8 @@ def frame_average(
             y = fn(act_in(g_inv, x), *args)
             return y if act_out is None else act_out(g, y)
 
-        ys = _over_frame(one, elements, inv, chunk_size)
+        chunk, rm = _schedule(chunk_size, remat, fn, x, args, weights.shape[0])
+        ys = _over_frame(one, elements, inv, chunk, rm)
         return _weighted_mean(weights, ys)
 
     frame_fn = frame
@@ -289,7 +467,8 @@ def stochastic_frame_average(
     act_out: Callable[[Any, Any], Any] | None = None,
     num_samples: int,
     inverse: Callable[[Any], Any] | None = None,
-    chunk_size: int | None = None,
+    chunk_size: int | str | None = AUTO,
+    remat: bool | str | Callable[..., Any] = AUTO,
 ) -> Callable[..., Any]:
     """Monte-Carlo frame averaging: ``num_samples`` elements drawn from the frame.
 
@@ -302,8 +481,8 @@ def stochastic_frame_average(
     (Puny et al., ICLR 2022, Sec. 3.3; Duval et al., "FAENet", ICML 2023).
 
     Args:
-      fn, frame, act_in, act_out, inverse, chunk_size: as in
-        :func:`frame_average`.
+      fn, frame, act_in, act_out, inverse, chunk_size, remat: as in
+        :func:`frame_average` (``"auto"`` plans for ``num_samples`` calls).
       num_samples: static number of sampled elements (``>= 1``).
 
     Returns:
@@ -326,6 +505,7 @@ def stochastic_frame_average(
         )
     invert = invert_elements if inverse is None else inverse
     chunk_size = _check_chunk(chunk_size, "stochastic_frame_average")
+    remat = _check_remat(remat, "stochastic_frame_average")
     frame_fn = frame
 
     def averaged(x, *args, key, frame: Frame | None = None):
@@ -345,7 +525,8 @@ def stochastic_frame_average(
             y = fn(act_in(g_inv, x), *args)
             return y if act_out is None else act_out(g, y)
 
-        ys = _over_frame(one, picked, inv, chunk_size)
+        chunk, rm = _schedule(chunk_size, remat, fn, x, args, num_samples)
+        ys = _over_frame(one, picked, inv, chunk, rm)
         uniform = jnp.full((num_samples,), 1.0 / num_samples, weights.dtype)
         return _weighted_mean(uniform, ys)
 

@@ -26,8 +26,11 @@ class FrameAveraging(nnx.Module):
       act_out: action on outputs, ``None`` for an invariant model.
       inverse: inverse of frame elements (inferred when ``None``).
       num_samples: if given, sample this many frame elements per call in training.
-      chunk_size: frame elements per backbone ``vmap`` (``None``: all at once);
-        see :func:`eqjax.frames.frame_average`.
+      chunk_size: frame elements per backbone ``vmap`` (``None``: all at once;
+        ``"auto"``, the default: chosen from the working set on CPU); see
+        :func:`eqjax.frames.frame_average`.
+      remat: ``jax.checkpoint`` around each backbone call (``True``, ``False``, a
+        checkpoint policy, or ``"auto"``); see :func:`eqjax.frames.frame_average`.
 
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq
@@ -54,7 +57,8 @@ class FrameAveraging(nnx.Module):
         inverse: Callable[[Any], Any] | None = None,
         num_samples: int | None = None,
         deterministic: bool = False,
-        chunk_size: int | None = None,
+        chunk_size: int | str | None = "auto",
+        remat: bool | str | Callable[..., Any] = "auto",
     ):
         self.backbone = backbone
         self.frame = frame
@@ -64,6 +68,7 @@ class FrameAveraging(nnx.Module):
         self.num_samples = None if num_samples is None else int(num_samples)
         self.deterministic = deterministic
         self.chunk_size = chunk_size
+        self.remat = remat
 
     def __call__(self, x, *args, frame=None, key=None):
         if self.num_samples is not None and not self.deterministic:
@@ -79,6 +84,7 @@ class FrameAveraging(nnx.Module):
                 num_samples=self.num_samples,
                 inverse=self.inverse,
                 chunk_size=self.chunk_size,
+                remat=self.remat,
             )
             return f(x, *args, key=key, frame=frame)
         f = frame_average(
@@ -88,5 +94,6 @@ class FrameAveraging(nnx.Module):
             act_out=self.act_out,
             inverse=self.inverse,
             chunk_size=self.chunk_size,
+            remat=self.remat,
         )
         return f(x, *args, frame=frame)

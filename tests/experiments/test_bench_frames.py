@@ -16,6 +16,7 @@ def test_bench_frames_quick_writes_tables_and_plot():
     assert (out / "quick_frames.png").stat().st_size > 1000
     timings = {r["method"]: r for r in _rows(out / "quick_timings.csv")}
     assert "pca_frame E3 [vmap]" in timings and "pca_frame E3 [chunk1]" in timings
+    assert "pca_frame E3 [auto] (default)" in timings
     for r in timings.values():
         assert float(r["wall ms"]) > 0 and float(r["cpu ms"]) >= 0
         assert math.isfinite(float(r["wall / |F|"]))

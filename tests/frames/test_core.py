@@ -159,7 +159,7 @@ def test_chunked_evaluation_matches_vmap(chunk_size):
             )
             return jnp.sum(jnp.sin(jax.vmap(f, in_axes=(0, None))(xs, W)))
 
-        ref, gref = jax.value_and_grad(loss)(W, x)
+        ref, gref = jax.value_and_grad(lambda W, x: loss(W, x, chunk_size=None))(W, x)
         val, g = jax.jit(
             jax.value_and_grad(lambda W, x: loss(W, x, chunk_size=chunk_size))
         )(W, x)
@@ -238,3 +238,201 @@ def test_public_contract_with_group_actions_directly():
             eq.testing.assert_invariant(
                 phi, eq.groups.E3, x, act_in=eq.groups.E3.act, key=key
             )
+
+
+def _pointnet(key, width=16, dtype=jnp.float32):
+    """A PointNet-style backbone ``(x (n, 3), params) -> (4,)`` with biases."""
+    k1, k2, k3 = jax.random.split(key, 3)
+    params = (
+        jax.random.normal(k1, (3, width), dtype),
+        jax.random.normal(k2, (width, width), dtype) / 4,
+        jax.random.normal(k3, (width, 4), dtype) / 4,
+    )
+
+    def fn(x, p):
+        h = jax.nn.softplus(x @ p[0] + 0.3)
+        h = jax.nn.softplus(h @ p[1] - 0.1)
+        return jnp.mean(h, axis=0) @ p[2]
+
+    return fn, params
+
+
+def test_plan_frame_schedule_rules():
+    plan = eq.frames.plan_frame_schedule
+    MiB = 2**20
+    # all k calls fit: one vmap
+    assert plan(8, 64, 40_000, budget_bytes=32 * MiB) == (None, False)
+    # no batch-dependent residuals: one vmap
+    assert plan(8, 10**6, 0) == (None, False)
+    # stored residuals fit, the vmap's temporaries do not: lax.map, no remat
+    assert plan(8, 128, 40_000, budget_bytes=32 * MiB) == (1, False)
+    # nothing fits: checkpointed chunks, as large as the budget allows
+    assert plan(8, 256, 40_000, budget_bytes=32 * MiB) == (2, True)
+    assert plan(8, 256, 40_000, budget_bytes=16 * MiB) == (1, True)
+    assert plan(8, 4096, 40_000) == (1, True)  # at least one element per chunk
+    # each choice's estimated working set is within budget, the previous one's not
+    for B in (64, 128, 256):
+        c, remat = plan(8, B, 40_000, budget_bytes=32 * MiB)
+        step = 1.3 * B * 40_000
+        est = 8 * step if c is None else (c * step if remat else 4 * B * 40_000 + step)
+        assert est <= 32 * MiB
+
+
+def _spy_plans(monkeypatch):
+    from eqjax.frames import _core
+
+    calls = []
+    orig = _core.plan_frame_schedule
+
+    def spy(k, batch, r, **kw):
+        out = orig(k, batch, r, **kw)
+        calls.append((k, batch, r, out))
+        return out
+
+    monkeypatch.setattr(_core, "plan_frame_schedule", spy)
+    return calls
+
+
+def test_auto_schedule_reads_batch_and_residuals(monkeypatch):
+    """``chunk_size="auto"`` sees the product of the vmap sizes around the averaged
+    function (also under grad and nested vmap) and the backbone's residual bytes,
+    and turns the plan into the program: vmap at a small batch, checkpointed
+    lax.map at a large one (abstract tracing only)."""
+    calls = _spy_plans(monkeypatch)
+    fn, params = _pointnet(jax.random.key(0))
+    f = eq.frames.frame_average(fn, eq.frames.pca_frame("E3"), act_in=ACT)
+
+    def loss(p, xs):
+        return jnp.mean(jax.vmap(f, in_axes=(0, None))(xs, p) ** 2)
+
+    def program(B, *batch):
+        xs = jax.ShapeDtypeStruct((*batch, B, 32, 3), jnp.float32)
+        g = jax.grad(loss)
+        for _ in batch:
+            g = jax.vmap(g, in_axes=(None, 0))
+        return str(jax.make_jaxpr(jax.jit(g))(params, xs))
+
+    small = program(4)
+    assert calls[-1][:2] == (8, 4) and calls[-1][3] == (None, False)
+    # residuals: 2 softplus layers of width 16 over 32 points, float32
+    r = calls[-1][2]
+    assert 2 * 32 * 16 * 4 <= r <= 8 * 32 * 16 * 4
+    assert "scan" not in small and "remat" not in small
+    big = program(2048)
+    assert calls[-1][:2] == (8, 2048) and calls[-1][3][1] is True
+    assert "scan" in big
+    program(8, 3, 5)  # nested vmap around grad: 3 * 5 * 8 inputs
+    assert calls[-1][1] == 120
+    # grad w.r.t. the input inside vmap (forces): the JVP tracer is looked through
+    fx = jax.vmap(jax.grad(lambda x: jnp.sum(f(x, params))))
+    jax.make_jaxpr(fx)(jax.ShapeDtypeStruct((6, 32, 3), jnp.float32))
+    assert calls[-1][1] == 6
+    # an explicit chunk_size is never overridden
+    calls.clear()
+    f = eq.frames.frame_average(
+        fn, eq.frames.pca_frame("E3"), act_in=ACT, chunk_size=None
+    )
+    assert "scan" not in program(2048) and not calls
+
+
+def test_auto_schedule_falls_back_to_vmap_when_the_probe_fails(monkeypatch):
+    """A backbone without a VJP (a host callback) cannot be probed: auto uses one
+    vmap and the forward values are unchanged."""
+    calls = _spy_plans(monkeypatch)
+
+    def host_fn(x):
+        return jax.pure_callback(
+            lambda a: np.tanh(a).sum(0) + 0.3,
+            jax.ShapeDtypeStruct((3,), x.dtype),
+            x,
+            vmap_method="sequential",
+        )
+
+    fr = eq.frames.pca_frame("E3")
+    x = jax.random.normal(jax.random.key(1), (5, 7, 3))
+    auto = jax.vmap(eq.frames.frame_average(host_fn, fr, act_in=ACT))(x)
+    ref = jax.vmap(eq.frames.frame_average(host_fn, fr, act_in=ACT, chunk_size=None))
+    np.testing.assert_allclose(auto, ref(x), rtol=1e-6)
+    assert not calls
+
+
+@pytest.mark.parametrize(
+    "chunk_size,remat",
+    [
+        (None, True),
+        (1, True),
+        (3, True),
+        (1, jax.checkpoint_policies.dots_saveable),
+        ("auto", "auto"),  # forced to checkpointed chunks by a tiny budget
+    ],
+)
+def test_remat_matches_stored_residuals(monkeypatch, chunk_size, remat):
+    """``remat`` (full or with a policy) and the auto schedule change the
+    schedule, not the values: float64 outputs and parameter gradients equal the
+    one-vmap evaluation, and exact E(3) equivariance holds, batched under jit."""
+    from eqjax.frames import _core
+
+    calls = _spy_plans(monkeypatch)
+    monkeypatch.setattr(_core, "AUTO_BUDGET_BYTES", 1)
+    with jax.enable_x64(True):
+        fn, params = _pointnet(jax.random.key(0), dtype=jnp.float64)
+        x = jax.random.normal(jax.random.key(1), (4, 10, 3), jnp.float64)
+
+        def psi(x, p):  # equivariant: per-point vectors from invariant features
+            return x * fn(x, p)[0] + jnp.mean(x, axis=0)[None, :] * fn(x, p)[1]
+
+        def loss(p, xs, **kw):
+            f = eq.frames.frame_average(
+                psi, eq.frames.pca_frame("E3"), act_in=ACT, act_out=ACT, **kw
+            )
+            return jnp.sum(jnp.sin(jax.vmap(f, in_axes=(0, None))(xs, p)))
+
+        ref, gref = jax.value_and_grad(lambda p, x: loss(p, x, chunk_size=None))(
+            params, x
+        )
+        val, g = jax.jit(
+            jax.value_and_grad(
+                lambda p, x: loss(p, x, chunk_size=chunk_size, remat=remat)
+            )
+        )(params, x)
+        np.testing.assert_allclose(val, ref, rtol=1e-12)
+        for a, b in zip(g, gref, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        if chunk_size == "auto":
+            assert calls and calls[-1][3] == (1, True)
+        f = eq.frames.frame_average(
+            lambda x: psi(x, params),
+            eq.frames.pca_frame("E3"),
+            act_in=ACT,
+            act_out=ACT,
+            chunk_size=chunk_size,
+            remat=remat,
+        )
+        gs = eq.groups.E3.sample(jax.random.key(3), (4,), jnp.float64)
+        assert equivariance_error(jax.jit(f), ACT, ACT, gs, x[0]) < 1e-9
+        # stochastic: same draws, same values and gradients
+        kw = dict(act_in=ACT, num_samples=3)
+        phi = lambda x, p: jnp.sum(fn(x, p))
+        s0 = eq.frames.stochastic_frame_average(
+            phi, eq.frames.pca_frame("E3"), chunk_size=None, **kw
+        )
+        s1 = eq.frames.stochastic_frame_average(
+            phi, eq.frames.pca_frame("E3"), chunk_size=chunk_size, remat=remat, **kw
+        )
+        k = jax.random.key(4)
+        v0, g0 = jax.value_and_grad(lambda p: s0(x[0], p, key=k))(params)
+        v1, g1 = jax.jit(jax.value_and_grad(lambda p: s1(x[0], p, key=k)))(params)
+        np.testing.assert_allclose(v1, v0, rtol=1e-12)
+        for a, b in zip(g1, g0, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [None, 1, "always"])
+def test_bad_remat_raises(bad):
+    phi, _ = point_backbones(jax.random.key(0), 5)
+    with pytest.raises(TypeError, match="remat"):
+        eq.frames.frame_average(phi, eq.frames.pca_frame("E3"), act_in=ACT, remat=bad)
+    with pytest.raises(TypeError, match="remat"):
+        eq.frames.stochastic_frame_average(
+            phi, eq.frames.pca_frame("E3"), act_in=ACT, num_samples=2, remat=bad
+        )

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import e3nn_jax as e3nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -89,24 +88,6 @@ def _read_signal(array, irreps: e3nn.Irreps, C: int, L: int):
     return jnp.take(array, jnp.asarray(idx), axis=-1)
 
 
-def _numpy_broadcasting(fn):
-    """Trace ``fn`` with NumPy rank promotion allowed.
-
-    The kernels broadcast precomputed tables against ``(*batch, C, ...)`` signals
-    and the two inputs' batch axes against each other by NumPy rules, as the
-    docstrings state; this keeps them working when the caller has set
-    ``jax_numpy_rank_promotion="raise"`` (the checks happen at trace time, so
-    this costs nothing at run time).
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with jax.numpy_rank_promotion("allow"):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
 def _check_lmax(lmax_out: Any, default: int) -> int:
     if lmax_out is None:
         return default
@@ -140,7 +121,14 @@ def _apply_degree_weights(sig: _Signal, w: Any, name: str) -> None:
             f"0..{sig.L}, channels/batch broadcast), got {w.shape}"
         )
     ls = jnp.asarray([l for l in range(sig.L + 1) for _ in range(2 * l + 1)])
-    sig.c = sig.c * jnp.take(w, ls, axis=-1).astype(sig.dtype)
+    sig.c = _aligned_mul(sig.c, jnp.take(w, ls, axis=-1).astype(sig.dtype))
+
+
+def _aligned_mul(a, b):
+    """``a * b`` with NumPy broadcasting made explicit: leading unit axes first."""
+    rank = max(a.ndim, b.ndim)
+    a = a.reshape((1,) * (rank - a.ndim) + a.shape)
+    return a * b.reshape((1,) * (rank - b.ndim) + b.shape)
 
 
 def _broadcast(sigs: Sequence[_Signal]):
@@ -196,14 +184,15 @@ def _product(sigs: list[_Signal], lmax_out, method, normalization) -> e3nn.Irrep
         for d in batch + (C,):
             n *= d
         method = choose_method(Ls, L_out, n)
-    cs = [s.c for s in sigs]
+    # equal ranks: the inputs' batch axes broadcast by size only (no rank promotion)
+    rank = len(batch) + 2
+    cs = [s.c.reshape((1,) * (rank - s.c.ndim) + s.c.shape) for s in sigs]
     out = K.PRODUCTS[method](cs, Ls, L_out)
     if normalization == "component":
         out = out * jnp.asarray(K.SQRT_4PI ** (len(sigs) - 1), out.dtype)
     return _to_irreps_array(out, C, L_out, p, batch)
 
 
-@_numpy_broadcasting
 def gaunt_tensor_product(
     x1: e3nn.IrrepsArray,
     x2: e3nn.IrrepsArray,
@@ -272,7 +261,6 @@ def gaunt_tensor_product(
     return _product([s1, s2], lmax_out, method, normalization)
 
 
-@_numpy_broadcasting
 def gaunt_product(
     xs: Sequence[e3nn.IrrepsArray],
     *,
@@ -307,7 +295,6 @@ def gaunt_product(
     return _product(sigs, lmax_out, method, normalization)
 
 
-@_numpy_broadcasting
 def gaunt_power(
     x: e3nn.IrrepsArray,
     nu: int,
@@ -334,7 +321,6 @@ def gaunt_power(
     return _product([s] * nu, lmax_out, method, normalization)
 
 
-@_numpy_broadcasting
 def gaunt_self_interaction(
     x: e3nn.IrrepsArray,
     *,
@@ -366,7 +352,6 @@ def gaunt_self_interaction(
     return _product([s1, s2], lmax_out, method, normalization)
 
 
-@_numpy_broadcasting
 def gaunt_vector_product(
     x1: e3nn.IrrepsArray,
     x2: e3nn.IrrepsArray,
@@ -419,16 +404,17 @@ def gaunt_vector_product(
         for d in batch + (C,):
             n *= d
         method = choose_method([s1.L, s2.L], L_out, n)
+    rank = len(batch) + 2
+    c1, c2 = (s.c.reshape((1,) * (rank - s.c.ndim) + s.c.shape) for s in (s1, s2))
     if method == "s2grid":
-        out = K.vector_product_s2grid(s1.c, s1.L, s2.c, s2.L, L_out)
+        out = K.vector_product_s2grid(c1, s1.L, c2, s2.L, L_out)
     else:
-        out = K.vector_product_fourier_fft(s1.c, s1.L, s2.c, s2.L, L_out)
+        out = K.vector_product_fourier_fft(c1, s1.L, c2, s2.L, L_out)
     if normalization == "component":
         out = out * jnp.asarray(K.SQRT_4PI, out.dtype)
     return _to_irreps_array(out, C, L_out, -s1.p * s2.p, batch)
 
 
-@_numpy_broadcasting
 def gaunt_many_body(
     x: e3nn.IrrepsArray,
     weights_in: Any,
@@ -490,7 +476,9 @@ def gaunt_many_body(
             weights=w_in[n],
         )
         ls = jnp.asarray([l for l in range(L_out + 1) for _ in range(2 * l + 1)])
-        term = y.mul_to_axis().array * jnp.take(w_out[n], ls, axis=-1).astype(y.dtype)
+        term = _aligned_mul(
+            y.mul_to_axis().array, jnp.take(w_out[n], ls, axis=-1).astype(y.dtype)
+        )
         total = term if total is None else total + term
     total = jnp.broadcast_to(total, y.mul_to_axis().shape)
     return e3nn.IrrepsArray(_out_irreps(1, L_out, 1), total).axis_to_mul()

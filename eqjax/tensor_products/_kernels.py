@@ -557,6 +557,11 @@ def product_s2grid(cs, Ls, L_out: int, *, layout: str | None = None, chunk=None)
 # ---------------------------------------------------------------------------
 
 
+def _lead(x, ndim: int):
+    """``x`` with leading unit axes up to ``ndim`` axes (explicit broadcasting)."""
+    return x.reshape((1,) * (ndim - x.ndim) + x.shape)
+
+
 def vector_product_s2grid(c1, L1: int, c2, L2: int, L_out: int):
     """``r̂·(∇_S f1 × ∇_S f2) = (∂_θ f1 ∂_φ f2 − ∂_φ f1 ∂_θ f2) / sin θ`` on a
     Gauss–Legendre grid (the result has degree ≤ L1 + L2 − 1)."""
@@ -567,7 +572,8 @@ def vector_product_s2grid(c1, L1: int, c2, L2: int, L_out: int):
     t2 = _grid_values(c2, L2, n_t, n_p, d_theta=True)
     p2 = _grid_values(c2, L2, n_t, n_p, d_phi=True)
     sin = jnp.asarray(_grid_tables(L_out, n_t, n_p)["sin"], c1.dtype)
-    w = (t1 * p2 - p1 * t2) / sin[:, None]
+    cross = t1 * p2 - p1 * t2
+    w = cross / _lead(sin[:, None], cross.ndim)
     return _grid_project(w, L_out, n_t, n_p)
 
 
@@ -579,8 +585,8 @@ def vector_product_fourier_fft(c1, L1: int, c2, L2: int, L_out: int):
 
     def parts(c, L):
         F = sh_to_half_spectrum(c, L)
-        u = jnp.arange(-L, L + 1, dtype=c.dtype)[:, None]
-        v = jnp.arange(0, L + 1, dtype=c.dtype)[None, :]
+        u = _lead(jnp.arange(-L, L + 1, dtype=c.dtype)[:, None], F.ndim)
+        v = _lead(jnp.arange(0, L + 1, dtype=c.dtype)[None, :], F.ndim)
         return (
             _torus_values(1j * u * F, n_u, n_v),
             _torus_values(1j * v * F, n_u, n_v),

@@ -116,6 +116,36 @@ def test_channels_and_batch_broadcast():
         np.testing.assert_allclose(y.mul_to_axis().array, ref, atol=1e-12)
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_public_functions_broadcast_explicitly(method):
+    """Batch axes of different ranks broadcast inside the library without NumPy rank
+    promotion (the caller's ``jax_numpy_rank_promotion="raise"`` is honoured);
+    results match the same call with rank promotion allowed."""
+    x1 = rand(sh_irreps(2, mul=3), 1, (4,), jnp.float32)
+    x2 = rand(sh_irreps(2), 2, (2, 1), jnp.float32)
+    w = jnp.asarray([1.0, 0.5, 2.0])
+    calls = {
+        "tensor_product": lambda: gaunt_tensor_product(x1, x2, method=method),
+        "product": lambda: gaunt_product([x1, x2, x1], lmax_out=2, method=method),
+        "power": lambda: gaunt_power(x1, 3, lmax_out=2, method=method, weights=w),
+        "self": lambda: gaunt_self_interaction(
+            x1, weights1=jnp.ones((4, 1, 3)), weights2=w, method=method
+        ),
+        "many_body": lambda: eq.tensor_products.gaunt_many_body(
+            x1, jnp.ones((2, 3)), jnp.ones((2, 4, 1, 3)), lmax_out=2, method=method
+        ),
+    }
+    if method != "fourier_direct":
+        calls["vector"] = lambda: gaunt_vector_product(x1, x2, method=method)
+    for name, call in calls.items():
+        with jax.numpy_rank_promotion("raise"):
+            got = call()
+        with jax.numpy_rank_promotion("allow"):
+            ref = call()
+        assert got.shape == ref.shape, name
+        np.testing.assert_array_equal(got.array, ref.array, err_msg=name)
+
+
 def test_gaunt_vs_clebsch_gordan_paths():
     """Gaunt path (l1,l2,l3) = e3nn CG path x gaunt_scale / sqrt(2 l3 + 1)."""
     with jax.enable_x64(True):

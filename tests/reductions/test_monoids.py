@@ -47,6 +47,35 @@ def test_learnable_op_is_exactly_commutative(cell, dtype):
         np.testing.assert_allclose(ga, gb, rtol=1e-5 if dtype == jnp.float32 else 1e-12)
 
 
+def test_learnable_ops_equal_their_definition():
+    """The fused symmetric ops (shared projections, one output layer) equal the
+    definition ½ (h(a, b) + h(b, a)) written out directly, in float64, with
+    non-zero biases. Commutativity alone would not catch, e.g., an operand paired with its own
+    projections (h(a, a) + h(b, b) is symmetric too)."""
+    with jax.enable_x64(True):
+        D, H = 6, 10
+        ks = jax.random.split(jax.random.key(3), 8)
+        a = jax.random.normal(ks[0], (4, 5, D), jnp.float64)
+        b = jax.random.normal(ks[1], (4, 5, D), jnp.float64)
+        g = init_gru_cell(ks[2], D, dtype=jnp.float64)
+        h_gru = lambda x, y: eq.reductions.gru_cell(g, x, y)
+        want = 0.5 * (h_gru(a, b) + h_gru(b, a))
+        np.testing.assert_allclose(symmetric_gru_op(g)(a, b), want, atol=1e-13)
+        m = init_mlp_op(ks[3], D, H, dtype=jnp.float64)._replace(
+            b_1=jax.random.normal(ks[4], (H,), jnp.float64),
+            b_2=jax.random.normal(ks[5], (D,), jnp.float64),
+        )
+
+        def h_mlp(x, y):
+            pre = x @ m.w_a + y @ m.w_b + m.b_1[None, None]
+            return jax.nn.relu(pre) @ m.w_2 + m.b_2[None, None]
+
+        want = 0.5 * (h_mlp(a, b) + h_mlp(b, a))
+        np.testing.assert_allclose(symmetric_mlp_op(m)(a, b), want, atol=1e-13)
+        # control: the one-direction cell is far from the symmetrised op
+        assert float(jnp.abs(symmetric_gru_op(g)(a, b) - h_gru(a, b)).max()) > 1e-2
+
+
 def test_control_unsymmetrised_cell_is_not_commutative():
     """The bare GRU cell h(a, b) is not commutative: the check bites."""
     p = init_gru_cell(jax.random.key(0), 8)

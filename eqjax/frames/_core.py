@@ -351,7 +351,10 @@ def _schedule(chunk_size, remat, fn, x, args, k: int):
     if r is None:
         plan = (None, False)
     else:
-        plan = plan_frame_schedule(k, _batch_size(x), r, budget_bytes=AUTO_BUDGET_BYTES)
+        # the module-level budget is read at call time (tests lower it)
+        plan = plan_frame_schedule(
+            k, _batch_size(x), r, budget_bytes=AUTO_BUDGET_BYTES
+        )
     return plan[0], (plan[1] if remat == AUTO else remat)
 
 
@@ -390,8 +393,8 @@ def frame_average(
     ``Σ_k w_k g_k·fn(g_k⁻¹·x, *args)`` (equivariant), where ``(g_k, w_k)`` is
     ``frame(x)``. The ``k`` backbone calls are one ``jax.vmap`` over the frame
     axis, or a ``lax.map`` over chunks of it on CPU when that keeps the working
-    set small (``chunk_size``, ``remat``). ``*args`` are passed to ``fn`` unchanged (invariant side inputs: charges,
-    masks, parameters). A precomputed :class:`Frame` (e.g. a permutation frame built
+    set small (``chunk_size``, ``remat``). ``*args`` are passed to ``fn``
+    unchanged (invariant side inputs: charges, masks, parameters). A precomputed :class:`Frame` (e.g. a permutation frame built
     in NumPy by :func:`permutation_frame`) can be passed as ``frame=`` at call
     time; then ``frame`` given here may be ``None``.
 

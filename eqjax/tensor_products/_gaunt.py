@@ -127,8 +127,7 @@ def _apply_degree_weights(sig: _Signal, w: Any, name: str) -> None:
 def _aligned_mul(a, b):
     """``a * b`` with NumPy broadcasting made explicit: leading unit axes first."""
     rank = max(a.ndim, b.ndim)
-    a = a.reshape((1,) * (rank - a.ndim) + a.shape)
-    return a * b.reshape((1,) * (rank - b.ndim) + b.shape)
+    return K.lead_axes(a, rank) * K.lead_axes(b, rank)
 
 
 def _broadcast(sigs: Sequence[_Signal]):
@@ -186,7 +185,7 @@ def _product(sigs: list[_Signal], lmax_out, method, normalization) -> e3nn.Irrep
         method = choose_method(Ls, L_out, n)
     # equal ranks: the inputs' batch axes broadcast by size only (no rank promotion)
     rank = len(batch) + 2
-    cs = [s.c.reshape((1,) * (rank - s.c.ndim) + s.c.shape) for s in sigs]
+    cs = [K.lead_axes(s.c, rank) for s in sigs]
     out = K.PRODUCTS[method](cs, Ls, L_out)
     if normalization == "component":
         out = out * jnp.asarray(K.SQRT_4PI ** (len(sigs) - 1), out.dtype)
@@ -405,7 +404,7 @@ def gaunt_vector_product(
             n *= d
         method = choose_method([s1.L, s2.L], L_out, n)
     rank = len(batch) + 2
-    c1, c2 = (s.c.reshape((1,) * (rank - s.c.ndim) + s.c.shape) for s in (s1, s2))
+    c1, c2 = (K.lead_axes(s.c, rank) for s in (s1, s2))
     if method == "s2grid":
         out = K.vector_product_s2grid(c1, s1.L, c2, s2.L, L_out)
     else:

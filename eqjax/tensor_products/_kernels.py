@@ -557,7 +557,7 @@ def product_s2grid(cs, Ls, L_out: int, *, layout: str | None = None, chunk=None)
 # ---------------------------------------------------------------------------
 
 
-def _lead(x, ndim: int):
+def lead_axes(x, ndim: int):
     """``x`` with leading unit axes up to ``ndim`` axes (explicit broadcasting)."""
     return x.reshape((1,) * (ndim - x.ndim) + x.shape)
 
@@ -573,7 +573,7 @@ def vector_product_s2grid(c1, L1: int, c2, L2: int, L_out: int):
     p2 = _grid_values(c2, L2, n_t, n_p, d_phi=True)
     sin = jnp.asarray(_grid_tables(L_out, n_t, n_p)["sin"], c1.dtype)
     cross = t1 * p2 - p1 * t2
-    w = cross / _lead(sin[:, None], cross.ndim)
+    w = cross / lead_axes(sin[:, None], cross.ndim)
     return _grid_project(w, L_out, n_t, n_p)
 
 
@@ -585,8 +585,8 @@ def vector_product_fourier_fft(c1, L1: int, c2, L2: int, L_out: int):
 
     def parts(c, L):
         F = sh_to_half_spectrum(c, L)
-        u = _lead(jnp.arange(-L, L + 1, dtype=c.dtype)[:, None], F.ndim)
-        v = _lead(jnp.arange(0, L + 1, dtype=c.dtype)[None, :], F.ndim)
+        u = lead_axes(jnp.arange(-L, L + 1, dtype=c.dtype)[:, None], F.ndim)
+        v = lead_axes(jnp.arange(0, L + 1, dtype=c.dtype)[None, :], F.ndim)
         return (
             _torus_values(1j * u * F, n_u, n_v),
             _torus_values(1j * v * F, n_u, n_v),

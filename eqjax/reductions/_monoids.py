@@ -12,9 +12,11 @@ order of items, not only to swapping tree children) is encouraged by
 The symmetrised operators share their matrix products between the two directions:
 each operand is multiplied once by the concatenated weights (``u @ [W_i | W_h]``
 and ``v @ [W_i | W_h]`` for the GRU cell: four ``D × 3D`` products per pair, the
-minimum), and both directions are then one fused elementwise pass. The pair is
-first put in a canonical order with a gather-free lexicographic comparison, which
-makes ``op(a, b) == op(b, a)`` hold bit for bit.
+minimum), and both directions are then one elementwise pass with its own
+differentiation rule (one coefficient array per projection, so the backward pass
+does not reassemble per-gate slices). The pair is first put in a canonical order
+with a gather-free lexicographic comparison, which makes ``op(a, b) == op(b, a)``
+hold bit for bit.
 """
 
 from __future__ import annotations
@@ -204,12 +206,68 @@ def _sigmoid(x):
     return 0.5 * jnp.tanh(0.5 * x) + 0.5
 
 
-def _gates(gi, gh, h):
-    D = h.shape[-1]
+def _gate_values(gi, gh):
+    """GRU gates from the input and hidden projections ``gi, gh`` (``[..., 3D]``,
+    reset | update | candidate blocks): ``r, z, gh_n, n``."""
+    D = gi.shape[-1] // 3
     r = _sigmoid(gi[..., :D] + gh[..., :D])
     z = _sigmoid(gi[..., D : 2 * D] + gh[..., D : 2 * D])
-    n = jnp.tanh(gi[..., 2 * D :] + r * gh[..., 2 * D :])
+    a = gh[..., 2 * D :]
+    n = jnp.tanh(gi[..., 2 * D :] + r * a)
+    return r, z, a, n
+
+
+def _gates(gi, gh, h):
+    _, z, _, n = _gate_values(gi, gh)
     return (1 - z) * n + z * h
+
+
+def _gate_terms(gi, gh, h):
+    """One GRU direction and the coefficients of its differential.
+
+    With ``r, z, n`` the reset, update and candidate gates and ``out = (1 - z) n +
+    z h``: returns ``out`` and the coefficients of ``d out`` in ``d(gi_r + gh_r)``,
+    ``d(gi_z + gh_z)``, ``d gi_n``, ``d gh_n`` and ``d h``.
+    """
+    r, z, a, n = _gate_values(gi, gh)
+    out = (1 - z) * n + z * h
+    c_in = (1 - z) * (1 - n * n)
+    c_r = c_in * a * (r * (1 - r))
+    c_z = (h - n) * (z * (1 - z))
+    return out, c_r, c_z, c_in, c_in * r, z
+
+
+@jax.custom_jvp
+def _symmetric_gates(pu, pv, u, v):
+    """``½ (GRU(u, v) + GRU(v, u))`` from the projections ``pu = u W + b``,
+    ``pv = v W + b`` (``[N, 6D]``: input gates, then hidden gates).
+
+    Differentiation rule: the differential is written as ``½ Σ_k (C_u ⊙ dpu +
+    C_v ⊙ dpv)[D-block k] + ½ (z_vu ⊙ du + z_uv ⊙ dv)``, one coefficient array per
+    projection. Its transpose (the backward pass) is then one product ``C ⊙ g`` of
+    shape ``[N, 6D]`` per operand, where plain autodiff assembles the cotangent of
+    ``pu`` from per-gate slices padded and summed (about 15% of the tree's
+    forward+backward time at n = 4096 on a 2-core CPU). Forward and reverse mode
+    and higher derivatives follow from the rule.
+    """
+    d3 = 3 * u.shape[-1]
+    return 0.5 * (_gates(pu[:, :d3], pv[:, d3:], v) + _gates(pv[:, :d3], pu[:, d3:], u))
+
+
+@_symmetric_gates.defjvp
+def _symmetric_gates_jvp(primals, tangents):
+    pu, pv, u, v = primals
+    dpu, dpv, du, dv = tangents
+    N, D = u.shape
+    d3 = 3 * D
+    o_uv, r_uv, z_uv, in_uv, hn_uv, h_uv = _gate_terms(pu[:, :d3], pv[:, d3:], v)
+    o_vu, r_vu, z_vu, in_vu, hn_vu, h_vu = _gate_terms(pv[:, :d3], pu[:, d3:], u)
+    cu = jnp.stack([r_uv, z_uv, in_uv, r_vu, z_vu, hn_vu], axis=1)  # [N, 6, D]
+    cv = jnp.stack([r_vu, z_vu, in_vu, r_uv, z_uv, hn_uv], axis=1)
+    out = 0.5 * (o_uv + o_vu)
+    t = (cu * dpu.reshape(N, 6, D)).sum(1) + (cv * dpv.reshape(N, 6, D)).sum(1)
+    t = 0.5 * (t + h_uv * dv + h_vu * du)
+    return out, t
 
 
 def _canonical_pair(a, b):
@@ -224,11 +282,12 @@ def _canonical_pair(a, b):
     ``where`` (its gradient is that of the symmetric function).
     """
     D = a.shape[-1]
-    w = jnp.arange(D, 0, -1, dtype=jnp.int32).reshape((1,) * (a.ndim - 1) + (D,))
-    zero = jnp.zeros((), jnp.int32)
-    a_gt = jnp.max(jnp.where(a > b, w, zero), axis=-1, keepdims=True)
-    a_lt = jnp.max(jnp.where(a < b, w, zero), axis=-1, keepdims=True)
-    swap = a_gt > a_lt
+    # key of coordinate k: 2 (D - k) + [a_k > b_k] where a_k != b_k, else 0; the
+    # largest key is the first differing coordinate, its low bit says which is
+    # greater (one reduction)
+    w = 2 * jnp.arange(D, 0, -1, dtype=jnp.int32).reshape((1,) * (a.ndim - 1) + (D,))
+    key = jnp.where(a != b, w + (a > b).astype(jnp.int32), jnp.zeros((), jnp.int32))
+    swap = (jnp.max(key, axis=-1, keepdims=True) & 1) == 1
     return jnp.where(swap, b, a), jnp.where(swap, a, b)
 
 
@@ -305,10 +364,7 @@ def symmetric_gru_op(params: GRUCellParams) -> Callable[[Array, Array], Array]:
         pu = pu + _bias(bias, pu)
         pv = v @ w
         pv = pv + _bias(bias, pv)
-        d3 = 3 * D
-        gru_uv = _gates(pu[:, :d3], pv[:, d3:], v)  # input u, hidden state v
-        gru_vu = _gates(pv[:, :d3], pu[:, d3:], u)  # input v, hidden state u
-        return unflatten(0.5 * (gru_uv + gru_vu))
+        return unflatten(_symmetric_gates(pu, pv, u, v))
 
     return op
 

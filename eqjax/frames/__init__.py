@@ -11,6 +11,7 @@ from ._core import cloud_action as cloud_action
 from ._core import frame_average as frame_average
 from ._core import invert_elements as invert_elements
 from ._core import plan_frame_schedule as plan_frame_schedule
+from ._core import plan_stored_elements as plan_stored_elements
 from ._core import product_act as product_act
 from ._core import product_frame as product_frame
 from ._core import stochastic_frame_average as stochastic_frame_average
@@ -33,6 +34,7 @@ __all__ = [
     "pca_spectrum",
     "permutation_frame",
     "plan_frame_schedule",
+    "plan_stored_elements",
     "point_pair_frame",
     "product_act",
     "product_frame",

@@ -194,6 +194,12 @@ AUTO_BUDGET_BYTES = 32 * 2**20
 # the residuals JAX saves for it; of those, XLA keeps ~0.5x alive across a loop.
 _STEP_TEMP_PER_RESIDUAL = 1.3
 _KEPT_PER_RESIDUAL = 0.5
+# The same for the partly checkpointed schedule (:func:`plan_stored_elements`),
+# measured on that backbone at batch 256 with 0..8 of 8 elements stored: the
+# checkpointed loop needs ~1.4x one call's residual bytes, each stored element
+# adds ~0.57x (rounded up).
+_REMAT_STEP_PER_RESIDUAL = 1.4
+_STORED_PER_RESIDUAL = 0.6
 
 
 def _check_chunk(chunk_size, where: str) -> int | str | None:
@@ -236,9 +242,10 @@ def plan_frame_schedule(
        ``1.3 · k · B · r`` fits, ``r`` = ``residual_bytes`` per input;
     2. ``(1, False)``: ``lax.map`` over frame elements, residuals of all ``k``
        kept (``(0.5 k + 1.3) · B · r``);
-    3. ``(c, True)``: chunks of ``c`` elements with ``jax.checkpoint`` (one extra
-       forward pass; only inputs are kept), the largest ``c`` with
-       ``1.3 · c · B · r`` in budget, at least 1.
+    3. ``(1, True)``: ``lax.map`` with ``jax.checkpoint`` (one extra forward pass
+       per checkpointed call; only its inputs are kept). With ``stored_elements=
+       "auto"``, :func:`plan_stored_elements` then keeps the residuals of as many
+       elements as still fit, and only the others are recomputed.
 
     The factors 1.3 and 0.5 are XLA:CPU temporaries per JAX residual byte measured
     on the benchmark's backbone (``python -m experiments bench_frames
@@ -266,7 +273,7 @@ def plan_frame_schedule(
       >>> plan_frame_schedule(8, 64, 40_000)
       (None, False)
       >>> plan_frame_schedule(8, 256, 40_000)
-      (2, True)
+      (1, True)
     """
     k, B, r = int(num_elements), int(batch), float(residual_bytes)
     step = _STEP_TEMP_PER_RESIDUAL * B * r
@@ -274,7 +281,47 @@ def plan_frame_schedule(
         return None, False
     if _KEPT_PER_RESIDUAL * k * B * r + step <= budget_bytes:
         return 1, False
-    return max(1, min(k, int(budget_bytes // step))), True
+    return 1, True
+
+
+def plan_stored_elements(
+    num_elements: int,
+    batch: int,
+    residual_bytes: int,
+    *,
+    budget_bytes: int = AUTO_BUDGET_BYTES,
+) -> int:
+    """How many of the ``k`` checkpointed backbone calls of the automatic CPU
+    schedule keep their residuals (``stored_elements="auto"``).
+
+    Rematerialising a call costs one more forward pass (about 40% of a
+    forward+backward pass for the benchmark's backbone), so the schedule stores the
+    residuals of as many frame elements as fit the budget beside the working set
+    of one call, ``0.6 · s · B · r + 1.4 · B · r <= budget`` (estimates measured
+    like those of :func:`plan_frame_schedule`), and recomputes the other
+    ``k - s``. Measured on
+    the benchmark (E3 frame, ``k = 8``, batch 256): storing 2 of 8 took the frame
+    average from 1.18 to 1.11 × |F| backbone time, storing 3 or more crossed the
+    32 MiB ceiling and cost 1.38 × |F| (``python -m experiments bench_frames``).
+
+    Args:
+      num_elements: frame size ``k``.
+      batch: inputs evaluated together.
+      residual_bytes: residual bytes per input and frame element.
+      budget_bytes: working-set budget.
+
+    Returns:
+      ``s`` in ``[0, k]``.
+
+    Example:
+      >>> plan_stored_elements(8, 256, 42_000)
+      2
+    """
+    k, B, r = int(num_elements), int(batch), float(residual_bytes)
+    if B * r <= 0:
+        return k
+    room = budget_bytes - _REMAT_STEP_PER_RESIDUAL * B * r
+    return int(max(0, min(k, room // (_STORED_PER_RESIDUAL * B * r))))
 
 
 def _batch_size(x: Any) -> int:
@@ -341,33 +388,62 @@ def _residual_bytes(fn, x, args) -> int | None:
         return None
 
 
-def _schedule(chunk_size, remat, fn, x, args, k: int):
-    """Resolve ``"auto"`` settings to ``(chunk_size, remat)`` at trace time."""
+def _check_stored(stored, where: str):
+    if stored == AUTO:
+        return stored
+    if isinstance(stored, bool) or not isinstance(stored, int) or stored < 0:
+        raise TypeError(
+            f"{where}: stored_elements must be an int >= 0 or 'auto', got {stored!r}"
+        )
+    return stored
+
+
+def _schedule(chunk_size, remat, stored, fn, x, args, k: int):
+    """Resolve ``"auto"`` settings to ``(chunk_size, remat, stored)`` at trace
+    time."""
     if chunk_size != AUTO:
-        return chunk_size, (False if remat == AUTO else remat)
+        rm = False if remat == AUTO else remat
+        return chunk_size, rm, (0 if stored == AUTO else stored)
     if jax.default_backend() != "cpu":
-        return None, (False if remat == AUTO else remat)
+        rm = False if remat == AUTO else remat
+        return None, rm, (0 if stored == AUTO else stored)
     r = _residual_bytes(fn, x, args)
     if r is None:
-        plan = (None, False)
+        plan, s = (None, False), 0
     else:
         # the module-level budget is read at call time (tests lower it)
-        plan = plan_frame_schedule(
-            k, _batch_size(x), r, budget_bytes=AUTO_BUDGET_BYTES
-        )
-    return plan[0], (plan[1] if remat == AUTO else remat)
+        B = _batch_size(x)
+        plan = plan_frame_schedule(k, B, r, budget_bytes=AUTO_BUDGET_BYTES)
+        s = plan_stored_elements(k, B, r, budget_bytes=AUTO_BUDGET_BYTES)
+    rm = plan[1] if remat == AUTO else remat
+    if stored != AUTO:
+        s = stored
+    elif remat != AUTO:
+        s = 0
+    return plan[0], rm, s
 
 
-def _over_frame(one, elements, inv, chunk_size: int | None, remat=False):
+def _over_frame(one, elements, inv, chunk_size: int | None, remat=False, stored=0):
     """``one(g, g_inv)`` over the frame axis: one ``vmap`` (``chunk_size=None`` or
     ``>= k``), else ``lax.map`` over chunks of ``chunk_size`` elements; ``remat``
-    (``True`` or a ``jax.checkpoint`` policy) rematerialises each call's
-    intermediates in the backward pass instead of storing them."""
+    (``True`` or a ``jax.checkpoint`` policy) rematerialises the intermediates of
+    the calls of all but the first ``stored`` elements in the backward pass instead
+    of storing them."""
+    k = jax.tree_util.tree_leaves(elements)[0].shape[0]
+    if remat is not False and remat is not None and 0 < stored < k:
+        head = jax.tree_util.tree_map(lambda e: e[:stored], (elements, inv))
+        tail = jax.tree_util.tree_map(lambda e: e[stored:], (elements, inv))
+        ys_head = _over_frame(one, *head, chunk_size, False)
+        ys_tail = _over_frame(one, *tail, chunk_size, remat)
+        return jax.tree_util.tree_map(
+            lambda u, v: jnp.concatenate([u, v], axis=0), ys_head, ys_tail
+        )
+    if stored >= k:
+        remat = False
     if remat is True:
         one = jax.checkpoint(one)
     elif callable(remat):
         one = jax.checkpoint(one, policy=remat)
-    k = jax.tree_util.tree_leaves(elements)[0].shape[0]
     if chunk_size is None or chunk_size >= k:
         return jax.vmap(one)(elements, inv)
     pair = lambda gs: one(*gs)
@@ -385,6 +461,7 @@ def frame_average(
     inverse: Callable[[Any], Any] | None = None,
     chunk_size: int | str | None = AUTO,
     remat: bool | str | Callable[..., Any] = AUTO,
+    stored_elements: int | str = AUTO,
 ) -> Callable[..., Any]:
     """Symmetrise ``fn`` over a frame (Puny et al., ICLR 2022, Eq. 4 and 5).
 
@@ -430,6 +507,11 @@ def frame_average(
         (recompute its forward pass in the backward pass instead of storing its
         intermediates); a ``jax.checkpoint_policies`` policy: checkpoint with
         that policy. ``False``: store everything.
+      stored_elements: with ``remat``, the number ``s`` of frame elements (the
+        first ``s``) whose calls keep their residuals; only the other ``k - s``
+        calls are recomputed. ``"auto"`` (default): planned with ``chunk_size=
+        "auto"`` by :func:`plan_stored_elements` (as many as fit the budget),
+        else 0.
 
     Returns:
       ``averaged(x, *args, frame=None)`` with the output structure of ``fn``.
@@ -448,6 +530,7 @@ def frame_average(
     invert = invert_elements if inverse is None else inverse
     chunk_size = _check_chunk(chunk_size, "frame_average")
     remat = _check_remat(remat, "frame_average")
+    stored_elements = _check_stored(stored_elements, "frame_average")
 
     def averaged(x, *args, frame: Frame | None = None):
         if frame is None:
@@ -461,8 +544,10 @@ def frame_average(
             y = fn(act_in(g_inv, x), *args)
             return y if act_out is None else act_out(g, y)
 
-        chunk, rm = _schedule(chunk_size, remat, fn, x, args, weights.shape[0])
-        ys = _over_frame(one, elements, inv, chunk, rm)
+        chunk, rm, st = _schedule(
+            chunk_size, remat, stored_elements, fn, x, args, weights.shape[0]
+        )
+        ys = _over_frame(one, elements, inv, chunk, rm, st)
         return _weighted_mean(weights, ys)
 
     frame_fn = frame
@@ -479,6 +564,7 @@ def stochastic_frame_average(
     inverse: Callable[[Any], Any] | None = None,
     chunk_size: int | str | None = AUTO,
     remat: bool | str | Callable[..., Any] = AUTO,
+    stored_elements: int | str = AUTO,
 ) -> Callable[..., Any]:
     """Monte-Carlo frame averaging: ``num_samples`` elements drawn from the frame.
 
@@ -491,8 +577,8 @@ def stochastic_frame_average(
     (Puny et al., ICLR 2022, Sec. 3.3; Duval et al., "FAENet", ICML 2023).
 
     Args:
-      fn, frame, act_in, act_out, inverse, chunk_size, remat: as in
-        :func:`frame_average` (``"auto"`` plans for ``num_samples`` calls).
+      fn, frame, act_in, act_out, inverse, chunk_size, remat, stored_elements:
+        as in :func:`frame_average` (``"auto"`` plans for ``num_samples`` calls).
       num_samples: static number of sampled elements (``>= 1``).
 
     Returns:
@@ -516,6 +602,7 @@ def stochastic_frame_average(
     invert = invert_elements if inverse is None else inverse
     chunk_size = _check_chunk(chunk_size, "stochastic_frame_average")
     remat = _check_remat(remat, "stochastic_frame_average")
+    stored_elements = _check_stored(stored_elements, "stochastic_frame_average")
     frame_fn = frame
 
     def averaged(x, *args, key, frame: Frame | None = None):
@@ -535,8 +622,10 @@ def stochastic_frame_average(
             y = fn(act_in(g_inv, x), *args)
             return y if act_out is None else act_out(g, y)
 
-        chunk, rm = _schedule(chunk_size, remat, fn, x, args, num_samples)
-        ys = _over_frame(one, picked, inv, chunk, rm)
+        chunk, rm, st = _schedule(
+            chunk_size, remat, stored_elements, fn, x, args, num_samples
+        )
+        ys = _over_frame(one, picked, inv, chunk, rm, st)
         uniform = jnp.full((num_samples,), 1.0 / num_samples, weights.dtype)
         return _weighted_mean(uniform, ys)
 

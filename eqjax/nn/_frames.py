@@ -31,6 +31,8 @@ class FrameAveraging(nnx.Module):
         :func:`eqjax.frames.frame_average`.
       remat: ``jax.checkpoint`` around each backbone call (``True``, ``False``, a
         checkpoint policy, or ``"auto"``); see :func:`eqjax.frames.frame_average`.
+      stored_elements: with ``remat``, how many frame elements keep their
+        residuals (``"auto"``: planned); see :func:`eqjax.frames.frame_average`.
 
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq
@@ -59,6 +61,7 @@ class FrameAveraging(nnx.Module):
         deterministic: bool = False,
         chunk_size: int | str | None = "auto",
         remat: bool | str | Callable[..., Any] = "auto",
+        stored_elements: int | str = "auto",
     ):
         self.backbone = backbone
         self.frame = frame
@@ -69,6 +72,7 @@ class FrameAveraging(nnx.Module):
         self.deterministic = deterministic
         self.chunk_size = chunk_size
         self.remat = remat
+        self.stored_elements = stored_elements
 
     def __call__(self, x, *args, frame=None, key=None):
         if self.num_samples is not None and not self.deterministic:
@@ -85,6 +89,7 @@ class FrameAveraging(nnx.Module):
                 inverse=self.inverse,
                 chunk_size=self.chunk_size,
                 remat=self.remat,
+                stored_elements=self.stored_elements,
             )
             return f(x, *args, key=key, frame=frame)
         f = frame_average(
@@ -95,5 +100,6 @@ class FrameAveraging(nnx.Module):
             inverse=self.inverse,
             chunk_size=self.chunk_size,
             remat=self.remat,
+            stored_elements=self.stored_elements,
         )
         return f(x, *args, frame=frame)

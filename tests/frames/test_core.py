@@ -266,16 +266,32 @@ def test_plan_frame_schedule_rules():
     assert plan(8, 10**6, 0) == (None, False)
     # stored residuals fit, the vmap's temporaries do not: lax.map, no remat
     assert plan(8, 128, 40_000, budget_bytes=32 * MiB) == (1, False)
-    # nothing fits: checkpointed chunks, as large as the budget allows
-    assert plan(8, 256, 40_000, budget_bytes=32 * MiB) == (2, True)
-    assert plan(8, 256, 40_000, budget_bytes=16 * MiB) == (1, True)
-    assert plan(8, 4096, 40_000) == (1, True)  # at least one element per chunk
+    # nothing fits: checkpointed lax.map (then plan_stored_elements)
+    assert plan(8, 256, 40_000, budget_bytes=32 * MiB) == (1, True)
+    assert plan(8, 4096, 40_000) == (1, True)
     # each choice's estimated working set is within budget, the previous one's not
-    for B in (64, 128, 256):
+    for B in (64, 128):
         c, remat = plan(8, B, 40_000, budget_bytes=32 * MiB)
         step = 1.3 * B * 40_000
-        est = 8 * step if c is None else (c * step if remat else 4 * B * 40_000 + step)
-        assert est <= 32 * MiB
+        est = 8 * step if c is None else 4 * B * 40_000 + step
+        assert not remat and est <= 32 * MiB
+
+
+def test_plan_stored_elements_rules():
+    """The partly checkpointed schedule stores as many elements' residuals as its
+    estimate fits in the budget, and one more would not fit."""
+    stored = eq.frames.plan_stored_elements
+    MiB = 2**20
+    assert stored(8, 256, 42_000) == 2
+    assert stored(8, 256, 42_000, budget_bytes=16 * MiB) == 0
+    assert stored(8, 4096, 40_000) == 0  # not even one call's working set fits
+    assert stored(8, 256, 0) == 8  # no batch-dependent residuals: keep all
+    assert stored(4, 8, 1_000) == 4  # never more than the frame
+    for B in (128, 256, 512):
+        for r in (10_000, 40_000):
+            s = stored(8, B, r, budget_bytes=32 * MiB)
+            assert s == 0 or (0.6 * s + 1.4) * B * r <= 32 * MiB
+            assert s == 8 or (0.6 * (s + 1) + 1.4) * B * r > 32 * MiB
 
 
 def _spy_plans(monkeypatch):
@@ -364,6 +380,9 @@ def test_auto_schedule_falls_back_to_vmap_when_the_probe_fails(monkeypatch):
         (3, True),
         (1, jax.checkpoint_policies.dots_saveable),
         ("auto", "auto"),  # forced to checkpointed chunks by a tiny budget
+        (1, (True, 2)),  # the first 2 elements stored, the rest checkpointed
+        (None, (True, 5)),
+        (2, (jax.checkpoint_policies.dots_saveable, 1)),
     ],
 )
 def test_remat_matches_stored_residuals(monkeypatch, chunk_size, remat):
@@ -374,6 +393,7 @@ def test_remat_matches_stored_residuals(monkeypatch, chunk_size, remat):
 
     calls = _spy_plans(monkeypatch)
     monkeypatch.setattr(_core, "AUTO_BUDGET_BYTES", 1)
+    remat, stored = remat if isinstance(remat, tuple) else (remat, "auto")
     with jax.enable_x64(True):
         fn, params = _pointnet(jax.random.key(0), dtype=jnp.float64)
         x = jax.random.normal(jax.random.key(1), (4, 10, 3), jnp.float64)
@@ -392,7 +412,9 @@ def test_remat_matches_stored_residuals(monkeypatch, chunk_size, remat):
         )
         val, g = jax.jit(
             jax.value_and_grad(
-                lambda p, x: loss(p, x, chunk_size=chunk_size, remat=remat)
+                lambda p, x: loss(
+                    p, x, chunk_size=chunk_size, remat=remat, stored_elements=stored
+                )
             )
         )(params, x)
         np.testing.assert_allclose(val, ref, rtol=1e-12)
@@ -407,6 +429,7 @@ def test_remat_matches_stored_residuals(monkeypatch, chunk_size, remat):
             act_out=ACT,
             chunk_size=chunk_size,
             remat=remat,
+            stored_elements=stored,
         )
         gs = eq.groups.E3.sample(jax.random.key(3), (4,), jnp.float64)
         assert equivariance_error(jax.jit(f), ACT, ACT, gs, x[0]) < 1e-9
@@ -417,7 +440,12 @@ def test_remat_matches_stored_residuals(monkeypatch, chunk_size, remat):
             phi, eq.frames.pca_frame("E3"), chunk_size=None, **kw
         )
         s1 = eq.frames.stochastic_frame_average(
-            phi, eq.frames.pca_frame("E3"), chunk_size=chunk_size, remat=remat, **kw
+            phi,
+            eq.frames.pca_frame("E3"),
+            chunk_size=chunk_size,
+            remat=remat,
+            stored_elements=stored,
+            **kw,
         )
         k = jax.random.key(4)
         v0, g0 = jax.value_and_grad(lambda p: s0(x[0], p, key=k))(params)
@@ -435,4 +463,45 @@ def test_bad_remat_raises(bad):
     with pytest.raises(TypeError, match="remat"):
         eq.frames.stochastic_frame_average(
             phi, eq.frames.pca_frame("E3"), act_in=ACT, num_samples=2, remat=bad
+        )
+
+
+def test_stored_elements_split_the_frame_loop():
+    """``stored_elements=s`` with ``remat`` evaluates the first ``s`` elements in a
+    loop without checkpoint and the rest in a checkpointed one (two loops, one
+    remat); ``s = 0`` or ``s >= k`` is one loop, with or without remat."""
+    fn, params = _pointnet(jax.random.key(0))
+    x = jax.random.normal(jax.random.key(1), (10, 3))
+
+    def program(stored):
+        f = eq.frames.frame_average(
+            fn,
+            eq.frames.pca_frame("E3"),
+            act_in=ACT,
+            chunk_size=1,
+            remat=True,
+            stored_elements=stored,
+        )
+        return str(jax.make_jaxpr(lambda p: f(x, p))(params))
+
+    split, none, full = program(3), program(0), program(8)
+    assert split.count("scan[") == 2 and split.count("remat2[") == 1
+    assert none.count("scan[") == 1 and none.count("remat2[") == 1
+    assert full.count("scan[") == 1 and full.count("remat2[") == 0
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "some"])
+def test_bad_stored_elements_raises(bad):
+    phi, _ = point_backbones(jax.random.key(0), 5)
+    with pytest.raises(TypeError, match="stored_elements"):
+        eq.frames.frame_average(
+            phi, eq.frames.pca_frame("E3"), act_in=ACT, stored_elements=bad
+        )
+    with pytest.raises(TypeError, match="stored_elements"):
+        eq.frames.stochastic_frame_average(
+            phi,
+            eq.frames.pca_frame("E3"),
+            act_in=ACT,
+            num_samples=2,
+            stored_elements=bad,
         )

@@ -235,26 +235,34 @@ def segments_to_dense(
     return jax.tree_util.tree_unflatten(treedef, out), counts
 
 
-def _skip_padding(c, a, b, both, only_a):
-    """Per leaf: ``c`` where both members of a pair are real, else the real member
-    (``a`` if ``only_a``, else ``b``; ``only_a=None`` means ``a``).
+def _skip_padding(c, a, b, marks, full=None):
+    """Per leaf: ``c`` where both members of a pair are real, else the real member.
 
-    The selection runs under a ``lax.cond`` on "some pair touches padding", so a
-    level without padding (e.g. full segments) pays nothing for it; under ``vmap``
-    the ``cond`` becomes a ``select`` and both forms agree.
+    ``marks()`` returns ``(both, only_a)``: ``both`` marks pairs of two real
+    members, ``only_a`` those whose real member is ``a`` (``None``: always ``a``).
+    The selection runs under a ``lax.cond`` on "some pair touches padding" (or on
+    the given scalar ``full`` meaning "none does"), and the marks are computed
+    inside its branch, so a level without padding (e.g. full segments) pays
+    nothing for them; under ``vmap`` the ``cond`` becomes a ``select`` and both
+    forms agree.
     """
-    both = both.reshape(-1)
-    only_a = None if only_a is None else only_a.reshape(-1)
 
     def select(c, a, b):
+        both, only_a = marks()
+        both = both.reshape(-1)
         out = []
         for u, x, y in zip(c, a, b, strict=True):
             sh = (-1,) + (1,) * (u.ndim - 1)
-            pick = x if only_a is None else jnp.where(only_a.reshape(sh), x, y)
+            if only_a is None:
+                pick = x
+            else:
+                pick = jnp.where(only_a.reshape(sh), x, y)
             out.append(jnp.where(both.reshape(sh), u, pick))
         return out
 
-    return jax.lax.cond(jnp.all(both), lambda c, a, b: c, select, c, a, b)
+    if full is None:
+        full = jnp.all(marks()[0])
+    return jax.lax.cond(full, lambda c, a, b: c, select, c, a, b)
 
 
 def _reduce_levels(
@@ -285,18 +293,29 @@ def _reduce_levels(
     """
     if valid is not None and counts is not None:
         raise ValueError("_reduce_levels: give valid or counts, not both")
+    if counts is not None:
+        # the smallest count decides whether a level has padding at all
+        cmin = jnp.min(counts, initial=size)
     m = size
     while m > 1:
         half = m // 2
-        both = only_a = None
+        marks = full = None
         if counts is not None:
             # prefix marks: a pair is (real, real), (real, padding) or two padding
-            # slots, never (padding, real); the last two keep their first member
-            both = jnp.arange(half, dtype=counts.dtype)[:, None] + half < counts[None]
+            # slots, never (padding, real); the last two keep their first member;
+            # no pair touches padding iff every count is at least m
+            def marks(half=half):
+                ar = jnp.arange(half, dtype=counts.dtype)[:, None]
+                return ar + half < counts[None], None
+
+            full = cmin >= m
         elif valid is not None:
-            node = jnp.any(valid.reshape(size // m, m, valid.shape[-1]), axis=0)
-            va, vb = node[:half], node[half:]
-            both, only_a = va & vb, va & ~vb
+
+            def marks(m=m, half=half):
+                node = jnp.any(valid.reshape(size // m, m, valid.shape[-1]), axis=0)
+                va, vb = node[:half], node[half:]
+                return va & vb, va & ~vb
+
         a, b = [], []
         for x in buf:
             B, feat = x.shape[1], x.shape[2:]
@@ -318,8 +337,8 @@ def _reduce_levels(
                 f"{[u.shape for u in c_leaves]}"
             )
         c_leaves = [u.astype(v.dtype) for u, v in zip(c_leaves, a, strict=True)]
-        if both is not None:
-            c_leaves = _skip_padding(c_leaves, a, b, both, only_a)
+        if marks is not None:
+            c_leaves = _skip_padding(c_leaves, a, b, marks, full)
         buf = [
             u.reshape(half, v.shape[0] // half, *v.shape[1:])
             for u, v in zip(c_leaves, a, strict=True)

@@ -19,6 +19,7 @@ learnable identity that is only approximately neutral.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -235,34 +236,72 @@ def segments_to_dense(
     return jax.tree_util.tree_unflatten(treedef, out), counts
 
 
-def _skip_padding(c, a, b, marks, full=None):
-    """Per leaf: ``c`` where both members of a pair are real, else the real member.
+def _marks(spec: tuple, aux: Array) -> tuple[Array, Array | None]:
+    """Pair marks of one level: ``(both, only_a)``, ``both`` for pairs of two real
+    members, ``only_a`` for those whose real member is ``a`` (``None``: always
+    ``a``). ``spec`` is ``("counts", half)`` with ``aux`` the prefix counts, or
+    ``("valid", size, m, half)`` with ``aux`` the original slot marks."""
+    if spec[0] == "counts":
+        half = spec[1]
+        ar = jnp.arange(half, dtype=aux.dtype)[:, None]
+        return ar + half < aux[None], None
+    _, size, m, half = spec
+    node = jnp.any(aux.reshape(size // m, m, aux.shape[-1]), axis=0)
+    va, vb = node[:half], node[half:]
+    return va & vb, va & ~vb
 
-    ``marks()`` returns ``(both, only_a)``: ``both`` marks pairs of two real
-    members, ``only_a`` those whose real member is ``a`` (``None``: always ``a``).
-    The selection runs under a ``lax.cond`` on "some pair touches padding" (or on
-    the given scalar ``full`` meaning "none does"), and the marks are computed
-    inside its branch, so a level without padding (e.g. full segments) pays
-    nothing for them; under ``vmap`` the ``cond`` becomes a ``select`` and both
-    forms agree.
+
+def _select_real(spec, aux, c, a, b):
+    both, only_a = _marks(spec, aux)
+    both = both.reshape(-1)
+    out = []
+    for u, x, y in zip(c, a, b, strict=True):
+        sh = (-1,) + (1,) * (u.ndim - 1)
+        pick = x if only_a is None else jnp.where(only_a.reshape(sh), x, y)
+        out.append(jnp.where(both.reshape(sh), u, pick))
+    return out
+
+
+def _keep_or_select(spec, aux, full, c, a, b):
+    return jax.lax.cond(
+        full,
+        lambda c, a, b: c,
+        lambda c, a, b: _select_real(spec, aux, c, a, b),
+        c,
+        a,
+        b,
+    )
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _skip_padding_core(spec, c, a, b, aux, full):
+    return _keep_or_select(spec, aux, full, c, a, b)
+
+
+@_skip_padding_core.defjvp
+def _skip_padding_core_jvp(spec, primals, tangents):
+    # The selection is linear in (c, a, b): its tangent is the same selection of
+    # the tangents. Written out, the marks are recomputed in the tangent's branch
+    # instead of leaving the primal ``cond`` as a ``[N, *feature]`` predicate
+    # residual (which a level without padding would fill and copy for nothing).
+    c, a, b, aux, full = primals
+    dc, da, db = tangents[:3]
+    out = _skip_padding_core(spec, c, a, b, aux, full)
+    return out, _keep_or_select(spec, aux, full, dc, da, db)
+
+
+def _skip_padding(c, a, b, spec, aux, full=None):
+    """Per leaf: ``c`` where both members of a pair are real, else the real member
+    (marks from :func:`_marks`).
+
+    The selection runs under a ``lax.cond`` on "no pair touches padding" (``full``,
+    a scalar, or computed from the marks), and the marks are computed inside its
+    branch, so a level without padding (e.g. full segments) pays nothing for
+    them; under ``vmap`` the ``cond`` becomes a ``select`` and both forms agree.
     """
-
-    def select(c, a, b):
-        both, only_a = marks()
-        both = both.reshape(-1)
-        out = []
-        for u, x, y in zip(c, a, b, strict=True):
-            sh = (-1,) + (1,) * (u.ndim - 1)
-            if only_a is None:
-                pick = x
-            else:
-                pick = jnp.where(only_a.reshape(sh), x, y)
-            out.append(jnp.where(both.reshape(sh), u, pick))
-        return out
-
     if full is None:
-        full = jnp.all(marks()[0])
-    return jax.lax.cond(full, lambda c, a, b: c, select, c, a, b)
+        full = jnp.all(_marks(spec, aux)[0])
+    return _skip_padding_core(spec, list(c), list(a), list(b), aux, full)
 
 
 def _reduce_levels(
@@ -299,23 +338,11 @@ def _reduce_levels(
     m = size
     while m > 1:
         half = m // 2
-        marks = full = None
+        spec = aux = full = None
         if counts is not None:
-            # prefix marks: a pair is (real, real), (real, padding) or two padding
-            # slots, never (padding, real); the last two keep their first member;
-            # no pair touches padding iff every count is at least m
-            def marks(half=half):
-                ar = jnp.arange(half, dtype=counts.dtype)[:, None]
-                return ar + half < counts[None], None
-
-            full = cmin >= m
+            spec, aux, full = ("counts", half), counts, cmin >= m
         elif valid is not None:
-
-            def marks(m=m, half=half):
-                node = jnp.any(valid.reshape(size // m, m, valid.shape[-1]), axis=0)
-                va, vb = node[:half], node[half:]
-                return va & vb, va & ~vb
-
+            spec, aux = ("valid", size, m, half), valid
         a, b = [], []
         for x in buf:
             B, feat = x.shape[1], x.shape[2:]
@@ -337,8 +364,8 @@ def _reduce_levels(
                 f"{[u.shape for u in c_leaves]}"
             )
         c_leaves = [u.astype(v.dtype) for u, v in zip(c_leaves, a, strict=True)]
-        if marks is not None:
-            c_leaves = _skip_padding(c_leaves, a, b, marks, full)
+        if spec is not None:
+            c_leaves = _skip_padding(c_leaves, a, b, spec, aux, full)
         buf = [
             u.reshape(half, v.shape[0] // half, *v.shape[1:])
             for u, v in zip(c_leaves, a, strict=True)

@@ -26,6 +26,14 @@ Measured:
   key), next to the exact average's invariance error and the bare backbone's (a
   control that must be large).
 
+The timing table is measured twice, each against the backbone timed in the same
+process: with this process's environment (``timings.md``; glibc's malloc defaults
+unless set otherwise), and in a subprocess re-executing the benchmark with
+``GLIBC_TUNABLES=eqjax.frames.RETAINING_GLIBC_TUNABLES``
+(``retaining_allocator_timings.md``), where malloc reuses large blocks instead of
+handing XLA fresh, page-faulting mmaps on every call (see ``--diagnose`` and
+:func:`eqjax.frames.host_allocator_retains_memory`).
+
 Timings are interleaved (one short median per method per round, then the median
 over rounds), since the machine is shared.
 """
@@ -47,8 +55,11 @@ import numpy as np
 
 from eqjax import groups
 from eqjax.frames import (
+    RETAINING_GLIBC_TUNABLES,
+    auto_budget_bytes,
     cloud_action,
     frame_average,
+    host_allocator_retains_memory,
     invert_elements,
     pca_frame,
     stochastic_frame_average,
@@ -446,6 +457,13 @@ def main(argv: list[str]) -> int:
         f"GLIBC_TUNABLES={HUGETLB} in a subprocess)",
     )
     ap.add_argument("--extra-child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--no-retaining",
+        action="store_true",
+        help="skip the second table, measured in a subprocess whose glibc malloc "
+        "retains large blocks (GLIBC_TUNABLES=eqjax.frames.RETAINING_GLIBC_TUNABLES)",
+    )
+    ap.add_argument("--retaining-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     quick = args.quick
@@ -488,6 +506,13 @@ def main(argv: list[str]) -> int:
         calls[f"sfa_E3_k{k}"] = (fns[f"sfa_E3_k{k}"], (params, xs, keys))
     temps = {key: temp_mib(f, *a) for key, (f, a) in calls.items()}
     wall, cpu, _, flt = interleaved_medians(calls, rounds, repeats)
+    child = args.retaining_child
+    env_note = (
+        f"environment GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES')} "
+        "(glibc malloc retains large blocks: "
+        f"{host_allocator_retains_memory()}; auto budget "
+        f"{auto_budget_bytes() / 2**20:.0f} MiB)"
+    )
 
     def row(method, key, F, ref_key=None):
         rw, rc = wall[key] / wall["backbone"], cpu[key] / cpu["backbone"]
@@ -522,7 +547,9 @@ def main(argv: list[str]) -> int:
     for k in ks:
         rows.append(row(f"stochastic E3 k={k} [auto]", f"sfa_E3_k{k}", k))
 
-    err_rows, spread = error_rows(params, xs, ks, jax.random.key(1))
+    err_rows, spread = (
+        ([], float("nan")) if child else error_rows(params, xs, ks, jax.random.key(1))
+    )
 
     dev = jax.devices()[0]
     pre = (
@@ -530,7 +557,7 @@ def main(argv: list[str]) -> int:
         f"{os.cpu_count()} cores, shared); batch {batch}, {n} points, backbone "
         f"width {width} (PointNet-style, softplus, biases); forward+backward "
         f"(grad w.r.t. parameters), float32; medians over {rounds} interleaved "
-        f"rounds of {repeats} calls; default environment. {_machine()}.\n"
+        f"rounds of {repeats} calls; {env_note}. {_machine()}.\n"
         f"Target (issue 4): time / backbone time <= {TARGET} × |F| (columns "
         "'/ |F|' are the ratio to the backbone's own time at batch B divided by "
         "|F|, or by k for the stochastic rows and by m for 'backbone on m·B'). "
@@ -548,10 +575,13 @@ def main(argv: list[str]) -> int:
         "'auto' keeps them below it, storing all residuals when they fit and "
         "otherwise storing those of as many frame elements as fit and "
         "recomputing the forward pass of the others (remat), each costing about "
-        "one forward pass (~40% of the backbone's fwd+bwd here). Extra "
-        "settings (not the default) are in timings_extra.md."
+        "one forward pass (~40% of the backbone's fwd+bwd here). In a process "
+        "whose malloc retains large blocks (retaining_allocator_timings.md, "
+        "same benchmark re-executed with GLIBC_TUNABLES="
+        f"{RETAINING_GLIBC_TUNABLES}) nothing is page-faulted and 'auto' plans "
+        "one vmap. Extra settings are in timings_extra.md."
     )
-    tag = "quick_" if quick else ""
+    tag = ("quick_" if quick else "") + ("retaining_allocator_" if child else "")
     md = write_table(
         NAME,
         tag + "timings",
@@ -572,6 +602,22 @@ def main(argv: list[str]) -> int:
         rows,
         preamble=pre,
     )
+    if child:
+        print(md)
+        return 0
+    if not (quick or args.no_retaining):
+        cmd = [sys.executable, "-m", "experiments", NAME, "--retaining-child"]
+        cmd += ["--batch", str(batch), "--points", str(n), "--rounds", str(rounds)]
+        cmd += ["--repeats", str(repeats), "--width", str(width)]
+        out = subprocess.run(
+            cmd,
+            env=dict(os.environ, GLIBC_TUNABLES=RETAINING_GLIBC_TUNABLES),
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        md = md + "\n" + out
     pre2 = (
         f"E3 PCA frame (|F| = 8), batch {batch}, {n} points, float32. Relative "
         "error ‖ŷ − y‖/‖y‖ of the stochastic estimate ŷ vs the exact frame "

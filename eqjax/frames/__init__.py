@@ -5,10 +5,13 @@ ICLR 2022. A frame maps an input ``X`` to a weighted set of group elements with
 ``F(g·X) = g·F(X)``; :func:`frame_average` symmetrises a function over it.
 """
 
+from ._core import RETAINING_GLIBC_TUNABLES as RETAINING_GLIBC_TUNABLES
 from ._core import Frame as Frame
 from ._core import ProductElement as ProductElement
+from ._core import auto_budget_bytes as auto_budget_bytes
 from ._core import cloud_action as cloud_action
 from ._core import frame_average as frame_average
+from ._core import host_allocator_retains_memory as host_allocator_retains_memory
 from ._core import invert_elements as invert_elements
 from ._core import plan_frame_schedule as plan_frame_schedule
 from ._core import plan_stored_elements as plan_stored_elements
@@ -33,6 +36,9 @@ __all__ = [
     "pca_frame",
     "pca_spectrum",
     "permutation_frame",
+    "RETAINING_GLIBC_TUNABLES",
+    "auto_budget_bytes",
+    "host_allocator_retains_memory",
     "plan_frame_schedule",
     "plan_stored_elements",
     "point_pair_frame",

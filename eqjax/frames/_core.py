@@ -14,6 +14,8 @@ are themselves invariant).
 
 from __future__ import annotations
 
+import os
+import platform
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -200,6 +202,107 @@ _KEPT_PER_RESIDUAL = 0.5
 # adds ~0.57x (rounded up).
 _REMAT_STEP_PER_RESIDUAL = 1.4
 _STORED_PER_RESIDUAL = 0.6
+# With a retaining allocator, the share of physical memory the automatic schedule
+# may plan for (the backbone's own batch of |F|·B inputs needs as much).
+_RETAINED_MEMORY_SHARE = 0.25
+# The smallest trim threshold that counts as retaining (below it glibc hands freed
+# heap tops back to the kernel and they are page-faulted again).
+_MIN_RETAINED_TRIM = 64 * 2**20
+RETAINING_GLIBC_TUNABLES = (
+    "glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:"
+    "glibc.malloc.trim_threshold=4294967296"
+)
+
+
+def _glibc_malloc_settings(environ) -> dict[str, int]:
+    """glibc malloc tunables set in ``environ`` (``GLIBC_TUNABLES`` first, then the
+    legacy ``MALLOC_*`` variables), as ints; unparsable values are skipped."""
+    out: dict[str, int] = {}
+    legacy = {
+        "arena_max": "MALLOC_ARENA_MAX",
+        "mmap_max": "MALLOC_MMAP_MAX_",
+        "trim_threshold": "MALLOC_TRIM_THRESHOLD_",
+    }
+    for name, var in legacy.items():
+        try:
+            out[name] = int(environ[var], 0)
+        except (KeyError, ValueError):
+            pass
+    for item in environ.get("GLIBC_TUNABLES", "").split(":"):
+        key, sep, value = item.partition("=")
+        if sep and key.startswith("glibc.malloc."):
+            try:
+                out[key[len("glibc.malloc.") :]] = int(value, 0)
+            except ValueError:
+                pass
+    return out
+
+
+def host_allocator_retains_memory(environ=None) -> bool:
+    """Whether this process's glibc malloc keeps large freed blocks for reuse.
+
+    XLA:CPU gets a program's temporaries from ``malloc`` on every call. With
+    glibc's defaults, blocks above its largest dynamic mmap threshold (32 MiB)
+    are fresh ``mmap`` s, and XLA's worker threads allocate from non-main arenas
+    whose heaps cannot hold them either, so every call page-faults (the kernel
+    zeroes) every page of them again. A process started with
+    :data:`RETAINING_GLIBC_TUNABLES` in its environment (one arena, no mmap, freed
+    heap tops kept up to 4 GiB) reuses them instead: there the frame average's
+    one-``vmap`` schedule measured 1.00 × |F| backbone time against 1.3-1.4 ×
+    with the defaults (``python -m experiments bench_frames``). This is the CPU
+    counterpart of XLA's preallocating GPU allocator. The settings are read by
+    glibc at process start, so they must be in the environment before Python
+    starts (``mallopt`` later does not reach the arenas already created).
+
+    Args:
+      environ: mapping to read (default ``os.environ``).
+
+    Returns:
+      ``True`` iff glibc is the C library and ``arena_max`` is 1, ``mmap_max`` is
+      0 and ``trim_threshold`` is at least 64 MiB (via ``GLIBC_TUNABLES`` or the
+      ``MALLOC_ARENA_MAX``/``MALLOC_MMAP_MAX_``/``MALLOC_TRIM_THRESHOLD_``
+      variables).
+
+    Example:
+      >>> from eqjax.frames import RETAINING_GLIBC_TUNABLES
+      >>> host_allocator_retains_memory({"GLIBC_TUNABLES": RETAINING_GLIBC_TUNABLES})
+      True
+      >>> host_allocator_retains_memory({})
+      False
+    """
+    env = os.environ if environ is None else environ
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    t = _glibc_malloc_settings(env)
+    return (
+        t.get("arena_max") == 1
+        and t.get("mmap_max") == 0
+        and t.get("trim_threshold", 0) >= _MIN_RETAINED_TRIM
+    )
+
+
+def auto_budget_bytes(environ=None) -> int:
+    """The working-set budget of ``chunk_size="auto"`` on CPU, read at trace time.
+
+    :data:`AUTO_BUDGET_BYTES` (32 MiB, glibc's mmap ceiling) by default; when
+    :func:`host_allocator_retains_memory`, the smaller of the trim threshold and a
+    quarter of physical memory (then the plan is usually one ``vmap``).
+
+    Args:
+      environ: mapping to read (default ``os.environ``).
+
+    Returns:
+      bytes.
+    """
+    env = os.environ if environ is None else environ
+    if not host_allocator_retains_memory(env):
+        return AUTO_BUDGET_BYTES
+    trim = _glibc_malloc_settings(env)["trim_threshold"]
+    try:
+        phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        phys = 4 * AUTO_BUDGET_BYTES
+    return int(max(AUTO_BUDGET_BYTES, min(trim, _RETAINED_MEMORY_SHARE * phys)))
 
 
 def _check_chunk(chunk_size, where: str) -> int | str | None:
@@ -251,12 +354,13 @@ def plan_frame_schedule(
     on the benchmark's backbone (``python -m experiments bench_frames
     --diagnose``); they are estimates, not guarantees.
 
-    The ceiling is the allocator's, not the frame's: in a process started with
-    ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` large temporaries take ~100× fewer
-    page faults, and there ``chunk_size=1, remat=False`` (all residuals kept)
-    measured 1.20 × |F| against 1.46 × |F| for this plan's recompute schedule
-    (``python -m experiments bench_frames --extra``); pass those settings
-    explicitly in such a process.
+    The ceiling is the allocator's, not the frame's: in a process whose glibc
+    malloc retains large blocks (:func:`host_allocator_retains_memory`, e.g.
+    started with ``GLIBC_TUNABLES=`` :data:`RETAINING_GLIBC_TUNABLES`),
+    ``chunk_size="auto"`` plans with :func:`auto_budget_bytes` instead, usually
+    one ``vmap``, which measured 1.00 × |F| there against 1.3-1.4 × |F| for this
+    plan's schedules under glibc's defaults (``python -m experiments
+    bench_frames``).
 
     Args:
       num_elements: frame size ``k`` (or samples of the stochastic average).
@@ -411,10 +515,11 @@ def _schedule(chunk_size, remat, stored, fn, x, args, k: int):
     if r is None:
         plan, s = (None, False), 0
     else:
-        # the module-level budget is read at call time (tests lower it)
+        # the budget is read at trace time (environment; tests lower the constant)
         B = _batch_size(x)
-        plan = plan_frame_schedule(k, B, r, budget_bytes=AUTO_BUDGET_BYTES)
-        s = plan_stored_elements(k, B, r, budget_bytes=AUTO_BUDGET_BYTES)
+        budget = auto_budget_bytes()
+        plan = plan_frame_schedule(k, B, r, budget_bytes=budget)
+        s = plan_stored_elements(k, B, r, budget_bytes=budget)
     rm = plan[1] if remat == AUTO else remat
     if stored != AUTO:
         s = stored
@@ -501,7 +606,9 @@ def frame_average(
         backbone's residual bytes per input (abstract evaluation of its VJP), so
         that XLA's temporaries stay under glibc's 32 MiB mmap ceiling, above
         which they are page-faulted afresh on every call (see ``python -m
-        experiments bench_frames``).
+        experiments bench_frames``); in a process whose allocator retains
+        memory (:func:`host_allocator_retains_memory`) the budget is
+        :func:`auto_budget_bytes`.
       remat: ``"auto"`` (default): as chosen by ``chunk_size="auto"``, else
         ``False``. ``True``: ``jax.checkpoint`` around each backbone call
         (recompute its forward pass in the backward pass instead of storing its

@@ -356,7 +356,9 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
             jax.ShapeDtypeStruct((max_size, n), jnp.int32),
             jax.ShapeDtypeStruct((), jnp.int32),
         )
-        elements, count = jax.pure_callback(host, out, x, a, vmap_method="broadcast_all")
+        elements, count = jax.pure_callback(
+            host, out, x, a, vmap_method="broadcast_all"
+        )
         # uniform weights over the `count` distinct leaves, zero on the padding rows
         live = jnp.arange(max_size) < count
         weights = jnp.where(live, 1.0 / jnp.maximum(count, 1).astype(x.dtype), 0.0)

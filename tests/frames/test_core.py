@@ -1,3 +1,5 @@
+import os
+
 import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
@@ -292,6 +294,82 @@ def test_plan_stored_elements_rules():
             s = stored(8, B, r, budget_bytes=32 * MiB)
             assert s == 0 or (0.6 * s + 1.4) * B * r <= 32 * MiB
             assert s == 8 or (0.6 * (s + 1) + 1.4) * B * r > 32 * MiB
+
+
+def test_allocator_detection_and_auto_budget():
+    """The auto budget is glibc's 32 MiB mmap ceiling unless the environment makes
+    malloc retain large blocks (one arena, no mmap, a large trim threshold: all
+    three needed), via GLIBC_TUNABLES or the legacy MALLOC_* variables."""
+    import platform
+
+    from eqjax.frames import _core
+
+    retains = eq.frames.host_allocator_retains_memory
+    budget = eq.frames.auto_budget_bytes
+    MiB = 2**20
+    good = {"GLIBC_TUNABLES": eq.frames.RETAINING_GLIBC_TUNABLES}
+    legacy = {
+        "MALLOC_ARENA_MAX": "1",
+        "MALLOC_MMAP_MAX_": "0",
+        "MALLOC_TRIM_THRESHOLD_": str(2**31),
+    }
+    assert not retains({}) and budget({}) == _core.AUTO_BUDGET_BYTES == 32 * MiB
+    partial = [
+        "glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0",  # trimmed on free
+        "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296",
+        "glibc.malloc.arena_max=2:glibc.malloc.mmap_max=0:"
+        "glibc.malloc.trim_threshold=4294967296",
+        "glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:"
+        "glibc.malloc.trim_threshold=1048576",  # too small to keep a program's
+        "glibc.malloc.arena_max=one:glibc.malloc.mmap_max=0:"
+        "glibc.malloc.trim_threshold=4294967296",  # unparsable
+        "glibc.malloc.hugetlb=1",
+    ]
+    for t in partial:
+        assert not retains({"GLIBC_TUNABLES": t}), t
+        assert budget({"GLIBC_TUNABLES": t}) == 32 * MiB, t
+    if platform.libc_ver()[0] != "glibc":
+        assert not retains(good) and budget(good) == 32 * MiB
+        return
+    assert retains(good) and retains(legacy)
+    phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert budget(good) == max(32 * MiB, min(2**32, int(phys / 4)))
+    assert budget(legacy) == max(32 * MiB, min(2**31, int(phys / 4)))
+    # the planner turns the larger budget into one vmap for the benchmark's sizes
+    assert eq.frames.plan_frame_schedule(8, 256, 42_000, budget_bytes=budget(good)) == (
+        None,
+        False,
+    )
+
+
+def test_auto_schedule_reads_the_environment(monkeypatch):
+    """``chunk_size="auto"`` reads the allocator settings at trace time: a batch
+    that gets checkpointed chunks under glibc's defaults gets one vmap in a
+    process whose malloc retains memory (abstract tracing only)."""
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("glibc malloc settings only")
+    calls = _spy_plans(monkeypatch)
+    fn, params = _pointnet(jax.random.key(0))
+    f = eq.frames.frame_average(fn, eq.frames.pca_frame("E3"), act_in=ACT)
+
+    def trace(p, xs):  # a fresh function per trace (make_jaxpr caches traces)
+        def g(p, xs):
+            return jax.grad(lambda p: jnp.mean(jax.vmap(f, (0, None))(xs, p) ** 2))(p)
+
+        return str(jax.make_jaxpr(g)(p, xs))
+
+    xs = jax.ShapeDtypeStruct((2048, 32, 3), jnp.float32)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    for v in ("MALLOC_ARENA_MAX", "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(v, raising=False)
+    assert "scan" in trace(params, xs)
+    assert calls[-1][3] == (1, True)
+    monkeypatch.setenv("GLIBC_TUNABLES", eq.frames.RETAINING_GLIBC_TUNABLES)
+    jaxpr = trace(params, xs)
+    assert calls[-1][3] == (None, False)
+    assert "scan" not in jaxpr and "remat" not in jaxpr
 
 
 def _spy_plans(monkeypatch):

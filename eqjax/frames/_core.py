@@ -248,11 +248,12 @@ def host_allocator_retains_memory(environ=None) -> bool:
     zeroes) every page of them again. A process started with
     :data:`RETAINING_GLIBC_TUNABLES` in its environment (one arena, no mmap, freed
     heap tops kept up to 4 GiB) reuses them instead: there the frame average's
-    one-``vmap`` schedule measured 1.00 × |F| backbone time against 1.3-1.4 ×
-    with the defaults (``python -m experiments bench_frames``). This is the CPU
-    counterpart of XLA's preallocating GPU allocator. The settings are read by
-    glibc at process start, so they must be in the environment before Python
-    starts (``mallopt`` later does not reach the arenas already created).
+    one-``vmap`` schedule measured 1.05-1.13 × |F| backbone CPU time (E3, SE3,
+    O3 frames) against 1.25-1.33 × for the 32 MiB schedule under the defaults
+    (``python -m experiments bench_frames``). This is the CPU counterpart of
+    XLA's preallocating GPU allocator. The settings are read by glibc at process
+    start, so they must be in the environment before Python starts (``mallopt``
+    later does not reach the arenas already created).
 
     Args:
       environ: mapping to read (default ``os.environ``).
@@ -270,15 +271,18 @@ def host_allocator_retains_memory(environ=None) -> bool:
       >>> host_allocator_retains_memory({})
       False
     """
-    env = os.environ if environ is None else environ
+    return _retained_trim(os.environ if environ is None else environ) is not None
+
+
+def _retained_trim(env) -> int | None:
+    """The trim threshold when ``env`` makes glibc malloc retain large blocks (see
+    :func:`host_allocator_retains_memory`), else ``None``."""
     if platform.libc_ver()[0] != "glibc":
-        return False
+        return None
     t = _glibc_malloc_settings(env)
-    return (
-        t.get("arena_max") == 1
-        and t.get("mmap_max") == 0
-        and t.get("trim_threshold", 0) >= _MIN_RETAINED_TRIM
-    )
+    trim = t.get("trim_threshold", 0)
+    retains = t.get("arena_max") == 1 and t.get("mmap_max") == 0
+    return trim if retains and trim >= _MIN_RETAINED_TRIM else None
 
 
 def auto_budget_bytes(environ=None) -> int:
@@ -294,10 +298,9 @@ def auto_budget_bytes(environ=None) -> int:
     Returns:
       bytes.
     """
-    env = os.environ if environ is None else environ
-    if not host_allocator_retains_memory(env):
+    trim = _retained_trim(os.environ if environ is None else environ)
+    if trim is None:
         return AUTO_BUDGET_BYTES
-    trim = _glibc_malloc_settings(env)["trim_threshold"]
     try:
         phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -358,8 +361,8 @@ def plan_frame_schedule(
     malloc retains large blocks (:func:`host_allocator_retains_memory`, e.g.
     started with ``GLIBC_TUNABLES=`` :data:`RETAINING_GLIBC_TUNABLES`),
     ``chunk_size="auto"`` plans with :func:`auto_budget_bytes` instead, usually
-    one ``vmap``, which measured 1.00 × |F| there against 1.3-1.4 × |F| for this
-    plan's schedules under glibc's defaults (``python -m experiments
+    one ``vmap``, which measured 1.05-1.13 × |F| there against 1.25-1.33 × |F|
+    for this plan's schedules under glibc's defaults (``python -m experiments
     bench_frames``).
 
     Args:
@@ -505,12 +508,11 @@ def _check_stored(stored, where: str):
 def _schedule(chunk_size, remat, stored, fn, x, args, k: int):
     """Resolve ``"auto"`` settings to ``(chunk_size, remat, stored)`` at trace
     time."""
-    if chunk_size != AUTO:
+    if chunk_size != AUTO or jax.default_backend() != "cpu":
+        # explicit chunks, or an accelerator: one vmap unless told otherwise
         rm = False if remat == AUTO else remat
-        return chunk_size, rm, (0 if stored == AUTO else stored)
-    if jax.default_backend() != "cpu":
-        rm = False if remat == AUTO else remat
-        return None, rm, (0 if stored == AUTO else stored)
+        chunk = None if chunk_size == AUTO else chunk_size
+        return chunk, rm, (0 if stored == AUTO else stored)
     r = _residual_bytes(fn, x, args)
     if r is None:
         plan, s = (None, False), 0

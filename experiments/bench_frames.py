@@ -115,10 +115,12 @@ VARIANTS = {
 # temporary allocation into heaps of at most 16 MiB, each under glibc's mmap ceiling
 MULTIHEAP = {"xla_multiheap_size_constraint_per_heap": 16 * 2**20}
 HUGETLB = "glibc.malloc.hugetlb=1"
+STORED_SWEEP = (1, 2, 3, 4)  # stored_elements rows of --diagnose
 
 
-def averaged_backbone(group_name: str, variant: str = "vmap"):
-    """``(params, x) -> y``: the backbone frame-averaged with ``pca_frame``."""
+def averaged_backbone(group_name: str, variant: str = "vmap", stored="auto"):
+    """``(params, x) -> y``: the backbone frame-averaged with ``pca_frame``
+    (``stored``: ``stored_elements``)."""
     group = {"E3": groups.E3, "SE3": groups.SE3, "O3": groups.O3}[group_name]
     chunk, remat = VARIANTS[variant]
     fa = frame_average(
@@ -127,6 +129,7 @@ def averaged_backbone(group_name: str, variant: str = "vmap"):
         act_in=cloud_action(group),
         chunk_size=chunk,
         remat=remat,
+        stored_elements=stored,
     )
     return lambda p, x: fa(x, p)
 
@@ -295,8 +298,13 @@ def diagnose(params, n: int, batch: int, rounds: int) -> str:
         calls[f"backbone B={B}"] = (g, (params, xb))
         temps[f"backbone B={B}"] = (temp_mib(g, params, xb), B)
     xs = jax.random.normal(jax.random.key(0), (batch, n, 3)) * scale[None, None, :]
-    for v in VARIANTS:
-        f = jax.jit(jax.grad(_loss(averaged_backbone("E3", v))))
+    programs = {v: averaged_backbone("E3", v) for v in VARIANTS}
+    for s in STORED_SWEEP:  # partial storage (plan_stored_elements)
+        programs[f"chunk1+remat, {s} of 8 stored"] = averaged_backbone(
+            "E3", "chunk1+remat", stored=s
+        )
+    for v, fa in programs.items():
+        f = jax.jit(jax.grad(_loss(fa)))
         calls[f"FA E3 [{v}] B={batch}"] = (f, (params, xs))
         temps[f"FA E3 [{v}] B={batch}"] = (temp_mib(f, params, xs), 8 * batch)
     _, cpu, sys_, flt = interleaved_medians(calls, rounds, 2)
@@ -326,7 +334,10 @@ def diagnose(params, n: int, batch: int, rounds: int) -> str:
         "Up to glibc's dynamic mmap threshold ceiling (32 MiB) malloc reuses "
         "heap memory between calls; above it every call gets a fresh mmap and "
         "page-faults all of it again (faults × 4 KiB = temp), which shows up as "
-        "system time; user time per cloud stays flat."
+        "system time; user time per cloud stays flat. The 'k of 8 stored' rows "
+        "are the partly checkpointed schedule (`stored_elements=k`): each stored "
+        "element saves one recomputed forward pass and adds to temp, the source "
+        "of `plan_stored_elements`' estimates."
     )
     return write_table(
         NAME,
@@ -365,6 +376,22 @@ def _extra_measure(params, n, batch, rounds, repeats, compiler_options=None):
     return {k: (wall[k], cpu[k], flt[k], temps[k]) for k in calls}
 
 
+def _rerun(flag: str, tunables: str, batch, n, rounds, repeats, width) -> str:
+    """Stdout of this benchmark re-executed with ``flag`` in a subprocess whose
+    environment has ``GLIBC_TUNABLES=tunables`` (glibc reads it at start)."""
+    cmd = [sys.executable, "-m", "experiments", NAME, flag]
+    cmd += ["--batch", str(batch), "--points", str(n), "--rounds", str(rounds)]
+    cmd += ["--repeats", str(repeats), "--width", str(width)]
+    return subprocess.run(
+        cmd,
+        env=dict(os.environ, GLIBC_TUNABLES=tunables),
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
 def extra(params, n, batch, rounds, repeats, child: bool) -> int:
     """Extra rows under settings that are NOT the default (labelled as such):
     a per-program XLA compile option, and glibc's hugetlb tunable set in a
@@ -382,18 +409,8 @@ def extra(params, n, batch, rounds, repeats, child: bool) -> int:
             _extra_measure(params, n, batch, rounds, repeats, MULTIHEAP)
         ),
     }
-    cmd = [sys.executable, "-m", "experiments", NAME, "--extra-child"]
-    cmd += ["--batch", str(batch), "--points", str(n), "--rounds", str(rounds)]
-    cmd += ["--repeats", str(repeats), "--width", str(params[0][0].shape[1])]
-    env = dict(os.environ, GLIBC_TUNABLES=HUGETLB)
-    out = subprocess.run(
-        cmd,
-        env=env,
-        cwd=Path(__file__).resolve().parent.parent,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    width = params[0][0].shape[1]
+    out = _rerun("--extra-child", HUGETLB, batch, n, rounds, repeats, width)
     line = next(x for x in out.splitlines() if x.startswith("EXTRA_JSON "))
     runs[f"environment GLIBC_TUNABLES={HUGETLB} (subprocess)"] = json.loads(
         line[len("EXTRA_JSON ") :]
@@ -606,18 +623,15 @@ def main(argv: list[str]) -> int:
         print(md)
         return 0
     if not (quick or args.no_retaining):
-        cmd = [sys.executable, "-m", "experiments", NAME, "--retaining-child"]
-        cmd += ["--batch", str(batch), "--points", str(n), "--rounds", str(rounds)]
-        cmd += ["--repeats", str(repeats), "--width", str(width)]
-        out = subprocess.run(
-            cmd,
-            env=dict(os.environ, GLIBC_TUNABLES=RETAINING_GLIBC_TUNABLES),
-            cwd=Path(__file__).resolve().parent.parent,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        md = md + "\n" + out
+        md += "\n" + _rerun(
+            "--retaining-child",
+            RETAINING_GLIBC_TUNABLES,
+            batch,
+            n,
+            rounds,
+            repeats,
+            width,
+        )
     pre2 = (
         f"E3 PCA frame (|F| = 8), batch {batch}, {n} points, float32. Relative "
         "error ‖ŷ − y‖/‖y‖ of the stochastic estimate ŷ vs the exact frame "

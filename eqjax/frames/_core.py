@@ -197,9 +197,10 @@ AUTO_BUDGET_BYTES = 32 * 2**20
 _STEP_TEMP_PER_RESIDUAL = 1.3
 _KEPT_PER_RESIDUAL = 0.5
 # The same for the partly checkpointed schedule (:func:`plan_stored_elements`),
-# measured on that backbone at batch 256 with 0..8 of 8 elements stored: the
-# checkpointed loop needs ~1.4x one call's residual bytes, each stored element
-# adds ~0.57x (rounded up).
+# measured on that backbone at batch 256 with 0..4 of 8 elements stored (temp
+# 14.3, 22.5, 26.9, 33.2, 39.4 MiB for ~10.3 MiB of residuals per call; `python -m
+# experiments bench_frames --diagnose`): the checkpointed loop needs ~1.4x one
+# call's residual bytes, each stored element adds ~0.6x.
 _REMAT_STEP_PER_RESIDUAL = 1.4
 _STORED_PER_RESIDUAL = 0.6
 # With a retaining allocator, the share of physical memory the automatic schedule
@@ -406,10 +407,11 @@ def plan_stored_elements(
     residuals of as many frame elements as fit the budget beside the working set
     of one call, ``0.6 · s · B · r + 1.4 · B · r <= budget`` (estimates measured
     like those of :func:`plan_frame_schedule`), and recomputes the other
-    ``k - s``. Measured on
-    the benchmark (E3 frame, ``k = 8``, batch 256): storing 2 of 8 took the frame
-    average from 1.18 to 1.11 × |F| backbone time, storing 3 or more crossed the
-    32 MiB ceiling and cost 1.38 × |F| (``python -m experiments bench_frames``).
+    ``k - s``. Measured on the benchmark (E3 frame, ``k = 8``, batch 256, CPU
+    time over |F| backbone calls; ``python -m experiments bench_frames
+    --diagnose``): 1.44 with none stored, 1.40 with 1, 1.37 with 2 (this plan's
+    choice, 26.9 MiB of temporaries); 3 or 4 stored cross the 32 MiB ceiling
+    (33.2, 39.4 MiB), page-fault on every call and cost 1.57.
 
     Args:
       num_elements: frame size ``k``.

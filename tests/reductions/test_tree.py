@@ -390,3 +390,65 @@ def test_padding_skipped_for_non_neutral_identity():
     junk = jnp.where(mask[..., None], xd, 7.0)
     d2 = jax.vmap(lambda e: dense(junk, e))(jnp.stack([e1, e2]))
     np.testing.assert_allclose(d2, jnp.stack([d1, d1]), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("form", ["ragged", "dense"])
+def test_padding_skip_derivatives_equal_autodiff_of_the_selection(monkeypatch, form):
+    """The padding skip's differentiation rule (tangent = the same selection of
+    the tangents, marks recomputed) equals plain autodiff of the selection, in
+    reverse and forward mode, float64, with a non-associative op whose padding
+    pairs matter, ragged segments (prefix counts) and dense masks (the ``only_a``
+    branch). Control: a rule that takes the wrong member's tangent differs."""
+    from eqjax.reductions import _tree
+
+    op = lambda a, b: jnp.tanh(a * b + 0.3 * (a + b) + 1.0)  # commutative
+    with jax.enable_x64(True):
+        x, ids = ragged(3, 23, 6)
+        xd = jax.random.normal(jax.random.key(1), (3, 7, 3), jnp.float64)
+        mask = jax.random.bernoulli(jax.random.key(2), 0.6, (3, 7))
+        mask = mask.at[0].set(False).at[1, 0].set(False)  # empty set, leading gap
+        e = jnp.array([0.4, -0.2, 0.7])
+
+        def f(x, e):
+            if form == "ragged":
+                return tree_reduce(op, x, ids, 6, identity=e, max_segment_size=16)
+            return tree_reduce_dense(op, x, identity=e, mask=mask)
+
+        x0 = x if form == "ragged" else xd
+        w = jax.random.normal(jax.random.key(3), f(x0, e).shape, jnp.float64)
+        dx = jax.random.normal(jax.random.key(4), x0.shape, jnp.float64)
+
+        def derivatives():
+            loss = lambda x, e: jnp.sum(w * jnp.sin(f(x, e)))
+            g = jax.grad(loss, argnums=(0, 1))(x0, e)
+            t = jax.jvp(lambda x: f(x, e), (x0,), (dx,))[1]
+            return g, t
+
+        (gx, ge), t = derivatives()
+        plain = lambda spec, c, a, b, aux, full: _tree._keep_or_select(
+            spec, aux, full, c, a, b
+        )
+        monkeypatch.setattr(_tree, "_skip_padding_core", plain)
+        (rx, re_), rt = derivatives()
+        np.testing.assert_allclose(gx, rx, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(ge, re_, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(t, rt, rtol=1e-12, atol=1e-14)
+        assert np.abs(np.asarray(rx)).max() > 0 and np.abs(np.asarray(rt)).max() > 0
+
+        # control: the tangent takes the other member's on one-real-member pairs
+        def wrong_core(spec, c, a, b, aux, full):
+            @jax.custom_jvp
+            def core(c, a, b):
+                return _tree._keep_or_select(spec, aux, full, c, a, b)
+
+            @core.defjvp
+            def _(primals, tangents):
+                out = core(*primals)
+                dc, da, db = tangents
+                return out, _tree._keep_or_select(spec, aux, full, dc, db, da)
+
+            return core(c, a, b)
+
+        monkeypatch.setattr(_tree, "_skip_padding_core", wrong_core)
+        (wx, _), wt = derivatives()
+        assert not (np.allclose(wx, rx, atol=1e-8) and np.allclose(wt, rt, atol=1e-8))

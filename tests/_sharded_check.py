@@ -24,7 +24,9 @@ def main(areas):
     assert jax.device_count() == 4, jax.devices()
     mesh = Mesh(np.array(jax.devices()), ("batch",))
     failures = []
-    rows = eq.testing.registered(areas) if areas else eq.testing.registered()
+    rows = eq.testing.registered(areas or None)
+    for area in dict.fromkeys(r.name.split(".")[0] for r in rows):
+        print(f"area {area}: {sum(r.name.startswith(area + '.') for r in rows)} rows")
     for row in rows:
         keys = jax.random.split(jax.random.key(0), 4)
         xs = [row.make_input(k, jnp.float32) for k in keys]

@@ -17,15 +17,19 @@ from ._fixtures import degenerate_cloud as degenerate_cloud
 from ._fixtures import random_cloud as random_cloud
 from ._fixtures import random_graph as random_graph
 from ._registry import Transform as Transform
+from ._registry import RegistryError as RegistryError
+from ._registry import discover_areas as discover_areas
 from ._registry import registered as registered
 
 __all__ = [
     "DEGENERATE_CLOUDS",
+    "RegistryError",
     "Transform",
     "assert_equivariant",
     "assert_invariant",
     "cast_floating",
     "default_tolerance",
+    "discover_areas",
     "degenerate_cloud",
     "equivariance_error",
     "equivariance_errors",

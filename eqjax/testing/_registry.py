@@ -1,10 +1,14 @@
 """The registry of public equivariant transforms that drives ``tests/test_common.py``
 and ``python -m experiments tour`` (STYLE.md §10).
 
-Each area of eqjax lists its rows in ``eqjax/testing/_rows_<area>.py`` as a module
-attribute ``ROWS: list[Transform]``; :func:`registered` collects them. Adding a
-transform to the shared checks (equivariance in float32 and float64, jit, vmap,
-finite gradients, dtype, degenerate inputs, sharding) means adding a row.
+Each area of eqjax lists its rows next to its code, in ``eqjax/<area>/_rows.py``, as
+a module attribute ``ROWS: list[Transform]``; :func:`discover_areas` discovers the areas (every
+subpackage of ``eqjax`` except the infrastructure packages in :data:`NOT_AREAS`) and
+:func:`registered` collects their rows. Adding a transform to the shared checks
+(equivariance in float32 and float64, jit, vmap, finite gradients, dtype, degenerate
+inputs, sharding) means adding a row; adding an area means adding a package with a
+``_rows.py``. An area without rows, or whose rows fail to import, is an error naming
+the area.
 """
 
 from __future__ import annotations
@@ -12,13 +16,19 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import importlib.util
+import pkgutil
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..groups import Action, Group
 
-AREAS = ("groups", "tensor_products", "frames", "reductions")
-"""Areas whose ``_rows_<area>`` modules are collected, in this order."""
+PACKAGE = __package__.rpartition(".")[0]  # "eqjax"
+NOT_AREAS = frozenset({"testing", "nn", "experimental"})
+"""Subpackages of ``eqjax`` that are infrastructure, not areas (they have no rows)."""
+
+
+class RegistryError(RuntimeError):
+    """An area has no ``_rows.py``, or its rows failed to import or are malformed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,22 +83,88 @@ class Transform:
     notes: str = ""
 
 
-def registered(areas: Sequence[str] = AREAS) -> list[Transform]:
-    """All registered transforms of the given areas (default: every area present).
+def discover_areas(package: str = PACKAGE) -> tuple[str, ...]:
+    """The areas of ``package``: its subpackages except :data:`NOT_AREAS`, sorted,
+    ``groups`` first (every area builds on it).
+
+    Example:
+      >>> "groups" in discover_areas() and "testing" not in discover_areas()
+      True
+    """
+    pkg = importlib.import_module(package)
+    found = sorted(
+        m.name
+        for m in pkgutil.iter_modules(pkg.__path__)
+        if m.ispkg and not m.name.startswith("_") and m.name not in NOT_AREAS
+    )
+    return tuple(sorted(found, key=lambda a: a != "groups"))
+
+
+def _area_rows(package: str, area: str) -> list[Transform]:
+    name = f"{package}.{area}._rows"
+    try:
+        spec = importlib.util.find_spec(name)
+    except ImportError as e:  # the area package itself fails to import
+        raise RegistryError(f"area {area!r}: importing {package}.{area} failed: {e!r}") from e
+    if spec is None:
+        raise RegistryError(
+            f"area {area!r} has no registry rows: add {name.replace('.', '/')}.py "
+            "with ROWS = [Transform(...), ...] (or list the package in NOT_AREAS if "
+            "it is not an area)"
+        )
+    try:
+        module = importlib.import_module(name)
+    except Exception as e:
+        raise RegistryError(f"area {area!r}: importing {name} failed: {e!r}") from e
+    rows = getattr(module, "ROWS", None)
+    if not isinstance(rows, (list, tuple)) or not rows:
+        raise RegistryError(f"area {area!r}: {name}.ROWS must be a non-empty list")
+    bad = [r for r in rows if not isinstance(r, Transform)]
+    if bad:
+        raise RegistryError(f"area {area!r}: {name}.ROWS holds non-Transform {bad[0]!r}")
+    misnamed = [r.name for r in rows if not r.name.startswith(area + ".")]
+    if misnamed:
+        raise RegistryError(f"area {area!r}: row names must start with '{area}.': {misnamed}")
+    return list(rows)
+
+
+def registered(
+    areas: Sequence[str] | None = None, *, package: str = PACKAGE
+) -> list[Transform]:
+    """The registered transforms of the given areas (default: every area found by
+    :func:`discover_areas`).
+
+    Args:
+      areas: area names (a tuple or list; a bare string is one area), or ``None``
+        for all.
+      package: the package whose areas are searched (tests use a scratch package).
+
+    Raises:
+      RegistryError: an unknown area, an area without ``_rows.py``, rows that fail
+        to import, or duplicate row names.
 
     Example:
       >>> rows = registered()
       >>> all(isinstance(r, Transform) for r in rows) and len(rows) > 0
       True
+      >>> {r.name.split(".")[0] for r in registered(["frames"])}
+      {'frames'}
     """
+    found = discover_areas(package)
+    if areas is None:
+        wanted: Sequence[str] = found
+    elif isinstance(areas, str):
+        wanted = (areas,)
+    else:
+        wanted = tuple(areas)
+    unknown = [a for a in wanted if a not in found]
+    if unknown:
+        raise RegistryError(f"unknown areas {unknown}; the areas are {list(found)}")
     rows: list[Transform] = []
-    for area in areas:
-        name = f"{__package__}._rows_{area}"
-        if importlib.util.find_spec(name) is None:
-            continue
-        rows.extend(importlib.import_module(name).ROWS)
+    for area in wanted:
+        rows.extend(_area_rows(package, area))
     names = [r.name for r in rows]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        raise ValueError(f"duplicate registry names: {sorted(dup)}")
+        raise RegistryError(f"duplicate registry names: {sorted(dup)}")
     return rows

@@ -19,8 +19,8 @@ from eqjax.reductions import (
     init_gru_cell,
     tree_aggregator,
 )
-from eqjax.testing import _rows_reductions as R
-from eqjax.testing._registry import registered
+from eqjax.reductions import _rows as R
+from eqjax.testing import registered
 
 ROWS = {r.name: r for r in registered(["reductions"])}
 

@@ -5,8 +5,8 @@ degenerate inputs)."""
 import jax
 import jax.numpy as jnp
 
-from eqjax.testing._registry import registered
-from eqjax.testing._rows_tensor_products import ROWS
+from eqjax.testing import registered
+from eqjax.tensor_products._rows import ROWS
 
 
 def _err(row, x, Rs):

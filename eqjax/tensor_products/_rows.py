@@ -13,7 +13,7 @@ from ..tensor_products import (
     gaunt_tensor_product,
     gaunt_vector_product,
 )
-from ._registry import Transform
+from ..testing import Transform
 
 _IRREPS1 = e3nn.Irreps("2x0e+2x1o+2x2e")  # p = +1
 _IRREPS2 = e3nn.Irreps("2x0o+2x1e+2x2o")  # p = -1: output parity flips

@@ -26,7 +26,7 @@ from ..reductions import (
     symmetric_gru_op,
     tree_reduce_dense,
 )
-from ._registry import Transform
+from ..testing import Transform
 
 N_ITEMS, FEATURES = 6, 3
 N_TREE = 8  # a power of two: the whole item axis is one tree

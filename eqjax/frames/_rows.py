@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import frames as fr
 from ..groups import E3, O3, SE3, SO3, Sn, act_graph_tensors, act_set
-from ._registry import Transform
+from ..testing import Transform
 
 _N = 7  # points per cloud
 _G = 8  # nodes per graph

@@ -14,9 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import groups as G
-from ._equivariance import cast_floating
-from ._fixtures import random_graph
-from ._registry import Transform
+from ..testing import cast_floating
+from ..testing import random_graph
+from ..testing import Transform
 
 
 def _action_row(name, group, make_x, *, act=None, degenerate_x=(), notes="", **kw):

@@ -8,12 +8,16 @@ imported on first use (``eq.nn``).
 """
 
 import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from . import frames as frames
 from . import groups as groups
 from . import reductions as reductions
 from . import tensor_products as tensor_products
 from . import testing as testing
+
+if _TYPE_CHECKING:  # imported on first use at run time (Flax is heavy)
+    from . import nn as nn
 
 __version__ = "0.1.0"
 __all__ = ["frames", "groups", "nn", "reductions", "tensor_products", "testing"]

@@ -57,7 +57,11 @@ def main(areas):
             jax.tree_util.tree_leaves(lhs), jax.tree_util.tree_leaves(rhs), strict=True
         )
         num = sum(
-            float(jnp.sum((jnp.asarray(a, jnp.float32) - jnp.asarray(b, jnp.float32)) ** 2))
+            float(
+                jnp.sum(
+                    (jnp.asarray(a, jnp.float32) - jnp.asarray(b, jnp.float32)) ** 2
+                )
+            )
             for a, b in pairs
         )
         den = sum(

@@ -1,12 +1,23 @@
-"""Measured equivariance: the checks eqjax's own tests use, public for users."""
+"""Measured equivariance: the checks eqjax's own tests use, public for users.
+
+:func:`equivariance_errors`/:func:`equivariance_error` *measure* the relative error
+``‖fn(g·x) − g·fn(x)‖ / ‖g·fn(x)‖``; :func:`assert_equivariant` and
+:func:`assert_invariant` *assert* it, through chex: structures, shapes and dtypes of
+the two sides with ``chex.assert_trees_all_equal_shapes_and_dtypes``, and the values
+with ``chex.assert_trees_all_close`` at explicit ``rtol``/``atol``. A failure names
+the function (or registry row), the group, the worst sampled element and the
+largest deviation.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
+import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..groups import Action, Group
 
@@ -165,6 +176,178 @@ def default_tolerance(x: Any) -> float:
     return 1e-9 if _float_dtype(x) == jnp.float64 else 1e-4
 
 
+class Sides(NamedTuple):
+    """Both sides of an equivariance check over ``m`` sampled elements.
+
+    Attributes:
+      elements: the sampled group elements (leading axis ``m``).
+      lhs: ``fn(g·x)`` for each element (pytree, leaves ``(m, ...)``).
+      rhs: ``g·fn(x)`` (``fn(x)`` broadcast for invariance), same structure.
+    """
+
+    elements: Any
+    lhs: Any
+    rhs: Any
+
+
+def equivariance_sides(
+    fn: Callable[[Any], Any],
+    group: Group,
+    x: Any,
+    *,
+    act_in: Action,
+    act_out: Action | None = None,
+    key: jax.Array,
+    num_samples: int = 16,
+    sample: Callable[..., Any] | None = None,
+) -> Sides:
+    """``fn(g·x)`` and ``g·fn(x)`` for ``num_samples`` sampled elements (one
+    ``vmap`` over them); traceable, so a caller can ``jax.jit`` the whole check.
+
+    Example:
+      >>> import jax, eqjax as eq
+      >>> x = jax.random.normal(jax.random.key(0), (4, 3))
+      >>> s = eq.testing.equivariance_sides(lambda p: p, eq.groups.O3, x,
+      ...     act_in=eq.groups.O3.act, act_out=eq.groups.O3.act,
+      ...     key=jax.random.key(1), num_samples=2)
+      >>> s.lhs.shape, s.rhs.shape
+      ((2, 4, 3), (2, 4, 3))
+    """
+    m = int(num_samples)
+    draw = sample if sample is not None else group.sample
+    gs = cast_floating(draw(key, (m,)), _float_dtype(x))
+    y = fn(x)
+    lhs = jax.vmap(lambda g: fn(act_in(g, x)))(gs)
+    if act_out is None:
+        rhs = jax.tree_util.tree_map(
+            lambda v: jnp.broadcast_to(v, (m, *jnp.shape(v))), y
+        )
+    else:
+        rhs = jax.vmap(lambda g: act_out(g, y))(gs)
+    return Sides(gs, lhs, rhs)
+
+
+def _describe_element(g: Any, i: int) -> str:
+    parts = []
+    for leaf in jax.tree_util.tree_leaves(g):
+        v = np.asarray(leaf[i])
+        if v.ndim == 2 and v.shape[0] == v.shape[1] and v.dtype.kind == "f":
+            det = np.linalg.det(v.astype(np.float64))
+            parts.append(f"{np.array2string(v, precision=4)} (det {det:+.3f})")
+        else:
+            parts.append(np.array2string(v, precision=4, threshold=24))
+    return ", ".join(parts)
+
+
+def _largest_deviation(paths, lhs, rhs) -> str:
+    best, text = -1.0, "no output entries"
+    for path, a, b in zip(paths, lhs, rhs, strict=True):
+        if a.size == 0:
+            continue
+        d = np.abs(a - b)
+        d = np.where(np.isnan(d), np.inf, d)
+        j = np.unravel_index(int(np.argmax(d)), d.shape) if d.ndim else ()
+        if float(d[j]) > best:
+            best = float(d[j])
+            where = jax.tree_util.keystr(path) or "output"
+            text = (
+                f"|Δ| = {best:.3e} at {where}{list(j) if j else ''} "
+                f"(fn(g·x) = {float(a[j]):.6g}, g·fn(x) = {float(b[j]):.6g})"
+            )
+    return text
+
+
+def assert_sides_close(
+    sides: Sides,
+    *,
+    tol: float,
+    rtol: float | None = None,
+    atol: float | None = None,
+    dtype: Any = None,
+    name: str = "fn",
+    group_name: str = "the group",
+    invariant: bool = False,
+) -> float:
+    """The assertion of :func:`assert_equivariant`, on precomputed
+    :class:`Sides` (from :func:`equivariance_sides`, possibly jitted).
+
+    For every sampled element ``g`` both must hold:
+    ``chex.assert_trees_all_close(fn(g·x), g·fn(x), rtol=rtol, atol=atol)``
+    elementwise (defaults ``rtol = tol``, ``atol = tol · max|g·fn(x)|``: entries near
+    zero compare at the output's scale), and the relative error over the whole
+    output, ``‖fn(g·x) − g·fn(x)‖ / ‖g·fn(x)‖ <= tol``. Before that,
+    ``chex.assert_trees_all_equal_shapes_and_dtypes`` on the two sides, and, when
+    ``dtype`` is given, ``chex.assert_type`` of every floating output leaf.
+
+    Returns:
+      The largest relative error (a Python float).
+
+    Raises:
+      AssertionError: naming ``name``, the group, the worst failing element and
+        the largest deviation.
+
+    Example:
+      >>> import jax, eqjax as eq
+      >>> x = jax.random.normal(jax.random.key(0), (4, 3))
+      >>> s = eq.testing.equivariance_sides(lambda p: p + 1.0, eq.groups.O3, x,
+      ...     act_in=eq.groups.O3.act, act_out=eq.groups.O3.act, key=jax.random.key(1))
+      >>> eq.testing.assert_sides_close(s, tol=1e-4)
+      Traceback (most recent call last):
+      ...
+      AssertionError: fn is not equivariant under the group: ...
+    """
+    kind = "invariant" if invariant else "equivariant"
+    head = f"{name} is not {kind} under {group_name}"
+    try:
+        chex.assert_trees_all_equal_shapes_and_dtypes(sides.lhs, sides.rhs)
+    except AssertionError as e:
+        raise AssertionError(
+            f"{head}: fn(g·x) and g·fn(x) differ in structure, shape or dtype: {e}"
+        ) from None
+    if dtype is not None:
+        for leaf in jax.tree_util.tree_leaves(sides.lhs):
+            if jnp.issubdtype(leaf.dtype, jnp.floating):
+                try:
+                    chex.assert_type(leaf, dtype)
+                except AssertionError as e:
+                    raise AssertionError(f"{name}: output dtype: {e}") from None
+    paths = [p for p, _ in jax.tree_util.tree_flatten_with_path(sides.rhs)[0]]
+    lhs = [np.asarray(v) for v in jax.tree_util.tree_leaves(sides.lhs)]
+    rhs = [np.asarray(v) for v in jax.tree_util.tree_leaves(sides.rhs)]
+    m = int(np.shape(jax.tree_util.tree_leaves(sides.elements)[0])[0])
+    errs, failures = np.zeros(m), []
+    for i in range(m):
+        a = [v[i].astype(np.float64) for v in lhs]
+        b = [v[i].astype(np.float64) for v in rhs]
+        num = sum(float(np.sum((u - v) ** 2)) for u, v in zip(a, b, strict=True))
+        den = sum(float(np.sum(v**2)) for v in b)
+        errs[i] = np.sqrt(num) / max(np.sqrt(den), np.finfo(np.float64).tiny)
+        if np.isnan(errs[i]):
+            errs[i] = np.inf
+        scale = max((float(np.max(np.abs(v))) for v in b if v.size), default=0.0)
+        try:
+            chex.assert_trees_all_close(
+                a,
+                b,
+                rtol=tol if rtol is None else rtol,
+                atol=tol * scale if atol is None else atol,
+            )
+            close = True
+        except AssertionError:
+            close = False
+        if not (close and errs[i] <= tol):
+            failures.append(i)
+    if failures:
+        i = max(failures, key=lambda j: errs[j])
+        raise AssertionError(
+            f"{head}: {len(failures)} of {m} sampled elements fail; worst element "
+            f"#{i}: g = {_describe_element(sides.elements, i)}; relative error "
+            f"{errs[i]:.3e} (tolerance {tol:.1e}); largest deviation "
+            f"{_largest_deviation(paths, [v[i] for v in lhs], [v[i] for v in rhs])}"
+        )
+    return float(np.max(errs)) if m else 0.0
+
+
 def assert_equivariant(
     fn: Callable[[Any], Any],
     group: Group,
@@ -176,13 +359,37 @@ def assert_equivariant(
     num_samples: int = 16,
     tol: float | None = None,
     sample: Callable[..., Any] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    dtype: Any = None,
+    name: str | None = None,
+    jit: bool = True,
 ) -> float:
-    """Raise ``AssertionError`` unless ``equivariance_error(...) <= tol``.
+    """Assert ``fn(g·x) == g·fn(x)`` for ``num_samples`` sampled elements, via chex.
 
-    ``tol`` defaults to ``1e-9`` for float64 inputs and ``1e-4`` otherwise.
+    :func:`equivariance_sides` (one program, jit-compiled unless ``jit=False``;
+    under ``chex.fake_jit()`` it runs eagerly) followed by
+    :func:`assert_sides_close`: chex shape/dtype checks of both sides, then
+    ``chex.assert_trees_all_close`` elementwise (``rtol = tol``, ``atol = tol ·
+    max|g·fn(x)|`` unless given) and the relative error over the output pytree
+    ``‖fn(g·x) − g·fn(x)‖ / ‖g·fn(x)‖ <= tol``, for every element. ``tol``
+    defaults to ``1e-9`` for float64 inputs and ``1e-4`` otherwise.
+
+    Args:
+      fn, group, x, act_in, act_out, key, num_samples, sample: as in
+        :func:`equivariance_error` (``act_out=None``: invariance).
+      tol: relative tolerance.
+      rtol, atol: explicit elementwise tolerances for ``chex.assert_trees_all_close``.
+      dtype: if given, every floating leaf of ``fn(g·x)`` must have this dtype.
+      name: what to call ``fn`` in the error (default: its ``__name__``).
+      jit: compile the check as one program (``fn`` must be traceable).
 
     Returns:
-      The measured error (a Python float).
+      The largest relative error measured (a Python float).
+
+    Raises:
+      AssertionError: naming ``fn``, the group, the worst sampled element and the
+        largest deviation.
 
     Example:
       >>> import jax, eqjax as eq
@@ -190,8 +397,10 @@ def assert_equivariant(
       >>> _ = eq.testing.assert_equivariant(lambda p: 2.0 * p, eq.groups.O3, x,
       ...     act_in=eq.groups.O3.act, act_out=eq.groups.O3.act, key=jax.random.key(1))
     """
-    err = float(
-        equivariance_error(
+    tol = default_tolerance(x) if tol is None else float(tol)
+
+    def sides(x, key):
+        return equivariance_sides(
             fn,
             group,
             x,
@@ -201,15 +410,18 @@ def assert_equivariant(
             num_samples=num_samples,
             sample=sample,
         )
+
+    s = (jax.jit(sides) if jit else sides)(x, key)
+    return assert_sides_close(
+        s,
+        tol=tol,
+        rtol=rtol,
+        atol=atol,
+        dtype=dtype,
+        name=name or getattr(fn, "__name__", "fn"),
+        group_name=group.name,
+        invariant=act_out is None,
     )
-    tol = default_tolerance(x) if tol is None else tol
-    kind = "invariant" if act_out is None else "equivariant"
-    if not err <= tol:
-        raise AssertionError(
-            f"{getattr(fn, '__name__', 'fn')} is not {kind} under {group.name}: "
-            f"relative error {err:.3e} > tolerance {tol:.1e}"
-        )
-    return err
 
 
 def assert_invariant(
@@ -222,6 +434,11 @@ def assert_invariant(
     num_samples: int = 16,
     tol: float | None = None,
     sample: Callable[..., Any] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    dtype: Any = None,
+    name: str | None = None,
+    jit: bool = True,
 ) -> float:
     """:func:`assert_equivariant` with the trivial output action (invariance).
 
@@ -241,4 +458,9 @@ def assert_invariant(
         num_samples=num_samples,
         tol=tol,
         sample=sample,
+        rtol=rtol,
+        atol=atol,
+        dtype=dtype,
+        name=name,
+        jit=jit,
     )

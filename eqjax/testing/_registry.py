@@ -22,7 +22,7 @@ from typing import Any
 
 from ..groups import Action, Group
 
-PACKAGE = __package__.rpartition(".")[0]  # "eqjax"
+PACKAGE = __name__.split(".")[0]  # "eqjax"
 NOT_AREAS = frozenset({"testing", "nn", "experimental"})
 """Subpackages of ``eqjax`` that are infrastructure, not areas (they have no rows)."""
 
@@ -105,7 +105,9 @@ def _area_rows(package: str, area: str) -> list[Transform]:
     try:
         spec = importlib.util.find_spec(name)
     except ImportError as e:  # the area package itself fails to import
-        raise RegistryError(f"area {area!r}: importing {package}.{area} failed: {e!r}") from e
+        raise RegistryError(
+            f"area {area!r}: importing {package}.{area} failed: {e!r}"
+        ) from e
     if spec is None:
         raise RegistryError(
             f"area {area!r} has no registry rows: add {name.replace('.', '/')}.py "
@@ -121,10 +123,14 @@ def _area_rows(package: str, area: str) -> list[Transform]:
         raise RegistryError(f"area {area!r}: {name}.ROWS must be a non-empty list")
     bad = [r for r in rows if not isinstance(r, Transform)]
     if bad:
-        raise RegistryError(f"area {area!r}: {name}.ROWS holds non-Transform {bad[0]!r}")
+        raise RegistryError(
+            f"area {area!r}: {name}.ROWS holds non-Transform {bad[0]!r}"
+        )
     misnamed = [r.name for r in rows if not r.name.startswith(area + ".")]
     if misnamed:
-        raise RegistryError(f"area {area!r}: row names must start with '{area}.': {misnamed}")
+        raise RegistryError(
+            f"area {area!r}: row names must start with '{area}.': {misnamed}"
+        )
     return list(rows)
 
 

@@ -1,0 +1,153 @@
+"""Test configuration for the whole repository (tests/, the eqjax doctests and the
+notebooks): JAX settings, the persistent compilation cache, the hypothesis profile,
+a PRNG key per test derived from its id, the two tiers, and each area's share of
+the run's time.
+
+Tiers: the README's command (``python -m pytest -n auto``) is the fast tier;
+``python -m pytest -n auto -m slow`` is the slow tier (experiment ``--quick`` runs,
+notebooks, the multi-device subprocess, long property runs). Items under
+``notebooks/`` and ``tests/experiments/`` are marked ``slow`` here.
+
+Area times: every test's setup + call + teardown time is attributed to an area
+(``tests/<area>/``, ``eqjax/<area>/`` doctests, and ``tests/test_common.py`` rows
+by their ``<area>.`` name) and written as JSON to ``$EQJAX_AREA_TIMES`` (default
+``.pytest-area-times.json``); ``python .ci/area_budget.py`` checks the budget.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+import jax
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def _compilation_cache_dir() -> str | None:
+    """``$EQJAX_JAX_CACHE`` (``off`` disables it), else
+    ``$XDG_CACHE_HOME/eqjax/jax-tests`` (``~/.cache/eqjax/jax-tests``)."""
+    env = os.environ.get("EQJAX_JAX_CACHE")
+    if env is not None:
+        return None if env.strip().lower() in ("", "0", "off", "none") else env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    return os.path.join(base, "eqjax", "jax-tests")
+
+
+_cache = _compilation_cache_dir()
+if _cache is not None:
+    jax.config.update("jax_compilation_cache_dir", _cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+try:
+    from hypothesis import settings
+except ImportError:  # hypothesis is in the dev extra
+    pass
+else:
+    settings.register_profile("eqjax", derandomize=True, deadline=None, max_examples=25)
+    settings.load_profile("eqjax")
+
+
+@pytest.fixture
+def key(request):
+    """A PRNG key derived from the test's id: a failure reproduces when the test
+    runs alone, under any ``-n``, in any order."""
+    return jax.random.key(zlib.crc32(request.node.nodeid.encode()))
+
+
+_SLOW_DIRS = ("notebooks/", "tests/experiments/")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        rel = _relative(item.nodeid)
+        if rel.startswith(_SLOW_DIRS):
+            item.add_marker(pytest.mark.slow)
+
+
+def _relative(nodeid: str) -> str:
+    return nodeid.replace(os.sep, "/")
+
+
+def _areas() -> tuple[str, ...]:
+    from eqjax.testing import discover_areas
+
+    return discover_areas()
+
+
+def area_of(nodeid: str, areas: tuple[str, ...]) -> str:
+    """The area a test's time counts against: ``tests/<area>/...``,
+    ``eqjax/<area>/...`` (doctests), a ``tests/test_common.py`` row named
+    ``<area>.<what>``; ``nn`` for ``tests/nn`` and ``eqjax/nn``; ``shared`` for the
+    rest (the harness, public-API checks, experiments, notebooks)."""
+    rel = _relative(nodeid)
+    parts = rel.split("::", 1)[0].split("/")
+    if len(parts) >= 3 and parts[0] in ("tests", "eqjax") and parts[1] in areas:
+        return parts[1]
+    if len(parts) >= 3 and parts[0] in ("tests", "eqjax") and parts[1] == "nn":
+        return "nn"
+    if parts[:2] == ["tests", "test_common.py"] and "[" in rel:
+        param = rel.split("[", 1)[1]
+        for area in areas:
+            if re.search(rf"(^|-){re.escape(area)}\.", param):
+                return area
+    return "shared"
+
+
+_times: dict[str, float] = defaultdict(float)
+_counts: dict[str, int] = defaultdict(int)
+
+
+def pytest_runtest_logreport(report):
+    if _config is None or hasattr(_config, "workerinput"):
+        return  # xdist workers: the controller receives every report
+    area = area_of(report.nodeid, _AREAS)
+    _times[area] += float(report.duration)
+    if report.when == "call":
+        _counts[area] += 1
+
+
+_config = None
+_AREAS: tuple[str, ...] = ()
+
+
+def pytest_configure(config):
+    global _config, _AREAS
+    _config = config
+    _AREAS = _areas()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput") or not _times:
+        return
+    path = Path(os.environ.get("EQJAX_AREA_TIMES", ROOT / ".pytest-area-times.json"))
+    marker = session.config.getoption("markexpr", "") or ""
+    data = {
+        "markexpr": marker,
+        "seconds": dict(sorted(_times.items())),
+        "tests": dict(sorted(_counts.items())),
+    }
+    try:
+        path.write_text(json.dumps(data, indent=1) + "\n")
+    except OSError:
+        pass
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _times:
+        return
+    terminalreporter.section("time per area (setup + call + teardown, all workers)")
+    for area, seconds in sorted(_times.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(
+            f"{area:18s} {seconds:7.1f} s  {_counts.get(area, 0):5d} tests"
+        )

@@ -3,16 +3,19 @@ and float64, and its jit-compiled time per call.
 
 Each row costs two compilations by default: the transform jitted once per dtype.
 The same compiled function is then called on ``g·x`` for every sampled element
-``g`` (the actions and samplers are jitted once per group and shape, and shared
-between rows), so no check program is compiled beside it. ``--full`` measures
-with 16 elements through :func:`eqjax.testing.equivariance_error` (one more
-program per dtype and row) and times with more repeats.
+``g`` (elements sampled and acted on eagerly, whose one-primitive programs are
+shared between rows), so no check program is compiled beside it; rows are spread
+over ``--workers`` processes (compilation is single-threaded). ``--full``
+measures with 16 elements through :func:`eqjax.testing.equivariance_error` (one
+more program per dtype and row) and times with more repeats.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
+import concurrent.futures as cf
+import multiprocessing
+import os
 import time
 
 import jax
@@ -36,15 +39,9 @@ def _progress(it, total, enabled=True):
     return tqdm(it, total=total, disable=not enabled, desc="tour", unit="row")
 
 
-@functools.cache
-def _jitted(f, static_argnums=()):
-    """One jitted wrapper per function object, shared by the rows that use it."""
-    return jax.jit(f, static_argnums=static_argnums)
-
-
 def _elements(row, num: int, dtype):
     draw = row.sample if row.sample is not None else row.group.sample
-    gs = _jitted(draw, 1)(jax.random.key(1), (num,))
+    gs = draw(jax.random.key(1, impl="rbg"), (num,))
     gs = eq.testing.cast_floating(gs, dtype)
     return [jax.tree_util.tree_map(lambda v, i=i: v[i], gs) for i in range(num)]
 
@@ -61,12 +58,11 @@ def _rel_error(lhs, rhs) -> float:
 def quick_error(row, fn, x, gs) -> float:
     """Largest relative error over the elements ``gs``, calling the already
     compiled ``fn`` on ``g·x`` (same shapes as ``x``: no new compilation)."""
-    act_in = _jitted(row.act_in)
     y = fn(x)
     errs = []
     for g in gs:
-        rhs = y if row.act_out is None else _jitted(row.act_out)(g, y)
-        errs.append(_rel_error(fn(act_in(g, x)), rhs))
+        rhs = y if row.act_out is None else row.act_out(g, y)
+        errs.append(_rel_error(fn(row.act_in(g, x)), rhs))
     return max(errs)
 
 
@@ -78,7 +74,7 @@ def full_error(row, x, num_samples: int) -> float:
             x,
             act_in=row.act_in,
             act_out=row.act_out,
-            key=jax.random.key(1),
+            key=jax.random.key(1, impl="rbg"),
             num_samples=num_samples,
             sample=row.sample,
         )
@@ -86,7 +82,7 @@ def full_error(row, x, num_samples: int) -> float:
 
 
 def measure(row, *, num_samples: int, repeats: int, full: bool) -> dict:
-    key = jax.random.key(0)
+    key = jax.random.key(0, impl="rbg")  # rbg: faster to compile than threefry
     out = {"transform": row.name, "group": row.group.name}
     for dtype, tag in ((jnp.float64, "f64"), (jnp.float32, "f32")):
         with jax.enable_x64(dtype == jnp.float64):
@@ -115,6 +111,39 @@ def measure(row, *, num_samples: int, repeats: int, full: bool) -> dict:
     return {k: out[k] for k in order + ["compile_ms", "us_per_call"]}
 
 
+def _measure_named(names, num_samples, repeats, full):
+    """Worker: measure the rows with these names (looked up in the registry)."""
+    rows = {r.name: r for r in eq.testing.registered()}
+    return [
+        measure(rows[n], num_samples=num_samples, repeats=repeats, full=full)
+        for n in names
+    ]
+
+
+def _measure_all(names, workers, num_samples, repeats, full):
+    """Measure rows in ``workers`` spawned processes (in this one for 1), in
+    registry order, with a progress bar."""
+    if workers == 1 or len(names) == 1:
+        return [
+            _measure_named([n], num_samples, repeats, full)[0]
+            for n in _progress(names, len(names))
+        ]
+    # interleaved chunks: neighbouring rows (same area) compile alike
+    chunks = [names[i::workers] for i in range(workers)]
+    ctx = multiprocessing.get_context("spawn")  # never fork a process running JAX
+    by_name = {}
+    with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_measure_named, [n], num_samples, repeats, full)
+            for chunk in chunks
+            for n in chunk
+        ]
+        for fut in _progress(cf.as_completed(futures), len(futures)):
+            res = fut.result()[0]
+            by_name[res["transform"]] = res
+    return [by_name[n] for n in names]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m experiments tour", description=DESCRIPTION
@@ -130,17 +159,24 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--filter", default="", help="only transforms whose name contains this"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(os.cpu_count() or 1, 4),
+        help="processes measuring rows in parallel (default: cores, at most 4)",
+    )
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1, got {args.workers}")
     num_samples, repeats = (16, 20) if args.full else (4, 3)
     rows = [r for r in eq.testing.registered() if args.filter in r.name]
     if not rows:
         print(f"no registered transform matches --filter {args.filter!r}")
         return 2
     t0 = time.perf_counter()
-    results = [
-        measure(r, num_samples=num_samples, repeats=repeats, full=args.full)
-        for r in _progress(rows, len(rows))
-    ]
+    results = _measure_all(
+        [r.name for r in rows], args.workers, num_samples, repeats, args.full
+    )
     seconds = time.perf_counter() - t0
     header = list(results[0].keys())
     table = [[res[h] for h in header] for res in results]

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from ..groups import Group
@@ -57,7 +58,7 @@ class Frame:
     def __init__(
         self,
         elements: Any,
-        weights: Float[Array, "*batch k"],
+        weights: Float[Array | np.ndarray, "*batch k"],
         group: Group | None = None,
     ):
         self.elements = elements
@@ -89,7 +90,8 @@ class Frame:
 
     @classmethod
     def tree_unflatten(cls, group, children):
-        return cls(*children, group)
+        elements, weights = children
+        return cls(elements, weights, group)
 
 
 class ProductElement(NamedTuple):
@@ -255,7 +257,7 @@ def _check_schedule(chunk_size, remat, stored_elements, where: str) -> None:
         raise TypeError(f"{where}: stored_elements must be an int >= 0, got {s!r}")
 
 
-def _over_frame(one, elements, inv, chunk_size: int | None, remat, stored: int):
+def _over_frame(one, elements, inv, chunk_size: int | None, remat: Any, stored: int):
     """``one(g, g_inv)`` over the frame axis: one ``vmap`` (``chunk_size=None`` or
     ``>= k``), else ``lax.map`` over chunks of ``chunk_size`` elements; ``remat``
     (``True`` or a ``jax.checkpoint`` policy) recomputes the calls of all but the
@@ -263,10 +265,10 @@ def _over_frame(one, elements, inv, chunk_size: int | None, remat, stored: int):
     intermediates."""
     k = jax.tree_util.tree_leaves(elements)[0].shape[0]
     if remat is not False and 0 < stored < k:
-        head = jax.tree_util.tree_map(lambda e: e[:stored], (elements, inv))
-        tail = jax.tree_util.tree_map(lambda e: e[stored:], (elements, inv))
-        ys_head = _over_frame(one, *head, chunk_size, False, 0)
-        ys_tail = _over_frame(one, *tail, chunk_size, remat, 0)
+        head, head_inv = jax.tree_util.tree_map(lambda e: e[:stored], (elements, inv))
+        tail, tail_inv = jax.tree_util.tree_map(lambda e: e[stored:], (elements, inv))
+        ys_head = _over_frame(one, head, head_inv, chunk_size, False, 0)
+        ys_tail = _over_frame(one, tail, tail_inv, chunk_size, remat, 0)
         return jax.tree_util.tree_map(
             lambda u, v: jnp.concatenate([u, v], axis=0), ys_head, ys_tail
         )
@@ -274,7 +276,7 @@ def _over_frame(one, elements, inv, chunk_size: int | None, remat, stored: int):
         remat = False
     if remat is True:
         one = jax.checkpoint(one)
-    elif callable(remat):
+    elif remat is not False:  # a policy (checked by _check_schedule)
         one = jax.checkpoint(one, policy=remat)
     if chunk_size is None or chunk_size >= k:
         return jax.vmap(one)(elements, inv)

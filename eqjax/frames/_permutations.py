@@ -201,6 +201,16 @@ def permutation_frame(
       >>> exact, leaves, fr.elements.shape
       (True, 8, (16, 4))
     """
+    frame, info = _permutation_frame(
+        adjacency, node_features, num_nodes, max_size, refine, seed, dtype
+    )
+    return (frame, info) if return_info else frame
+
+
+def _permutation_frame(
+    adjacency, node_features, num_nodes, max_size, refine, seed, dtype
+) -> tuple[Frame, tuple[bool, int]]:
+    """:func:`permutation_frame` and its ``(exact, num_leaves)``."""
     if max_size < 1:
         raise ValueError(f"permutation_frame: max_size must be >= 1, got {max_size}")
     if adjacency is None:
@@ -252,9 +262,7 @@ def permutation_frame(
         dtype
     )
     frame = Frame(elements, weights, Sn(n_total) if n_total >= 1 else None)
-    if return_info:
-        return frame, (bool(exact), int(count))
-    return frame
+    return frame, (bool(exact), int(count))
 
 
 def sort_frame(key_fn: Callable[[Array], Float[Array, " n"]]):
@@ -327,8 +335,8 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
 
     def host_one(x, a):
         feats = np.unique(x, axis=0, return_inverse=True)[1].reshape(-1)
-        fr = permutation_frame(
-            a != 0, feats, max_size=max_size, refine=refine, seed=seed
+        fr, _ = _permutation_frame(
+            a != 0, feats, None, max_size, refine, seed, np.float32
         )
         count = np.count_nonzero(np.asarray(fr.weights) > 0)
         return np.asarray(fr.elements, dtype=np.int32), np.int32(count)

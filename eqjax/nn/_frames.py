@@ -84,7 +84,7 @@ class FrameAveraging(nnx.Module):
         self.stored_elements = stored_elements
 
     def __call__(self, x, *args, frame=None, key=None):
-        kw = dict(
+        kw: dict[str, Any] = dict(
             act_in=self.act_in,
             act_out=self.act_out,
             group=self.group,

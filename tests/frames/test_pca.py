@@ -72,6 +72,7 @@ def test_pca_frame_exact_property(name, seed, dtype):
         _check_exact(name, seed, dtype, 1e-9 if dtype == jnp.float64 else 1e-4)
 
 
+@pytest.mark.slow
 def test_reflections_and_translations_are_sampled():
     with jax.enable_x64(True):
         g = jax.jit(eq.groups.E3.sample, static_argnums=1)(jax.random.key(0), (64,))
@@ -127,8 +128,8 @@ def test_control_no_frame_is_not_invariant():
 @pytest.mark.parametrize(
     "name,k",
     [
-        ("O(2)", 4),
         ("SE(5)", 16),
+        pytest.param("O(2)", 4, marks=pytest.mark.slow),
         pytest.param("SO(2)", 2, marks=pytest.mark.slow),
         pytest.param("E(4)", 16, marks=pytest.mark.slow),
     ],

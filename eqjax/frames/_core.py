@@ -286,22 +286,12 @@ def _over_frame(one, elements, inv, chunk_size: int | None, remat: Any, stored: 
     return jax.lax.map(pair, (elements, inv), batch_size=chunk_size)
 
 
-def _averager(
-    fn,
-    frame_fn,
-    *,
-    act_in,
-    act_out,
-    group,
-    inverse,
-    chunk_size,
-    remat,
-    stored_elements,
-    num_samples,
-    where: str,
-):
+def _averager(fn, frame_fn, act_in, act_out, group, inverse, schedule, num_samples):
     """The one evaluation path of :func:`frame_average` (``num_samples=None``) and
-    :func:`stochastic_frame_average`: ``average(x, args, frame, key)``."""
+    :func:`stochastic_frame_average`: ``average(x, args, frame, key)``;
+    ``schedule = (chunk_size, remat, stored_elements)``."""
+    where = "frame_average" if num_samples is None else "stochastic_frame_average"
+    chunk_size, remat, stored_elements = schedule
     _check_schedule(chunk_size, remat, stored_elements, where)
 
     def average(x, args, frame, key):
@@ -407,19 +397,8 @@ def frame_average(
       >>> bool(jnp.allclose(f(x), f(act(g, x)), rtol=1e-4))
       True
     """
-    average = _averager(
-        fn,
-        frame,
-        act_in=act_in,
-        act_out=act_out,
-        group=group,
-        inverse=inverse,
-        chunk_size=chunk_size,
-        remat=remat,
-        stored_elements=stored_elements,
-        num_samples=None,
-        where="frame_average",
-    )
+    schedule = (chunk_size, remat, stored_elements)
+    average = _averager(fn, frame, act_in, act_out, group, inverse, schedule, None)
 
     def averaged(x, *args, frame: Frame | None = None):
         return average(x, args, frame, None)
@@ -474,18 +453,9 @@ def stochastic_frame_average(
         raise ValueError(
             f"stochastic_frame_average: num_samples must be >= 1, got {num_samples}"
         )
+    schedule = (chunk_size, remat, stored_elements)
     average = _averager(
-        fn,
-        frame,
-        act_in=act_in,
-        act_out=act_out,
-        group=group,
-        inverse=inverse,
-        chunk_size=chunk_size,
-        remat=remat,
-        stored_elements=stored_elements,
-        num_samples=num_samples,
-        where="stochastic_frame_average",
+        fn, frame, act_in, act_out, group, inverse, schedule, num_samples
     )
 
     def averaged(x, *args, key, frame: Frame | None = None):

@@ -140,16 +140,22 @@ def test_pytree_output_and_side_inputs():
         assert equivariance_error(lambda x: f(x, q), ACT, act_out, gs, x) < 1e-9
 
 
+def _irreps_average(irreps, act_out):
+    """An E(3) frame average with IrrepsArray outputs, an input and elements."""
+    n = 5
+    net = mlp(0, n * 3, irreps.dim, dtype=jnp.float64)
+    fn = lambda x: e3nn.IrrepsArray(irreps, net(x))
+    f = eq.frames.frame_average(
+        fn, eq.frames.pca_frame(E3), act_in=ACT, act_out=act_out
+    )
+    return f, normal(1, (n, 3), jnp.float64), elements(E3, 4, 2, jnp.float64)
+
+
 def test_irreps_output_invariant():
     """IrrepsArray outputs keep their type and irreps through the average."""
     with jax.enable_x64(True):
-        n = 5
         irreps = e3nn.Irreps("2x0e + 1o + 2e")
-        net = mlp(0, n * 3, irreps.dim, dtype=jnp.float64)
-        fn = lambda x: e3nn.IrrepsArray(irreps, net(x))
-        f = eq.frames.frame_average(fn, eq.frames.pca_frame(E3), act_in=ACT)
-        x = normal(1, (n, 3), jnp.float64)
-        gs = elements(E3, 4, 2, jnp.float64)
+        f, x, gs = _irreps_average(irreps, None)
         assert invariance_error(f, ACT, gs, x) < 1e-9
         out = jax.eval_shape(f, x)
         assert isinstance(out, e3nn.IrrepsArray) and out.irreps == irreps
@@ -159,18 +165,9 @@ def test_irreps_output_invariant():
 def test_irreps_output():
     """Equivariant IrrepsArray outputs (Wigner-D with parity) under E(3)."""
     with jax.enable_x64(True):
-        n = 5
-        irreps = e3nn.Irreps("2x0e + 1o + 1e + 2e")
-        net = mlp(0, n * 3, irreps.dim, dtype=jnp.float64)
-        fn = lambda x: e3nn.IrrepsArray(irreps, net(x))
         act_out = lambda g, y: eq.groups.act_irreps(g.R, y)
-        f = eq.frames.frame_average(
-            fn, eq.frames.pca_frame(E3), act_in=ACT, act_out=act_out
-        )
-        x = normal(1, (n, 3), jnp.float64)
-        gs = elements(E3, 4, 2, jnp.float64)
+        f, x, gs = _irreps_average(e3nn.Irreps("2x0e + 1o + 1e + 2e"), act_out)
         assert equivariance_error(f, ACT, act_out, gs, x) < 1e-9
-        assert isinstance(jax.eval_shape(f, x), e3nn.IrrepsArray)
 
 
 def test_stochastic_frame_average_is_unbiased():

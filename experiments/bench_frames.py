@@ -26,13 +26,18 @@ Measured:
   key), next to the exact average's invariance error and the bare backbone's (a
   control that must be large).
 
+Schedules (all explicit options of :func:`eqjax.frames.frame_average`, same
+values): ``vmap`` (the default, one ``vmap`` over the frame), ``chunk1``
+(``chunk_size=1``: ``lax.map`` over the frame), ``chunk1+remat`` (and
+``remat=True``) and ``chunk1+remat+2stored`` (``stored_elements=2``).
+
 The timing table is measured twice, each against the backbone timed in the same
 process: with this process's environment (``timings.md``; glibc's malloc defaults
 unless set otherwise), and in a subprocess re-executing the benchmark with
-``GLIBC_TUNABLES=eqjax.frames.RETAINING_GLIBC_TUNABLES``
+``GLIBC_TUNABLES=`` :data:`RETAINING_GLIBC_TUNABLES`
 (``retaining_allocator_timings.md``), where malloc reuses large blocks instead of
-handing XLA fresh, page-faulting mmaps on every call (see ``--diagnose`` and
-:func:`eqjax.frames.host_allocator_retains_memory`).
+handing XLA fresh, page-faulting mmaps on every call (see ``--diagnose`` and the
+README's "Large programs on CPU hosts").
 
 Timings are interleaved (one short median per method per round, then the median
 over rounds), since the machine is shared.
@@ -54,16 +59,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from eqjax import groups
-from eqjax.frames import (
-    RETAINING_GLIBC_TUNABLES,
-    auto_budget_bytes,
-    cloud_action,
-    frame_average,
-    host_allocator_retains_memory,
-    invert_elements,
-    pca_frame,
-    stochastic_frame_average,
-)
+from eqjax.frames import frame_average, pca_frame, stochastic_frame_average
+from eqjax.groups import cloud_action
 
 from ._common import results_dir, time_call, write_table
 
@@ -105,11 +102,18 @@ def _loss(per_cloud):
     return loss
 
 
+# glibc malloc settings under which large freed blocks are reused (one arena, no
+# mmap, freed heap tops kept up to 4 GiB); read by glibc at process start
+RETAINING_GLIBC_TUNABLES = (
+    "glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:"
+    "glibc.malloc.trim_threshold=4294967296"
+)
+# (chunk_size, remat, stored_elements) of frame_average
 VARIANTS = {
-    "auto": ("auto", "auto"),  # default: planned from the working set on CPU
-    "vmap": (None, False),  # all |F| copies in one vmap (the default before)
-    "chunk1": (1, False),  # chunk_size=1: lax.map over the frame axis
-    "chunk1+remat": (1, True),  # and jax.checkpoint around each backbone call
+    "vmap": (None, False, 0),  # the default: all |F| copies in one vmap
+    "chunk1": (1, False, 0),  # chunk_size=1: lax.map over the frame axis
+    "chunk1+remat": (1, True, 0),  # and jax.checkpoint around each backbone call
+    "chunk1+remat+2stored": (1, True, 2),  # the first 2 elements not recomputed
 }
 # a per-program XLA compile option (not the default): split XLA's combined
 # temporary allocation into heaps of at most 16 MiB, each under glibc's mmap ceiling
@@ -118,28 +122,31 @@ HUGETLB = "glibc.malloc.hugetlb=1"
 STORED_SWEEP = (1, 2, 3, 4)  # stored_elements rows of --diagnose
 
 
-def averaged_backbone(group_name: str, variant: str = "vmap", stored="auto"):
+GROUPS = {"E3": groups.E3, "SE3": groups.SE3, "O3": groups.O3}
+
+
+def averaged_backbone(group_name: str, variant: str = "vmap", stored=None):
     """``(params, x) -> y``: the backbone frame-averaged with ``pca_frame``
-    (``stored``: ``stored_elements``)."""
-    group = {"E3": groups.E3, "SE3": groups.SE3, "O3": groups.O3}[group_name]
-    chunk, remat = VARIANTS[variant]
+    (``stored``: overrides the variant's ``stored_elements``)."""
+    group = GROUPS[group_name]
+    chunk, remat, s = VARIANTS[variant]
     fa = frame_average(
         lambda x, p: backbone(p, x),
-        pca_frame(group_name),
+        pca_frame(group),
         act_in=cloud_action(group),
         chunk_size=chunk,
         remat=remat,
-        stored_elements=stored,
+        stored_elements=s if stored is None else stored,
     )
     return lambda p, x: fa(x, p)
 
 
 def stochastic_backbone(group_name: str, k: int):
     """``(params, x, key) -> y``: the stochastic frame average with ``k`` samples."""
-    group = {"E3": groups.E3, "SE3": groups.SE3, "O3": groups.O3}[group_name]
+    group = GROUPS[group_name]
     fa = stochastic_frame_average(
         lambda x, p: backbone(p, x),
-        pca_frame(group_name),
+        pca_frame(group),
         act_in=cloud_action(group),
         num_samples=k,
     )
@@ -209,9 +216,10 @@ def _rel(a, b):
 
 def frame_outputs(params, x):
     """``(|F|, out)`` backbone outputs over the E3 PCA frame of one cloud."""
-    elements, _ = pca_frame("E3")(x)
+    elements, _ = pca_frame(groups.E3)(x)
     act = cloud_action(groups.E3)
-    return jax.vmap(lambda gi: backbone(params, act(gi, x)))(invert_elements(elements))
+    inv = groups.E3.inverse(elements)
+    return jax.vmap(lambda gi: backbone(params, act(gi, x)))(inv)
 
 
 def error_rows(params, xs, ks, key):
@@ -299,7 +307,7 @@ def diagnose(params, n: int, batch: int, rounds: int) -> str:
         temps[f"backbone B={B}"] = (temp_mib(g, params, xb), B)
     xs = jax.random.normal(jax.random.key(0), (batch, n, 3)) * scale[None, None, :]
     programs = {v: averaged_backbone("E3", v) for v in VARIANTS}
-    for s in STORED_SWEEP:  # partial storage (plan_stored_elements)
+    for s in STORED_SWEEP:  # partial storage (stored_elements)
         programs[f"chunk1+remat, {s} of 8 stored"] = averaged_backbone(
             "E3", "chunk1+remat", stored=s
         )
@@ -336,8 +344,7 @@ def diagnose(params, n: int, batch: int, rounds: int) -> str:
         "page-faults all of it again (faults × 4 KiB = temp), which shows up as "
         "system time; user time per cloud stays flat. The 'k of 8 stored' rows "
         "are the partly checkpointed schedule (`stored_elements=k`): each stored "
-        "element saves one recomputed forward pass and adds to temp, the source "
-        "of `plan_stored_elements`' estimates."
+        "element saves one recomputed forward pass and adds to temp."
     )
     return write_table(
         NAME,
@@ -365,7 +372,7 @@ def _extra_measure(params, n, batch, rounds, repeats, compiler_options=None):
     xs = jax.random.normal(kx, (batch, n, 3)) * scale[None, None, :]
     xs = xs + jax.random.normal(kk, (batch, 1, 3))
     fns = {"backbone": jax.jit(jax.grad(_loss(backbone)))}
-    for v in ("auto", "vmap", "chunk1"):
+    for v in ("vmap", "chunk1", "chunk1+remat"):
         fns[f"E3 [{v}]"] = jax.jit(jax.grad(_loss(averaged_backbone("E3", v))))
     calls, temps = {}, {}
     for key, f in fns.items():
@@ -376,12 +383,15 @@ def _extra_measure(params, n, batch, rounds, repeats, compiler_options=None):
     return {k: (wall[k], cpu[k], flt[k], temps[k]) for k in calls}
 
 
-def _rerun(flag: str, tunables: str, batch, n, rounds, repeats, width) -> str:
+def _rerun(
+    flag: str, tunables: str, batch, n, rounds, repeats, width, quick=False
+) -> str:
     """Stdout of this benchmark re-executed with ``flag`` in a subprocess whose
     environment has ``GLIBC_TUNABLES=tunables`` (glibc reads it at start)."""
     cmd = [sys.executable, "-m", "experiments", NAME, flag]
     cmd += ["--batch", str(batch), "--points", str(n), "--rounds", str(rounds)]
     cmd += ["--repeats", str(repeats), "--width", str(width)]
+    cmd += ["--quick"] if quick else []
     return subprocess.run(
         cmd,
         env=dict(os.environ, GLIBC_TUNABLES=tunables),
@@ -478,7 +488,7 @@ def main(argv: list[str]) -> int:
         "--no-retaining",
         action="store_true",
         help="skip the second table, measured in a subprocess whose glibc malloc "
-        "retains large blocks (GLIBC_TUNABLES=eqjax.frames.RETAINING_GLIBC_TUNABLES)",
+        f"retains large blocks (GLIBC_TUNABLES={RETAINING_GLIBC_TUNABLES})",
     )
     ap.add_argument("--retaining-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -498,7 +508,7 @@ def main(argv: list[str]) -> int:
         return extra(params, n, batch, rounds, repeats, child=args.extra_child)
     # --quick (tests): fewer variants and samples, so fewer compilations
     group_names = ("E3",) if quick else ("E3", "SE3", "O3")
-    variants = ("auto", "vmap", "chunk1") if quick else tuple(VARIANTS)
+    variants = ("vmap", "chunk1", "chunk1+remat") if quick else tuple(VARIANTS)
     sizes = {"E3": 8, "SE3": 4, "O3": 8}
     ks = (1,) if quick else (1, 2, 4)
 
@@ -524,11 +534,10 @@ def main(argv: list[str]) -> int:
     temps = {key: temp_mib(f, *a) for key, (f, a) in calls.items()}
     wall, cpu, _, flt = interleaved_medians(calls, rounds, repeats)
     child = args.retaining_child
+    retaining = os.environ.get("GLIBC_TUNABLES") == RETAINING_GLIBC_TUNABLES
     env_note = (
         f"environment GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES')} "
-        "(glibc malloc retains large blocks: "
-        f"{host_allocator_retains_memory()}; auto budget "
-        f"{auto_budget_bytes() / 2**20:.0f} MiB)"
+        f"(the retaining settings: {retaining})"
     )
 
     def row(method, key, F, ref_key=None):
@@ -559,10 +568,10 @@ def main(argv: list[str]) -> int:
     for name in group_names:
         F = sizes[name]
         for v in variants:
-            label = f"pca_frame {name} [{v}]" + (" (default)" if v == "auto" else "")
+            label = f"pca_frame {name} [{v}]" + (" (default)" if v == "vmap" else "")
             rows.append(row(label, f"fa_{name}_{v}", F, f"backbone_x{F}"))
     for k in ks:
-        rows.append(row(f"stochastic E3 k={k} [auto]", f"sfa_E3_k{k}", k))
+        rows.append(row(f"stochastic E3 k={k} [vmap]", f"sfa_E3_k{k}", k))
 
     err_rows, spread = (
         ([], float("nan")) if child else error_rows(params, xs, ks, jax.random.key(1))
@@ -580,23 +589,19 @@ def main(argv: list[str]) -> int:
         "|F|, or by k for the stochastic rows and by m for 'backbone on m·B'). "
         "'vs m·B' is the time over the backbone run directly on the |F|·B "
         "canonicalised clouds (the frame's own overhead). temp = XLA's temporary "
-        "buffer (MiB), faults = minor page faults per call. Variants: auto = the "
-        "default (`chunk_size='auto'`: on CPU planned from the batch and the "
-        "backbone's residual bytes, see `plan_frame_schedule` and "
-        "`plan_stored_elements`), vmap = one vmap "
-        "over the frame (`chunk_size=None`, the default before), chunk1 = "
-        "`chunk_size=1` (lax.map), +remat = `remat=True` (jax.checkpoint around "
-        "each backbone call).\n"
+        "buffer (MiB), faults = minor page faults per call. Variants (explicit "
+        "options of `frame_average`): vmap = the default, one vmap over the "
+        "frame; chunk1 = `chunk_size=1` (lax.map); +remat = `remat=True` "
+        "(jax.checkpoint around each backbone call); +2stored = "
+        "`stored_elements=2` (the first 2 elements' calls not recomputed).\n"
         "Reading: see diagnosis.md. Temporaries above glibc's 32 MiB mmap "
         "ceiling are page-faulted afresh on every call (faults × 4 KiB ≈ temp); "
-        "'auto' keeps them below it, storing all residuals when they fit and "
-        "otherwise storing those of as many frame elements as fit and "
-        "recomputing the forward pass of the others (remat), each costing about "
-        "one forward pass (~40% of the backbone's fwd+bwd here). In a process "
-        "whose malloc retains large blocks (retaining_allocator_timings.md, "
-        "same benchmark re-executed with GLIBC_TUNABLES="
-        f"{RETAINING_GLIBC_TUNABLES}) nothing is page-faulted and 'auto' plans "
-        "one vmap. Extra settings are in timings_extra.md."
+        "the chunked and checkpointed schedules keep them smaller, each "
+        "recomputed call costing about one forward pass (~40% of the backbone's "
+        "fwd+bwd here). In a process whose malloc retains large blocks "
+        "(retaining_allocator_timings.md, same benchmark re-executed with "
+        f"GLIBC_TUNABLES={RETAINING_GLIBC_TUNABLES}) nothing is page-faulted and "
+        "the default vmap is fastest. Extra settings are in timings_extra.md."
     )
     tag = ("quick_" if quick else "") + ("retaining_allocator_" if child else "")
     md = write_table(
@@ -668,7 +673,7 @@ def main(argv: list[str]) -> int:
     kk_ = [*ks, 8]
     for t, label in ((wall, "wall"), (cpu, "cpu")):
         tr = [t[f"sfa_E3_k{k}"] / t["backbone"] for k in ks]
-        for v, mk in (("auto", "o-"), ("vmap", "s-")):
+        for v, mk in (("vmap", "o-"), ("chunk1+remat", "s-")):
             a1.plot(
                 kk_,
                 tr + [t[f"fa_E3_{v}"] / t["backbone"]],

@@ -1,20 +1,16 @@
 """Frames and frame averaging: make any backbone exactly invariant or equivariant.
 
 Puny et al., "Frame Averaging for Invariant and Equivariant Network Design",
-ICLR 2022. A frame maps an input ``X`` to a weighted set of group elements with
-``F(g·X) = g·F(X)``; :func:`frame_average` symmetrises a function over it.
+ICLR 2022. A frame maps an input ``X`` to a weighted set of elements of a
+:class:`~eqjax.groups.Group` with ``F(g·X) = g·F(X)``; :func:`frame_average`
+symmetrises a function over it.
 """
 
-from ._core import RETAINING_GLIBC_TUNABLES as RETAINING_GLIBC_TUNABLES
+from ..groups import cloud_action as cloud_action
 from ._core import Frame as Frame
 from ._core import ProductElement as ProductElement
-from ._core import auto_budget_bytes as auto_budget_bytes
-from ._core import cloud_action as cloud_action
 from ._core import frame_average as frame_average
-from ._core import host_allocator_retains_memory as host_allocator_retains_memory
 from ._core import invert_elements as invert_elements
-from ._core import plan_frame_schedule as plan_frame_schedule
-from ._core import plan_stored_elements as plan_stored_elements
 from ._core import product_act as product_act
 from ._core import product_frame as product_frame
 from ._core import stochastic_frame_average as stochastic_frame_average
@@ -36,11 +32,6 @@ __all__ = [
     "pca_frame",
     "pca_spectrum",
     "permutation_frame",
-    "RETAINING_GLIBC_TUNABLES",
-    "auto_budget_bytes",
-    "host_allocator_retains_memory",
-    "plan_frame_schedule",
-    "plan_stored_elements",
     "point_pair_frame",
     "product_act",
     "product_frame",

@@ -15,23 +15,38 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
-from ..groups import EuclideanElement
+from ..groups import En, EuclideanElement, Group, On, SEn, SOn
 from ._core import Frame
 
 _NAMES = re.compile(r"^(O|SO|E|SE)\(?(\d+)\)?$")
+_FACTORIES = {"O": On, "SO": SOn, "E": En, "SE": SEn}
 
 
-def _parse(group_name: str) -> tuple[str, int]:
-    m = _NAMES.match(str(group_name))
-    if m is None:
-        raise ValueError(
-            f"unknown group name {group_name!r}; expected one of 'O3', 'SO3', 'E3', "
-            "'SE3' or 'O(d)', 'SO(d)', 'E(d)', 'SE(d)'"
+def _point_group(group: Group | str, where: str) -> tuple[Group, str, int]:
+    """``(group, kind, d)`` for O(d), SO(d), E(d) or SE(d), given as the
+    :class:`Group` record or its name (``"E3"``, ``"SO(4)"``, ...)."""
+    if isinstance(group, str):
+        m = _NAMES.match(group)
+        if m is None:
+            raise ValueError(
+                f"{where}: unknown group name {group!r}; expected one of 'O3', "
+                "'SO3', 'E3', 'SE3' or 'O(d)', 'SO(d)', 'E(d)', 'SE(d)'"
+            )
+        kind, d = m.group(1), int(m.group(2))
+        if d < 1:
+            raise ValueError(f"{where}: group dimension must be >= 1, got {group!r}")
+        return _FACTORIES[kind](d), kind, d
+    if not isinstance(group, Group):
+        raise TypeError(
+            f"{where}: expects a Group (e.g. eq.groups.E3) or its name, got "
+            f"{type(group).__name__}"
         )
-    kind, d = m.group(1), int(m.group(2))
-    if d < 1:
-        raise ValueError(f"group dimension must be >= 1, got {group_name!r}")
-    return kind, d
+    for kind, factory in _FACTORIES.items():
+        if group == factory(group.dim):
+            return group, kind, group.dim
+    raise ValueError(
+        f"{where}: supports the groups O(d), SO(d), E(d) and SE(d), got {group!r}"
+    )
 
 
 def _split_input(x, mask, where: str, d: int):
@@ -120,16 +135,17 @@ def _sign_patterns(d: int, special: bool) -> np.ndarray:
     return pats.reshape(len(pats), free)
 
 
-def pca_frame(group_name: str):
+def pca_frame(group: Group | str):
     """The PCA frame of Puny et al. (ICLR 2022, Sec. 3.1) for O(d), SO(d), E(d), SE(d).
 
-    ``frame(points, mask=None) -> Frame`` (or ``frame((points, mask))``). With
+    ``frame(points, mask=None) -> Frame`` (or ``frame((points, mask))``), whose
+    ``group`` is ``group`` (so :func:`frame_average` inverts through it). With
     ``c`` the (masked) centroid, ``C = Σ (x - c)(x - c)ᵀ / n`` and ``V`` its
     eigenvectors (columns, descending eigenvalues), the frame is
 
-    * ``"O3"`` / ``"O(d)"``: ``{V S}`` over all ``2^d`` sign matrices ``S``;
-    * ``"SO3"`` / ``"SO(d)"``: the ``2^(d-1)`` of them with ``det = +1``;
-    * ``"E3"`` / ``"E(d)"`` and ``"SE3"`` / ``"SE(d)"``: ``EuclideanElement(V S, c)``.
+    * ``O3`` / ``On(d)``: ``{V S}`` over all ``2^d`` sign matrices ``S``;
+    * ``SO3`` / ``SOn(d)``: the ``2^(d-1)`` of them with ``det = +1``;
+    * ``E3`` / ``En(d)`` and ``SE3`` / ``SEn(d)``: ``EuclideanElement(V S, c)``.
 
     For O(d)/SO(d) the covariance is taken about the origin (``C = Σ x xᵀ / n``)
     since translations are not in the group. Enumerating every sign makes the frame
@@ -144,8 +160,9 @@ def pca_frame(group_name: str):
     equivariant — use :func:`point_pair_frame`, which is exact there.
 
     Args:
-      group_name: ``"O3"``, ``"SO3"``, ``"E3"``, ``"SE3"``, or ``"O(d)"``,
-        ``"SO(d)"``, ``"E(d)"``, ``"SE(d)"`` for any ``d >= 1``.
+      group: ``eq.groups.O3``, ``SO3``, ``E3``, ``SE3``, or ``On(d)``, ``SOn(d)``,
+        ``En(d)``, ``SEn(d)`` for any ``d >= 1``; or its name (``"E3"``,
+        ``"SO(4)"``, ...).
 
     Returns:
       ``frame(points (*batch, n, d), mask=None) -> Frame`` with frame axis of static
@@ -156,22 +173,23 @@ def pca_frame(group_name: str):
 
     Example:
       >>> import jax, eqjax as eq
-      >>> frame = eq.frames.pca_frame("E3")
+      >>> frame = eq.frames.pca_frame(eq.groups.E3)
       >>> f = frame(jax.random.normal(jax.random.key(0), (10, 3)))
-      >>> f.elements.R.shape, f.elements.t.shape, f.weights.shape
-      ((8, 3, 3), (8, 3), (8,))
+      >>> f.elements.R.shape, f.elements.t.shape, f.weights.shape, f.group
+      ((8, 3, 3), (8, 3), (8,), Group(E3))
     """
-    kind, d = _parse(group_name)
+    group, kind, d = _point_group(group, "pca_frame")
+    where = f"pca_frame({group.name})"
     special = kind in ("SO", "SE")
     euclidean = kind in ("E", "SE")
     pats = _sign_patterns(d, special)
     k = len(pats)
 
     def frame(points, mask=None) -> Frame:
-        points, mask = _split_input(points, mask, f"pca_frame({group_name!r})", d)
+        points, mask = _split_input(points, mask, where, d)
         if points.shape[-2] < d:
             raise ValueError(
-                f"pca_frame({group_name!r}): needs at least {d} points, got "
+                f"{where}: needs at least {d} points, got "
                 f"{points.shape[-2]} (points shape {points.shape})"
             )
         dtype = points.dtype
@@ -205,10 +223,10 @@ def pca_frame(group_name: str):
         weights = jnp.full((*batch, k), 1.0 / k, dtype)
         if euclidean:
             t = jnp.broadcast_to(c[..., None, :], (*batch, k, d))
-            return Frame(EuclideanElement(R, t), weights)
-        return Frame(R, weights)
+            return Frame(EuclideanElement(R, t), weights, group)
+        return Frame(R, weights, group)
 
-    frame.group_name = group_name  # type: ignore[attr-defined]
+    frame.group = group  # type: ignore[attr-defined]
     frame.size = k  # type: ignore[attr-defined]
     return frame
 
@@ -220,7 +238,7 @@ def _safe_unit(v):
     return jnp.where(ok, v / jnp.sqrt(jnp.where(ok, sq, 1)), 0)
 
 
-def point_pair_frame(group_name: str):
+def point_pair_frame(group: Group | str):
     """A frame built from the points themselves, exact on degenerate spectra.
 
     For ``d = 3`` every ordered pair ``(i, j)`` of points gives the orthonormal
@@ -244,33 +262,32 @@ def point_pair_frame(group_name: str):
     not equivariant. Rotations are ``stop_gradient``-ed as in :func:`pca_frame`.
 
     Args:
-      group_name: ``"O3"``, ``"SO3"``, ``"E3"``, ``"SE3"``, ``"O2"``, ``"SO2"``,
-        ``"E2"`` or ``"SE2"``.
+      group: ``eq.groups.O3``, ``SO3``, ``E3``, ``SE3``, ``O2``, ``SO2``,
+        ``En(2)`` or ``SEn(2)``, or its name (``"E3"``, ``"SE2"``, ...).
 
     Returns:
-      ``frame(points (*batch, n, d), mask=None) -> Frame``.
+      ``frame(points (*batch, n, d), mask=None) -> Frame`` whose ``group`` is
+      ``group``.
 
     Example:
-      >>> import jax.numpy as jnp
+      >>> import jax.numpy as jnp, eqjax as eq
       >>> square = jnp.array([[1., 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0]])
-      >>> point_pair_frame("E3")(square).weights.shape
+      >>> point_pair_frame(eq.groups.E3)(square).weights.shape
       (32,)
     """
-    kind, d = _parse(group_name)
+    group, kind, d = _point_group(group, "point_pair_frame")
+    where = f"point_pair_frame({group.name})"
     if d not in (2, 3):
-        raise ValueError(f"point_pair_frame supports d = 2 or 3, got {group_name!r}")
+        raise ValueError(f"point_pair_frame supports d = 2 or 3, got {group!r}")
     special = kind in ("SO", "SE")
     euclidean = kind in ("E", "SE")
     signs = (1.0,) if special else (1.0, -1.0)
 
     def frame(points, mask=None) -> Frame:
-        points, mask = _split_input(
-            points, mask, f"point_pair_frame({group_name!r})", d
-        )
+        points, mask = _split_input(points, mask, where, d)
         if points.shape[-2] < d - 1:
             raise ValueError(
-                f"point_pair_frame({group_name!r}): needs at least {d - 1} points, got "
-                f"{points.shape[-2]}"
+                f"{where}: needs at least {d - 1} points, got {points.shape[-2]}"
             )
         dtype = points.dtype
         n = points.shape[-2]
@@ -312,8 +329,8 @@ def point_pair_frame(group_name: str):
         R = jnp.where(ok, R, eye)
         if euclidean:
             t = jnp.broadcast_to(c[..., None, :], (*c.shape[:-1], k, d))
-            return Frame(EuclideanElement(R, t), weights)
-        return Frame(R, weights)
+            return Frame(EuclideanElement(R, t), weights, group)
+        return Frame(R, weights, group)
 
-    frame.group_name = group_name  # type: ignore[attr-defined]
+    frame.group = group  # type: ignore[attr-defined]
     return frame

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ..groups import Sn
 from ._core import Frame
 
 
@@ -189,8 +190,8 @@ def permutation_frame(
         leaf count, or a number above ``max_size`` when sampling.
 
     Returns:
-      ``Frame(elements (max_size, n) int32, weights (max_size,))`` of NumPy arrays
-      (plus the info tuple when asked). Runs outside ``jit``; pass the result as
+      ``Frame(elements (max_size, n) int32, weights (max_size,), Sn(n))`` of NumPy
+      arrays (plus the info tuple when asked). Runs outside ``jit``; pass the result as
       ``frame=`` to the function returned by :func:`frame_average`.
 
     Example:
@@ -200,6 +201,16 @@ def permutation_frame(
       >>> exact, leaves, fr.elements.shape
       (True, 8, (16, 4))
     """
+    frame, info = _permutation_frame(
+        adjacency, node_features, num_nodes, max_size, refine, seed, dtype
+    )
+    return (frame, info) if return_info else frame
+
+
+def _permutation_frame(
+    adjacency, node_features, num_nodes, max_size, refine, seed, dtype
+) -> tuple[Frame, tuple[bool, int]]:
+    """:func:`permutation_frame` and its ``(exact, num_leaves)``."""
     if max_size < 1:
         raise ValueError(f"permutation_frame: max_size must be >= 1, got {max_size}")
     if adjacency is None:
@@ -250,10 +261,8 @@ def permutation_frame(
     weights = np.concatenate([np.full(m, 1.0 / m), np.zeros(max_size - m)]).astype(
         dtype
     )
-    frame = Frame(elements, weights)
-    if return_info:
-        return frame, (bool(exact), int(count))
-    return frame
+    frame = Frame(elements, weights, Sn(n_total) if n_total >= 1 else None)
+    return frame, (bool(exact), int(count))
 
 
 def sort_frame(key_fn: Callable[[Array], Float[Array, " n"]]):
@@ -270,7 +279,8 @@ def sort_frame(key_fn: Callable[[Array], Float[Array, " n"]]):
       key_fn: ``key_fn(x) -> (n,)`` permutation-equivariant, invariant keys.
 
     Returns:
-      ``frame(x) -> Frame`` with elements ``(1, n)`` int32 and weights ``(1,)``.
+      ``frame(x) -> Frame`` with elements ``(1, n)`` int32, weights ``(1,)`` and
+      group ``Sn(n)``.
 
     Example:
       >>> import jax.numpy as jnp
@@ -287,7 +297,7 @@ def sort_frame(key_fn: Callable[[Array], Float[Array, " n"]]):
             )
         order = jnp.argsort(keys, stable=True).astype(jnp.int32)
         dtype = keys.dtype if jnp.issubdtype(keys.dtype, jnp.floating) else jnp.float32
-        return Frame(order[None], jnp.ones((1,), dtype))
+        return Frame(order[None], jnp.ones((1,), dtype), Sn(keys.shape[0]))
 
     return frame
 
@@ -311,7 +321,8 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
 
     Returns:
       ``frame((X (n, f), A (n, n))) -> Frame(elements (max_size, n) int32,
-      weights (max_size,))``; act with :func:`eqjax.groups.act_graph_tensors`.
+      weights (max_size,), Sn(n))``; act with
+      :func:`eqjax.groups.act_graph_tensors`.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -324,8 +335,8 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
 
     def host_one(x, a):
         feats = np.unique(x, axis=0, return_inverse=True)[1].reshape(-1)
-        fr = permutation_frame(
-            a != 0, feats, max_size=max_size, refine=refine, seed=seed
+        fr, _ = _permutation_frame(
+            a != 0, feats, None, max_size, refine, seed, np.float32
         )
         count = np.count_nonzero(np.asarray(fr.weights) > 0)
         return np.asarray(fr.elements, dtype=np.int32), np.int32(count)
@@ -362,6 +373,6 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
         # uniform weights over the `count` distinct leaves, zero on the padding rows
         live = jnp.arange(max_size) < count
         weights = jnp.where(live, 1.0 / jnp.maximum(count, 1).astype(x.dtype), 0.0)
-        return Frame(elements, weights.astype(x.dtype))
+        return Frame(elements, weights.astype(x.dtype), Sn(n))
 
     return frame

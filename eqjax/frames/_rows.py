@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import frames as fr
-from ..groups import E3, O3, SE3, SO3, Sn, act_graph_tensors, act_set
+from ..groups import E3, O3, SE3, SO3, Sn, act_graph_tensors, act_set, cloud_action
 from ..testing import Transform
 
 _N = 7  # points per cloud
@@ -47,11 +45,6 @@ def _cloud(key, dtype):
     return jax.random.normal(key, (_N, 3), dtype) + shift
 
 
-def _cube(dtype, n=_N):
-    pts = np.array(list(itertools.product((-0.5, 0.5), repeat=3)))[:n]
-    return pts
-
-
 def _shapes(dtype, kinds):
     rng = np.random.default_rng(0)
     out = []
@@ -74,7 +67,7 @@ def _shapes(dtype, kinds):
 
 
 def _cloud_row(name, frame, group, equivariant, degenerate, notes=""):
-    act = fr.cloud_action(group)
+    act = cloud_action(group)
     if equivariant:
         fn = fr.frame_average(_psi(_N), frame, act_in=act, act_out=act)
     else:
@@ -175,10 +168,9 @@ def _graph_rows():
 
 
 def _product_row():
-    e3 = fr.cloud_action(E3)
-    act = fr.product_act(act_set, e3)
+    act = fr.product_act(act_set, cloud_action(E3))
     dist = lambda x: jnp.linalg.norm(x - x.mean(0, keepdims=True), axis=-1)
-    frame = fr.product_frame(fr.sort_frame(dist), fr.pca_frame("E3"))
+    frame = fr.product_frame(fr.sort_frame(dist), fr.pca_frame(E3))
 
     def sample(key, shape=(), dtype=None):
         k1, k2 = jax.random.split(key)
@@ -200,7 +192,7 @@ def _product_row():
 ROWS: list[Transform] = [
     _cloud_row(
         "frames.pca_O3_invariant",
-        fr.pca_frame("O3"),
+        fr.pca_frame(O3),
         O3,
         False,
         ("planar", "coincident"),
@@ -208,7 +200,7 @@ ROWS: list[Transform] = [
     ),
     _cloud_row(
         "frames.pca_SO3_equivariant",
-        fr.pca_frame("SO3"),
+        fr.pca_frame(SO3),
         SO3,
         True,
         ("planar", "coincident"),
@@ -216,7 +208,7 @@ ROWS: list[Transform] = [
     ),
     _cloud_row(
         "frames.pca_E3_invariant",
-        fr.pca_frame("E3"),
+        fr.pca_frame(E3),
         E3,
         False,
         ("planar", "coincident"),
@@ -224,7 +216,7 @@ ROWS: list[Transform] = [
     ),
     _cloud_row(
         "frames.pca_E3_equivariant",
-        fr.pca_frame("E3"),
+        fr.pca_frame(E3),
         E3,
         True,
         ("planar", "coincident"),
@@ -232,7 +224,7 @@ ROWS: list[Transform] = [
     ),
     _cloud_row(
         "frames.pca_SE3_equivariant",
-        fr.pca_frame("SE3"),
+        fr.pca_frame(SE3),
         SE3,
         True,
         ("planar", "coincident"),
@@ -240,7 +232,7 @@ ROWS: list[Transform] = [
     ),
     _cloud_row(
         "frames.point_pair_E3_invariant",
-        fr.point_pair_frame("E3"),
+        fr.point_pair_frame(E3),
         E3,
         False,
         ("square", "tetrahedron", "cylinder", "coincident"),
@@ -248,7 +240,7 @@ ROWS: list[Transform] = [
     ),
     _cloud_row(
         "frames.point_pair_O3_equivariant",
-        fr.point_pair_frame("O3"),
+        fr.point_pair_frame(O3),
         O3,
         True,
         ("square", "tetrahedron", "coincident"),
@@ -256,7 +248,7 @@ ROWS: list[Transform] = [
     ),
     _cloud_row(
         "frames.point_pair_SE3_equivariant",
-        fr.point_pair_frame("SE3"),
+        fr.point_pair_frame(SE3),
         SE3,
         True,
         ("square", "cylinder"),

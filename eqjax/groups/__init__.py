@@ -7,6 +7,7 @@ over leading axes.
 
 from ._base import Action as Action
 from ._base import Group as Group
+from ._clouds import cloud_action as cloud_action
 from ._euclidean import E3 as E3
 from ._euclidean import SE3 as SE3
 from ._euclidean import En as En
@@ -72,6 +73,7 @@ __all__ = [
     "act_set",
     "act_vectors",
     "axis_rotations",
+    "cloud_action",
     "graph_node_permutations",
     "iwasawa_compose",
     "iwasawa_decomposition",

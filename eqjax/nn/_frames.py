@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flax import nnx
 
 from ..frames import frame_average, stochastic_frame_average
+
+if TYPE_CHECKING:
+    from ..groups import Group
 
 
 class FrameAveraging(nnx.Module):
@@ -24,15 +27,18 @@ class FrameAveraging(nnx.Module):
       frame: ``frame(x) -> Frame`` (``None`` if frames are passed at call time).
       act_in: action on inputs ``act_in(g, x)``.
       act_out: action on outputs, ``None`` for an invariant model.
-      inverse: inverse of frame elements (inferred when ``None``).
+      group: the group of the frame elements, for frames that do not carry one
+        (``None``: the frame's ``group``).
+      inverse: inverse of frame elements (``None``: ``group.inverse``).
       num_samples: if given, sample this many frame elements per call in training.
-      chunk_size: frame elements per backbone ``vmap`` (``None``: all at once;
-        ``"auto"``, the default: chosen from the working set on CPU); see
+      deterministic: average over the full frame even with ``num_samples``.
+      chunk_size: frame elements per backbone ``vmap`` (``None``, the default: all
+        at once); see :func:`eqjax.frames.frame_average`.
+      remat: ``jax.checkpoint`` around each backbone call (``True``, ``False``,
+        the default, or a checkpoint policy); see
         :func:`eqjax.frames.frame_average`.
-      remat: ``jax.checkpoint`` around each backbone call (``True``, ``False``, a
-        checkpoint policy, or ``"auto"``); see :func:`eqjax.frames.frame_average`.
       stored_elements: with ``remat``, how many frame elements keep their
-        residuals (``"auto"``: planned); see :func:`eqjax.frames.frame_average`.
+        intermediates (default 0); see :func:`eqjax.frames.frame_average`.
 
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq
@@ -43,8 +49,9 @@ class FrameAveraging(nnx.Module):
       ...         self.l2 = nnx.Linear(16, 1, rngs=rngs)
       ...     def __call__(self, x):
       ...         return self.l2(nnx.softplus(self.l1(x.reshape(-1))))
-      >>> model = eq.nn.FrameAveraging(MLP(nnx.Rngs(0)), eq.frames.pca_frame("O3"),
-      ...     act_in=eq.frames.cloud_action(eq.groups.O3))
+      >>> model = eq.nn.FrameAveraging(MLP(nnx.Rngs(0)),
+      ...     eq.frames.pca_frame(eq.groups.O3),
+      ...     act_in=eq.groups.cloud_action(eq.groups.O3))
       >>> model(jax.random.normal(jax.random.key(0), (5, 3))).shape
       (1,)
     """
@@ -56,17 +63,19 @@ class FrameAveraging(nnx.Module):
         act_in: Callable[[Any, Any], Any],
         act_out: Callable[[Any, Any], Any] | None = None,
         *,
+        group: Group | None = None,
         inverse: Callable[[Any], Any] | None = None,
         num_samples: int | None = None,
         deterministic: bool = False,
-        chunk_size: int | str | None = "auto",
-        remat: bool | str | Callable[..., Any] = "auto",
-        stored_elements: int | str = "auto",
+        chunk_size: int | None = None,
+        remat: bool | Callable[..., Any] = False,
+        stored_elements: int = 0,
     ):
         self.backbone = backbone
         self.frame = frame
         self.act_in = act_in
         self.act_out = act_out
+        self.group = group
         self.inverse = inverse
         self.num_samples = None if num_samples is None else int(num_samples)
         self.deterministic = deterministic
@@ -75,31 +84,22 @@ class FrameAveraging(nnx.Module):
         self.stored_elements = stored_elements
 
     def __call__(self, x, *args, frame=None, key=None):
+        kw: dict[str, Any] = dict(
+            act_in=self.act_in,
+            act_out=self.act_out,
+            group=self.group,
+            inverse=self.inverse,
+            chunk_size=self.chunk_size,
+            remat=self.remat,
+            stored_elements=self.stored_elements,
+        )
         if self.num_samples is not None and not self.deterministic:
             if key is None:
                 raise ValueError(
                     "FrameAveraging with num_samples needs key= (or call model.eval())"
                 )
             f = stochastic_frame_average(
-                self.backbone,
-                self.frame,
-                act_in=self.act_in,
-                act_out=self.act_out,
-                num_samples=self.num_samples,
-                inverse=self.inverse,
-                chunk_size=self.chunk_size,
-                remat=self.remat,
-                stored_elements=self.stored_elements,
+                self.backbone, self.frame, num_samples=self.num_samples, **kw
             )
             return f(x, *args, key=key, frame=frame)
-        f = frame_average(
-            self.backbone,
-            self.frame,
-            act_in=self.act_in,
-            act_out=self.act_out,
-            inverse=self.inverse,
-            chunk_size=self.chunk_size,
-            remat=self.remat,
-            stored_elements=self.stored_elements,
-        )
-        return f(x, *args, frame=frame)
+        return frame_average(self.backbone, self.frame, **kw)(x, *args, frame=frame)

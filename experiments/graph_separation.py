@@ -120,7 +120,10 @@ def embed_all(graphs, *, frame_size, seed, n_max, num_labels):
     fa = jax.jit(
         jax.vmap(
             eq.frames.frame_average(
-                fa_backbone, None, act_in=eq.groups.act_graph_tensors
+                fa_backbone,
+                None,
+                act_in=eq.groups.act_graph_tensors,
+                group=eq.groups.Sn(n_max),
             ),
         )
     )

@@ -183,6 +183,12 @@ class Sides(NamedTuple):
       elements: the sampled group elements (leading axis ``m``).
       lhs: ``fn(g·x)`` for each element (pytree, leaves ``(m, ...)``).
       rhs: ``g·fn(x)`` (``fn(x)`` broadcast for invariance), same structure.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> s = Sides(jnp.eye(3)[None], jnp.ones((1, 2)), jnp.ones((1, 2)))
+      >>> s.lhs.shape
+      (1, 2)
     """
 
     elements: Any

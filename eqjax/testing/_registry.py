@@ -28,7 +28,15 @@ NOT_AREAS = frozenset({"testing", "nn", "experimental"})
 
 
 class RegistryError(RuntimeError):
-    """An area has no ``_rows.py``, or its rows failed to import or are malformed."""
+    """An area has no ``_rows.py``, or its rows failed to import or are malformed.
+
+    Example:
+      >>> try:
+      ...     registered(["no_such_area"])
+      ... except RegistryError as e:
+      ...     print(str(e).split(";")[0])
+      unknown areas ['no_such_area']
+    """
 
 
 @dataclasses.dataclass(frozen=True)

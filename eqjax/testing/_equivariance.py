@@ -257,7 +257,7 @@ def _largest_deviation(paths, lhs, rhs) -> str:
             best = float(d[j])
             where = jax.tree_util.keystr(path) or "output"
             text = (
-                f"|Δ| = {best:.3e} at {where}{list(j) if j else ''} "
+                f"|Δ| = {best:.3e} at {where}{[int(k) for k in j] if j else ''} "
                 f"(fn(g·x) = {float(a[j]):.6g}, g·fn(x) = {float(b[j]):.6g})"
             )
     return text

@@ -144,3 +144,74 @@ def test_default_tolerances():
     assert eq.testing.default_tolerance(jnp.ones(2, jnp.float32)) == 1e-4
     with jax.enable_x64(True):
         assert eq.testing.default_tolerance(jnp.ones(2, jnp.float64)) == 1e-9
+
+
+def test_failure_names_the_function_element_and_deviation(key):
+    """The chex-based assertion says what failed: the name, the group, the worst
+    sampled element (with its determinant) and where the largest deviation is."""
+    x = jax.random.normal(key, (4, 3))
+    chiral = lambda p: p * jnp.linalg.det(p[1:])  # bites under reflections only
+    with pytest.raises(AssertionError) as info:
+        assert_equivariant(
+            chiral, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key, name="row.x"
+        )
+    msg = str(info.value)
+    assert msg.startswith("row.x is not equivariant under O3")
+    assert "worst element #" in msg and "det -1.000" in msg
+    assert "largest deviation |Δ| =" in msg and "at output[" in msg
+    # the same function passes on SO(3): the failure came from reflections
+    assert_equivariant(chiral, G.SO3, x, act_in=G.SO3.act, act_out=G.SO3.act, key=key)
+
+
+def test_shape_and_dtype_mismatch_and_dtype_claim(key):
+    x = jax.random.normal(key, (4, 3))
+    with pytest.raises(AssertionError, match="shape or dtype"):
+        assert_equivariant(
+            lambda p: p, G.O3, x, act_in=G.O3.act, act_out=lambda g, y: y[:2], key=key
+        )
+    with pytest.raises(AssertionError, match="output dtype"):
+        assert_equivariant(
+            lambda p: p.astype(jnp.float16),
+            G.O3,
+            x,
+            act_in=G.O3.act,
+            act_out=lambda g, y: y,
+            key=key,
+            dtype=jnp.float32,
+            tol=1.0,
+        )
+
+
+def test_elementwise_check_bites_where_the_norm_hides_an_entry(key):
+    """A deviation in one small entry of a large output passes a relative-norm
+    check but not chex's elementwise one (atol scaled by the output's max)."""
+    big = jnp.concatenate([jnp.full((999,), 1.0), jnp.zeros((1,))])
+
+    def f(p):
+        y = big * jnp.sum(p**2)  # invariant ...
+        return y.at[-1].set(1e-3 * p[0, 0])  # ... except one entry
+
+    x = jax.random.normal(key, (4, 3))
+    err = float(equivariance_error(f, G.O3, x, act_in=G.O3.act, key=key))
+    assert err < 1e-4  # the relative norm error alone would accept it
+    with pytest.raises(AssertionError, match="not invariant"):
+        assert_invariant(f, G.O3, x, act_in=G.O3.act, key=key, tol=1e-4, atol=1e-6)
+
+
+def test_jit_false_and_fake_jit_run_eagerly(key):
+    import chex
+
+    x = jax.random.normal(key, (4, 3))
+    seen = []
+
+    def f(p):
+        seen.append(isinstance(p, jax.core.Tracer))
+        return 2.0 * p
+
+    assert_equivariant(
+        f, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key, jit=False
+    )
+    with chex.fake_jit():
+        assert_equivariant(f, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key)
+    assert_equivariant(f, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key)
+    assert seen[-1] is True  # jitted: traced

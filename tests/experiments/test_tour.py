@@ -7,11 +7,26 @@ def test_list_names_tour(capsys):
     assert "tour" in capsys.readouterr().out
 
 
-def test_tour_quick_writes_table(capsys):
-    assert tour.main(["--quick", "--filter", "groups.SO3"]) == 0
+def test_tour_filtered_writes_its_own_table(capsys):
+    """A filtered tour (two spawned workers) writes ``tour_filtered``, never the
+    committed full table."""
+    committed = tour.results_dir("tour") / "tour.md"
+    before = committed.read_text() if committed.exists() else None
+    assert tour.main(["--filter", "groups.SO", "--workers", "2"]) == 0
     out = capsys.readouterr().out
-    assert "groups.SO3.act" in out and "| yes |" in out
-    assert (tour.results_dir("tour") / "tour_quick.md").exists()
+    assert "groups.SO3.act" in out and "groups.SO2.act" in out and "| yes |" in out
+    assert (tour.results_dir("tour") / "tour_filtered.md").exists()
+    assert (committed.read_text() if committed.exists() else None) == before
+
+
+def test_tour_rejects_bad_options(capsys):
+    assert tour.main(["--filter", "no_such_transform"]) == 2
+    try:
+        tour.main(["--workers", "0"])
+    except SystemExit as e:
+        assert e.code == 2
+    else:
+        raise AssertionError("--workers 0 accepted")
 
 
 def test_unknown_experiment_is_an_error():

@@ -66,7 +66,7 @@ def test_new_area_rows_appear_in_registry_and_tour(extra_area_dir, capsys):
     assert "zz_dummy.double" in names
     from experiments import tour
 
-    assert tour.main(["--filter", "zz_dummy."]) == 0
+    assert tour.main(["--filter", "zz_dummy.", "--workers", "1"]) == 0
     assert "zz_dummy.double" in capsys.readouterr().out
 
 

@@ -5,8 +5,8 @@ degenerate inputs)."""
 import jax
 import jax.numpy as jnp
 
-from eqjax.testing import registered
 from eqjax.tensor_products._rows import ROWS
+from eqjax.testing import registered
 
 
 def _err(row, x, Rs):

@@ -94,7 +94,7 @@ class GauntTensorProduct(nnx.Module):
 
 def _mix(y: e3nn.IrrepsArray, w) -> e3nn.IrrepsArray:
     """Per-degree channel mix ``(L+1, C, C')`` of a ``C x l`` IrrepsArray."""
-    chunks = [
+    chunks: list[jax.Array | None] = [
         jnp.einsum("...ci,cd->...di", ch, w[ir.l])
         for (_, ir), ch in zip(y.irreps, y.chunks, strict=True)
     ]

@@ -496,9 +496,10 @@ def gaunt_many_body(
             f"gaunt_many_body needs parity p=+1 signals ('0e+1o+2e…'), got {x.irreps}"
         )
     w_in, w_out = jnp.asarray(weights_in), jnp.asarray(weights_out)
-    if w_in.ndim == 0 or w_out.ndim == 0 or w_in.shape[0] != w_out.shape[0]:
+    if w_in.ndim == 0 or w_out.ndim == 0 or not 0 < w_in.shape[0] == w_out.shape[0]:
         raise ValueError(
-            "weights_in and weights_out need the same leading correlation axis, got "
+            "weights_in and weights_out need the same, non-empty leading correlation "
+            "axis, got "
             f"shapes {jnp.shape(weights_in)} and {jnp.shape(weights_out)}"
         )
     L_out = _check_lmax(lmax_out, s.L)
@@ -521,5 +522,6 @@ def gaunt_many_body(
             y.mul_to_axis().array, jnp.take(w_out[n], ls, axis=-1).astype(y.dtype)
         )
         total = term if total is None else total + term
+    assert total is not None and y is not None
     total = jnp.broadcast_to(total, y.mul_to_axis().shape)
     return e3nn.IrrepsArray(_out_irreps(1, L_out, 1), total).axis_to_mul()

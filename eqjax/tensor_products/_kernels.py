@@ -30,19 +30,15 @@ from . import _tables as tb
 
 def _good_size(n: int) -> int:
     """Smallest 2^a 3^b 5^c ≥ n (FFT-friendly)."""
-    best = None
-    p2 = 1
-    while p2 < 2 * n:
-        p3 = p2
-        while p3 < 2 * n:
-            p5 = p3
-            while p5 < 2 * n:
-                if p5 >= n and (best is None or p5 < best):
-                    best = p5
-                p5 *= 5
-            p3 *= 3
-        p2 *= 2
-    return best
+    m = max(n, 1)
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
 
 
 # ---------------------------------------------------------------------------
@@ -120,8 +116,8 @@ def fourier_back_matrix(L: int, D: int, measure: str = "sin") -> np.ndarray:
         k = K[:, v, :]  # [l, u]
         kr = k[:, ::-1]  # K[-u]
         if v == 0:
-            W[0, 0, :, 0] = 2 * np.pi * k.real.T
-            W[0, 1, :, 0] = -2 * np.pi * k.imag.T
+            W[0, 0, :, 0] = 2 * np.pi * np.real(k).T
+            W[0, 1, :, 0] = -2 * np.pi * np.imag(k).T
             continue
         for s, (a, b) in ((0, (0.5, 0.5)), (1, (-0.5 / 1j, 0.5 / 1j))):
             # a = Φ̂_m[-v], b = Φ̂_m[v] for m = +v (s=0) or -v (s=1)
@@ -449,6 +445,7 @@ def _product_sym_grid(cs, Ls, L_out: int, n_t: int, n_p: int, layout: str):
             x = c if len(classes) == 1 else jnp.take(c, jnp.asarray(r), axis=-1)
             A[cls] = x @ jnp.asarray(S, c.dtype)
         prod = A if prod is None else _class_product(prod, A, n_cls)
+    assert prod is not None
     classes, (rows, _), proj = sym_grid_tables(L_out, n_t, n_p, layout)
     zero = next(h for h in prod if h is not None)
     outs = []

@@ -158,18 +158,22 @@ def cache_sizes() -> CacheSizes:
 # Layout by the largest (L+1)² × grid points of a factor's synthesis matrix:
 # "dense" (one GEMM) up to the first bound, then the 2× ("hemisphere") and 4×
 # ("quadrant") symmetry-reduced grids, then the factored per-order path (O(L³)).
-# Crossovers measured on CPU (forward, L1 = L2 = L_out, 8192 signals).
-LAYOUT_MAX_ENTRIES = {"dense": 5_000, "hemisphere": 40_000, "quadrant": 2_000_000}
+# Crossovers measured on CPU, forward, L1 = L2 = L_out, 8192 signals, blocked
+# (``--plan-sweep``, results in plan_sweep.md): L = 4 is "dense" (2275 entries),
+# L = 8 "quadrant" (26325 entries).
+LAYOUT_MAX_ENTRIES = {"dense": 5_000, "hemisphere": 20_000, "quadrant": 2_000_000}
 
 # The vector product's grid conversions: dense GEMM up to this many entries of the
 # synthesis matrix, factored per-order path above.
 VECTOR_DENSE_MAX_ENTRIES = 40_000
 
 # Grid temporaries alive at once per signal in a two-factor product (the two
-# factors' grid values and their product), and the share of L2 a block may fill
-# with them (the synthesis/projection matrices and the coefficients use the rest).
+# factors' grid values and their product), and the share of the L2 cache that one
+# block's temporaries fill. In ``--plan-sweep`` the fastest blocks at L = 8 and 12
+# filled about one L2 (the matrices are small next to them); unblocked batches
+# were about 1.6× slower at L = 8.
 LIVE_GRIDS = 3
-L2_SHARE = 0.5
+L2_SHARE = 1.0
 MIN_CHUNK = 64
 
 
@@ -203,7 +207,7 @@ def s2grid_chunk(
     itemsize: int = 4,
     caches: CacheSizes | None = None,
 ) -> int:
-    """Signals per block: the largest power of two (at least :data:`MIN_CHUNK`)
+    """Signals per block: the largest power of two (at least ``MIN_CHUNK``)
     whose ``LIVE_GRIDS`` grids fit ``L2_SHARE`` of the L2 cache, or ``0`` (no
     blocking) when the whole batch already fits one block."""
     caches = cache_sizes() if caches is None else caches

@@ -15,8 +15,14 @@ from eqjax.tensor_products import gaunt_tensor_product
 
 
 def _reflections(n=3):
-    R = eq.groups.O3.sample(jax.random.key(4), (n,), jnp.float32)
-    return R * -jnp.sign(jnp.linalg.det(R))[:, None, None]
+    """Haar-distributed reflections (det = -1), NumPy: no compilation."""
+    rng = np.random.default_rng(4)
+    out = []
+    for _ in range(n):
+        q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+        q = q * np.sign(np.diag(r))
+        out.append(-q * np.sign(np.linalg.det(q)))
+    return jnp.asarray(np.stack(out), jnp.float32)
 
 
 @functools.cache

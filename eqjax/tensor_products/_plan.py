@@ -19,8 +19,12 @@ changes speed (all methods and layouts agree to float rounding).
 The s2grid plan (:func:`s2grid_plan`) picks the grid layout from the size of the
 synthesis matrices (:data:`LAYOUT_MAX_ENTRIES`) and blocks the batch so that one
 block's grid temporaries fit the per-core L2 cache of the CPU it runs on
-(:func:`cache_sizes`), so the same rule carries to CPUs with smaller caches.
-``experiments/bench_tensor_products.py --plan-sweep`` times the candidates.
+(:func:`cache_sizes`), so the same rule carries to CPUs with smaller caches. The
+constants were chosen from
+``python -m experiments bench_tensor_products --plan-sweep --ls 4,8 --repeats 15``
+(every layout × block size, interleaved rounds; results in
+``experiments/results/bench_tensor_products/plan_sweep.md``, and the plan for other
+L2 sizes in ``plan_by_cache.md``). Only this 2-core Intel host was measured.
 """
 
 from __future__ import annotations

@@ -50,15 +50,18 @@ def real_sh(L, xyz):
     return tb.real_spherical_harmonics(L, *_angles(np.asarray(xyz, np.float64)))
 
 
-_POINTS = np.random.default_rng(123).normal(size=(600, 3))
+_POINTS = np.random.default_rng(123).normal(size=(300, 3))
+
+
+@functools.cache
+def _sh_pinv(L: int):
+    return np.linalg.pinv(real_sh(L, _POINTS))
 
 
 @functools.cache
 def _wigner_blocks(R_bytes: bytes, L: int):
     R = np.frombuffer(R_bytes).reshape(3, 3)
-    Y = real_sh(L, _POINTS)
-    YR = real_sh(L, _POINTS @ R.T)
-    D = np.linalg.lstsq(Y, YR, rcond=None)[0].T  # Y(R x) = D Y(x)
+    D = (_sh_pinv(L) @ real_sh(L, _POINTS @ R.T)).T  # Y(R x) = D Y(x), least squares
     return [D[l * l : (l + 1) ** 2, l * l : (l + 1) ** 2] for l in range(L + 1)]
 
 

@@ -183,15 +183,26 @@ def _path_inputs(ls, seed):
     return e3nn.IrrepsArray(sh_irreps(L), jnp.asarray(x))
 
 
-def _cg_paths(a, b):
-    """e3nn's CG product of every pair of rows (one compilation): ``{ir: (i, j,
-    2l+1)}``, summed over the paths of each output irrep (one is non-zero)."""
-    cg = jax.jit(e3nn.tensor_product)(a[:, None], b[None, :])
-    out = {}
-    for (_, ir), chunk in zip(cg.irreps, cg.chunks, strict=True):
-        if chunk is not None:
-            out[ir] = out.get(ir, 0) + np.asarray(chunk).sum(-2)
-    return out
+def _cg_path(a, b, l1, l2, l3):
+    """e3nn-jax's CG tensor-product path ``(l1, l2) -> l3`` of rows ``a[i]``,
+    ``b[j]`` (``√(2l3+1) C a b``, its ``"component"`` path normalisation; checked
+    against ``e3nn.tensor_product`` in the next test)."""
+    C = np.asarray(e3nn.clebsch_gordan(l1, l2, l3))
+    A = np.asarray(a.array)[:, l1 * l1 : (l1 + 1) ** 2]
+    B = np.asarray(b.array)[:, l2 * l2 : (l2 + 1) ** 2]
+    return np.sqrt(2 * l3 + 1) * np.einsum("ijk,ai,bj->abk", C, A, B)
+
+
+def test_cg_path_reference_is_e3nn_tensor_product():
+    with jax.enable_x64(True):
+        a, b = rand("2e", 0, (1,)), rand("1o", 1, (1,))
+        tp = jax.jit(lambda a, b: e3nn.tensor_product(a, b, filter_ir_out=["1o", "3o"]))
+        y = tp(a, b)
+        assert y.irreps == e3nn.Irreps("1o+3o")
+        aa = e3nn.IrrepsArray(sh_irreps(2), jnp.pad(a.array, ((0, 0), (4, 0))))
+        bb = e3nn.IrrepsArray(sh_irreps(1), jnp.pad(b.array, ((0, 0), (1, 0))))
+        ref = np.concatenate([_cg_path(aa, bb, 2, 1, l3)[:, 0] for l3 in (1, 3)], -1)
+        np.testing.assert_allclose(y.array, ref, atol=1e-12)
 
 
 def test_gaunt_vs_clebsch_gordan_paths():
@@ -199,7 +210,6 @@ def test_gaunt_vs_clebsch_gordan_paths():
     with jax.enable_x64(True):
         a, b = _path_inputs(range(4), 10), _path_inputs(range(4), 20)
         y = np.asarray(jgtp(a[:, None], b[None, :], method="fourier_fft").array)
-        cg = _cg_paths(a, b)
         for l1 in range(4):
             for l2 in range(4):
                 for l3 in range(abs(l1 - l2), l1 + l2 + 1):
@@ -207,23 +217,30 @@ def test_gaunt_vs_clebsch_gordan_paths():
                     if (l1 + l2 + l3) % 2:  # Gaunt cannot express odd paths
                         assert np.abs(ours).max() < 1e-14
                         continue
-                    theirs = cg[e3nn.Irrep(l3, (-1) ** (l1 + l2))][l1, l2]
+                    theirs = _cg_path(a, b, l1, l2, l3)[l1, l2]
                     k = tb.gaunt_scale(l1, l2, l3) / np.sqrt(2 * l3 + 1)
                     np.testing.assert_allclose(ours, k * theirs, atol=1e-12)
 
 
-def test_rotation_helper_is_the_library_action():
-    """The NumPy Wigner-D helper used below acts like ``eq.groups.act_irreps``."""
-    with jax.enable_x64(True):
-        x = rand("2x0o+1o+2x2e", 0, (2,))
-        act = jax.jit(eq.groups.act_irreps)
-        for R in o3_samples(0, 2):  # a reflection and a rotation
-            ref = act(jnp.asarray(R), x).array
-            np.testing.assert_allclose(rotate(R, x).array, ref, atol=1e-12)
-            assert np.allclose(
-                wigner_D(R * np.linalg.det(R), 3).T @ wigner_D(R * np.linalg.det(R), 3),
-                np.eye(7),
-            )
+def test_rotation_helper_is_an_o3_representation():
+    """The NumPy Wigner-D helper used below is e3nn-jax's action: ``D^1(R) = R``
+    (e3nn-jax orders l = 1 as x, y, z), so a ``1o`` vector moves like a vector and a
+    ``1e`` one like a pseudovector; every ``D^l`` is orthogonal and a homomorphism.
+    (tests/test_common.py checks the registry rows with ``eq.groups.act_irreps``.)"""
+    R1, R2 = o3_samples(0, 2)  # a reflection and a rotation
+    v = rand("1o+1e", 0)
+    for R in (R1, R2):
+        got = np.asarray(rotate(R, v).array)
+        det = np.linalg.det(R)
+        np.testing.assert_allclose(got[:3], R @ np.asarray(v.array[:3]), atol=1e-12)
+        np.testing.assert_allclose(
+            got[3:], det * R @ np.asarray(v.array[3:]), atol=1e-12
+        )
+    P, Q = -R1, R2  # proper rotations
+    for l in (2, 3, 5):
+        D = wigner_D(P @ Q, l)
+        np.testing.assert_allclose(D, wigner_D(P, l) @ wigner_D(Q, l), atol=1e-12)
+        np.testing.assert_allclose(D @ D.T, np.eye(2 * l + 1), atol=1e-12)
 
 
 @settings(settings.get_profile("eqjax_gaunt"))
@@ -384,7 +401,6 @@ def test_vector_product_cross_product_and_cg_paths():
         y = np.asarray(jgvp(A[:, None], B[None, :], method="fourier_fft").array)
         y2 = np.asarray(jgvp(B[None, :], A[:, None], method="s2grid").array)
         np.testing.assert_allclose(y, -y2, atol=1e-12)
-        cg = _cg_paths(A, B)
         for i, l1 in enumerate(range(1, 4)):
             for j, l2 in enumerate(range(1, 4)):
                 for l3 in range(abs(l1 - l2), l1 + l2):
@@ -392,7 +408,7 @@ def test_vector_product_cross_product_and_cg_paths():
                     if (l1 + l2 + l3) % 2 == 0:
                         assert np.abs(ours).max() < 1e-12
                         continue
-                    theirs = cg[e3nn.Irrep(l3, (-1) ** (l1 + l2))][i, j]
+                    theirs = _cg_path(A, B, l1, l2, l3)[i, j]
                     k = float(ours @ theirs / (theirs @ theirs))
                     assert abs(k) > 1e-3
                     np.testing.assert_allclose(ours, k * theirs, atol=1e-12)

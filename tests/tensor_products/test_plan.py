@@ -8,7 +8,11 @@ from gaunt_helpers import direct_gaunt, rand, sh_irreps
 
 from eqjax.tensor_products import _kernels as K
 from eqjax.tensor_products import _plan as P
-from eqjax.tensor_products import choose_method, gaunt_tensor_product
+from eqjax.tensor_products import (
+    choose_method,
+    gaunt_tensor_product,
+    gaunt_vector_product,
+)
 
 SMALL = P.CacheSizes(l1d=32 << 10, l2=512 << 10, l3=16 << 20)
 BIG = P.CacheSizes(l1d=48 << 10, l2=2 << 20, l3=32 << 20)
@@ -42,7 +46,10 @@ def test_auto_follows_the_plan_on_this_backend(monkeypatch):
         y = jax.jit(gaunt_tensor_product)(x, x)
         ref = direct_gaunt([x.mul_to_axis().array] * 2, [1, 1], 2)
         np.testing.assert_allclose(y.mul_to_axis().array, ref, atol=1e-12)
-    assert calls == [((1, 1), 2, 6)]
+        assert calls == [((1, 1), 2, 6)]
+        # the vector product asks the same rule (fourier_direct is routed to FFT)
+        out = jax.eval_shape(lambda: gaunt_vector_product(x, x))
+    assert calls[-1] == ((1, 1), 1, 6) and out.shape == (2, 3 * 4)
 
 
 def test_layouts_grow_with_L():

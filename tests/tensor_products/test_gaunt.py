@@ -563,22 +563,6 @@ def test_s2grid_layouts_three_factors_and_broadcast(layout):
         np.testing.assert_allclose(yb, rb, atol=1e-10, rtol=0)
 
 
-def test_s2grid_blocked_gradient():
-    """Blocking over the batch (lax.map) has the unblocked gradient."""
-    rng = np.random.default_rng(1)
-    with jax.enable_x64(True):
-        c1 = jnp.asarray(rng.normal(size=(6, 9)))
-        c2 = jnp.asarray(rng.normal(size=(6, 9)))
-
-        def loss(a, b, chunk):
-            y = K.product_s2grid([a, b], [2, 2], 2, layout="quadrant", chunk=chunk)
-            return jnp.sum(jnp.sin(y))
-
-        g = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)
-        for a, b in zip(g(c1, c2, 0), g(c1, c2, 4), strict=True):
-            np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
-
-
 def test_s2grid_class_product_control(monkeypatch):
     """Control: multiplying the symmetry classes pairwise without combining them
     (class c times class c only) is not the product, so the layout test can fail."""

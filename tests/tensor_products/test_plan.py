@@ -108,17 +108,23 @@ def test_cache_sizes_from_sysfs_and_fallback(tmp_path, monkeypatch):
 
 
 def test_planned_blocking_is_exact():
-    """The planned (blocked) product equals the unblocked one."""
-    L, n = 3, 300
+    """The planned (blocked, ``lax.map`` with a remainder block) product and its
+    gradient equal the unblocked ones (float64)."""
+    L, n = 2, 150
     tiny = P.CacheSizes(1 << 10, 16 << 10, 1 << 20)
-    plan = P.s2grid_plan([L, L], L, n, 4, caches=tiny)
-    assert 0 < plan.chunk < n
+    plan = P.s2grid_plan([L, L], L, n, 8, caches=tiny)
+    assert 0 < plan.chunk < n and n % plan.chunk
+
+    def loss(a, b, chunk):
+        y = K.product_s2grid([a, b], [L, L], L, layout="quadrant", chunk=chunk)
+        return jnp.sum(jnp.sin(y))
+
+    vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), static_argnums=2)
     rng = np.random.default_rng(0)
-    c1 = jnp.asarray(rng.normal(size=(n, 16)), jnp.float32)
-    c2 = jnp.asarray(rng.normal(size=(n, 16)), jnp.float32)
-    f = jax.jit(
-        K.product_s2grid, static_argnums=(1, 2), static_argnames=("layout", "chunk")
-    )
-    y = f([c1, c2], (L, L), L, layout=plan.layout, chunk=plan.chunk)
-    r = f([c1, c2], (L, L), L, layout=plan.layout, chunk=0)
-    np.testing.assert_allclose(y, r, rtol=1e-5, atol=1e-5)
+    with jax.enable_x64(True):
+        c1 = jnp.asarray(rng.normal(size=(n, 9)))
+        c2 = jnp.asarray(rng.normal(size=(n, 9)))
+        (v, g), (v0, g0) = vg(c1, c2, plan.chunk), vg(c1, c2, 0)
+    np.testing.assert_allclose(v, v0, atol=1e-10, rtol=0)
+    for a, b in zip(g, g0, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)

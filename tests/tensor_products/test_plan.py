@@ -116,7 +116,7 @@ def test_planned_blocking_is_exact():
     assert 0 < plan.chunk < n and n % plan.chunk
 
     def loss(a, b, chunk):
-        y = K.product_s2grid([a, b], [L, L], L, layout="quadrant", chunk=chunk)
+        y = K.product_s2grid([a, b], [L, L], L, layout=plan.layout, chunk=chunk)
         return jnp.sum(jnp.sin(y))
 
     vg = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), static_argnums=2)

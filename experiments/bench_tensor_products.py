@@ -2,10 +2,21 @@
 and e3nn-jax's S²-grid product, L = 1 … 16, forward and forward+backward, jitted.
 
 Paper claim (Luo et al., ICLR 2024): the Gaunt product costs O(L³) (FFT route)
-against O(L⁶) for a full Clebsch–Gordan product. The issue's goals on this CPU,
-forward, batch 256 × 32 (64 × 32 at L = 16): Gaunt (auto) ≥ 20× faster than CG and
-≥ 2× faster than the exact S²-grid product at L = 8, ≥ 2× faster than the S²-grid
-product at L = 16, fitted exponent in L over 4 … 16 ≤ 3.2.
+against O(L⁶) for a full Clebsch–Gordan product. Goals, forward, batch 256 × 32
+(64 × 32 at L = 16): Gaunt (auto) ≥ 20× faster than CG and ≥ 2× faster than the
+exact S²-grid product at L = 8, ≥ 2× faster than the S²-grid product at L = 16,
+fitted exponent in L over 4 … 16 ≤ 3.2.
+
+Every configuration is compiled first, then timed in interleaved rounds (each
+round times every configuration once; the table reports the median over rounds),
+so load from other processes spreads over all rows instead of a few.
+
+``--write-cost-model`` stores the Gaunt timings as the CPU table of
+``method="auto"`` (``eqjax/tensor_products/_cost_model.json``, read by
+``eqjax/tensor_products/_plan.py``). ``--plan-sweep`` times the s2grid layouts and
+block sizes around the plan's choice (``eqjax.tensor_products._plan.s2grid_plan``)
+at the given L and writes ``plan_sweep.md``; ``--l2-kib`` shows the plan for
+another L2 size (an emulated smaller-cache CPU), which is not a measurement of one.
 """
 
 from __future__ import annotations
@@ -20,8 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eqjax.tensor_products import _cost as cost_module
-from eqjax.tensor_products import choose_method, gaunt_tensor_product
+from eqjax.tensor_products import _kernels, _plan, choose_method, gaunt_tensor_product
 
 from ._common import results_dir, time_call, write_table
 
@@ -102,7 +112,20 @@ def main(argv: list[str]) -> int:
         "--direct-lmax", type=int, default=8, help="largest L, fourier_direct"
     )
     p.add_argument("--fft-lmax", type=int, default=16, help="largest L, fourier_fft")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument(
+        "--repeats", type=int, default=5, help="interleaved timing rounds (median)"
+    )
+    p.add_argument(
+        "--plan-sweep",
+        action="store_true",
+        help="time the s2grid layouts x block sizes around the plan at --ls",
+    )
+    p.add_argument(
+        "--l2-kib",
+        type=int,
+        default=None,
+        help="with --plan-sweep: plan for this L2 size instead of the host's",
+    )
     p.add_argument(
         "--merge",
         action="store_true",
@@ -110,6 +133,8 @@ def main(argv: list[str]) -> int:
         "write the tables from the union; each row is labelled with its run",
     )
     args = p.parse_args(argv)
+    if args.plan_sweep:
+        return _plan_sweep(args)
     if args.quick:
         args.cg_lmax, args.direct_lmax, args.repeats = 2, 3, 2
     default_ls = "1,2,3" if args.quick else "1,2,3,4,5,6,8,10,12,14,16"
@@ -132,10 +157,10 @@ def main(argv: list[str]) -> int:
         for method in methods:
             for C, mode in ((1, "fwd"), (32, "fwd"), (32, "fwd+bwd")):
                 configs.append((L, method, C, mode))
-    bar = tqdm(configs, desc=NAME) if tqdm else configs
+    bar = tqdm(configs, desc=f"{NAME} (compile)") if tqdm else configs
     rows = []
-    times: dict = {}
     compiles: dict = {}
+    calls: dict = {}
     t_start = time.perf_counter()
     for L, method, C, mode in bar:
         B = _batch(L, args.quick)
@@ -146,10 +171,9 @@ def main(argv: list[str]) -> int:
         f = jax.jit(f if mode == "fwd" else _fwd_bwd(f))
         t0 = time.perf_counter()
         jax.block_until_ready(f(a, b))
-        compile_s = time.perf_counter() - t0
-        t = time_call(f, a, b, repeats=args.repeats, min_time=0.05)
-        times[(L, method, C, mode)] = t
-        compiles[(L, method, C, mode)] = compile_s
+        compiles[(L, method, C, mode)] = time.perf_counter() - t0
+        calls[(L, method, C, mode)] = (f, a, b)
+    times = _interleaved(calls, args.repeats, desc=f"{NAME} (time)")
     run = time.strftime("%Y-%m-%d %H:%M") + f" (L={','.join(map(str, Ls))})"
     f32 = {
         L: (_f32_error("gaunt_fourier_fft", L), _f32_error("gaunt_s2grid", L))
@@ -316,14 +340,117 @@ def main(argv: list[str]) -> int:
         json.dumps({"device": device, "D=3L": cost}, indent=1)
     )
     if args.write_cost_model and not args.quick:
-        path = Path(cost_module.__file__).with_name("_cost_model.json")
+        path = Path(_plan.__file__).with_name("_cost_model.json")
         model = json.loads(path.read_text()) if path.exists() else {}
         model[jax.default_backend()] = {"device": device, "times": cost}
         path.write_text(json.dumps(model, indent=1) + "\n")
-        cost_module.cost_model.cache_clear()
+        _plan.cost_model.cache_clear()
     _plot(out, Ls, times, auto, args.quick)
     print(md)
     print(f"total {time.perf_counter() - t_start:.0f} s; results in {out}")
+    return 0
+
+
+def _interleaved(calls: dict, rounds: int, desc: str) -> dict:
+    """Median seconds per call of each compiled ``(f, a, b)`` over ``rounds``
+    interleaved rounds (each round: every configuration, median of 3 calls)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        tqdm = None
+    samples: dict = {k: [] for k in calls}
+    it = range(rounds)
+    for _ in tqdm(it, desc=desc) if tqdm else it:
+        for k, (f, a, b) in calls.items():
+            samples[k].append(time_call(f, a, b, repeats=3, min_time=0.0))
+    return {k: float(np.median(v)) for k, v in samples.items()}
+
+
+def _plan_sweep(args) -> int:
+    """Forward s2grid product (batch 256 x 32, float32) for every layout and block
+    size around the plan's, and e3nn's S2 grid, at each L of ``--ls``."""
+    Ls = [int(v) for v in (args.ls or ("2" if args.quick else "4,8,12")).split(",")]
+    B, C = (8, 4) if args.quick else (256, 32)
+    n = B * C
+    caches = _plan.cache_sizes()
+    if args.l2_kib:
+        caches = caches._replace(l2=args.l2_kib << 10)
+    calls, planned = {}, {}
+    for L in Ls:
+        plan = _plan.s2grid_plan([L, L], L, n, 4, caches=caches)
+        planned[L] = plan
+        unit = plan.chunk or _plan.s2grid_chunk([L, L], L, 1 << 30, 4, caches)
+        chunks = {0, unit // 4, unit // 2, unit, 2 * unit, 4 * unit}
+        chunks = sorted(c for c in chunks if c == 0 or 16 <= c < n)
+        ir = e3nn.Irreps.spherical_harmonics(L)
+        a = e3nn.normal(ir, jax.random.key(0), (n,)).array
+        b = e3nn.normal(ir, jax.random.key(1), (n,)).array
+        for layout in ("dense", "hemisphere", "quadrant", "factored"):
+            for chunk in chunks:
+                f = jax.jit(
+                    lambda x, y, L=L, lay=layout, c=chunk: _kernels.product_s2grid(
+                        [x, y], [L, L], L, layout=lay, chunk=c
+                    )
+                )
+                jax.block_until_ready(f(a, b))
+                calls[(L, layout, chunk)] = (f, a, b)
+        xa = e3nn.IrrepsArray(ir, a)
+        xb = e3nn.IrrepsArray(ir, b)
+        f = jax.jit(_fn("e3nn_s2grid", L))
+        jax.block_until_ready(f(xa, xb))
+        calls[(L, "e3nn_s2grid", 0)] = (f, xa, xb)
+    times = _interleaved(calls, args.repeats, desc=f"{NAME} --plan-sweep")
+    rows = []
+    for L in Ls:
+        ref = times[(L, "e3nn_s2grid", 0)]
+        best = min(
+            (k for k in times if k[0] == L and k[1] != "e3nn_s2grid"),
+            key=times.get,
+        )
+        for k in sorted(k for k in times if k[0] == L):
+            mark = []
+            if k[1:] == tuple(planned[L]):
+                mark.append("plan")
+            if k == best:
+                mark.append("fastest")
+            rows.append([L, k[1], k[2], times[k] * 1e3, ref / times[k], ",".join(mark)])
+    host = _plan.cache_sizes()
+    md = write_table(
+        NAME,
+        "plan_sweep",
+        ["L", "layout", "chunk", "ms", "x e3nn_s2grid", "mark"],
+        rows,
+        preamble=(
+            f"Forward s2grid product, batch {B} x {C} channels, float32, jitted; "
+            f"median over {args.repeats} interleaved rounds. Host caches: L1d "
+            f"{host.l1d >> 10} KiB, L2 {host.l2 >> 10} KiB, L3 {host.l3 >> 20} MiB; "
+            f"plan computed for L2 = {caches.l2 >> 10} KiB. Command: python -m "
+            f"experiments {NAME} --plan-sweep --ls {','.join(map(str, Ls))} "
+            f"--repeats {args.repeats}"
+            + (f" --l2-kib {args.l2_kib}" if args.l2_kib else "")
+        ),
+    )
+    # the plan itself for other cache sizes (computed, not measured)
+    prow = []
+    for L in (2, 4, 8, 12, 16):
+        row = [L]
+        for l2 in (256, 512, 1024, 2048, 4096):
+            c = caches._replace(l2=l2 << 10)
+            plan = _plan.s2grid_plan([L, L], L, 256 * 32, 4, caches=c)
+            row.append(f"{plan.layout} / {plan.chunk}")
+        prow.append(row)
+    md += "\n" + write_table(
+        NAME,
+        "plan_by_cache",
+        ["L"] + [f"L2 {k} KiB" for k in (256, 512, 1024, 2048, 4096)],
+        prow,
+        preamble=(
+            "s2grid plan (layout / signals per block, 0 = unblocked) for batch "
+            "256 x 32 float32 as the L2 size changes: what eqjax.tensor_products."
+            "_plan.s2grid_plan picks on such a CPU (computed, not measured there)."
+        ),
+    )
+    print(md)
     return 0
 
 

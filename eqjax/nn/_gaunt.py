@@ -9,13 +9,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ..tensor_products import gaunt_many_body, gaunt_tensor_product
-from ..tensor_products._gaunt import _Signal
-
-
-def _describe(irreps: Any, name: str) -> _Signal:
-    irreps = e3nn.Irreps(irreps)
-    return _Signal(e3nn.zeros(irreps, ()), name)
+from ..tensor_products import gaunt_many_body, gaunt_tensor_product, signal_irreps
 
 
 class GauntTensorProduct(nnx.Module):
@@ -59,23 +53,21 @@ class GauntTensorProduct(nnx.Module):
         param_dtype: Any = jnp.float32,
         rngs: nnx.Rngs,
     ):
-        s1, s2 = (
-            _describe(irreps_in1, "irreps_in1"),
-            _describe(irreps_in2, "irreps_in2"),
-        )
-        if s1.C != s2.C and 1 not in (s1.C, s2.C):
+        s1 = signal_irreps(irreps_in1, "irreps_in1")
+        s2 = signal_irreps(irreps_in2, "irreps_in2")
+        if s1.channels != s2.channels and 1 not in (s1.channels, s2.channels):
             raise ValueError(f"channel counts differ: {irreps_in1} vs {irreps_in2}")
         self.irreps_in1, self.irreps_in2 = (
             e3nn.Irreps(irreps_in1),
             e3nn.Irreps(irreps_in2),
         )
-        self.C = max(s1.C, s2.C)
+        self.C = max(s1.channels, s2.channels)
         self.lmax_out = lmax_out
         self.method, self.normalization = method, normalization
         self.dtype = dtype
         init = jax.nn.initializers.normal(1.0)
-        self.w1 = nnx.Param(init(rngs.params(), (self.C, s1.L + 1), param_dtype))
-        self.w2 = nnx.Param(init(rngs.params(), (self.C, s2.L + 1), param_dtype))
+        self.w1 = nnx.Param(init(rngs.params(), (self.C, s1.lmax + 1), param_dtype))
+        self.w2 = nnx.Param(init(rngs.params(), (self.C, s2.lmax + 1), param_dtype))
         self.channels_out = channels_out
         if channels_out is not None:
             mix = jax.nn.initializers.normal(self.C**-0.5)
@@ -102,7 +94,7 @@ class GauntTensorProduct(nnx.Module):
 
 def _mix(y: e3nn.IrrepsArray, w) -> e3nn.IrrepsArray:
     """Per-degree channel mix ``(L+1, C, C')`` of a ``C x l`` IrrepsArray."""
-    chunks = [
+    chunks: list[jax.Array | None] = [
         jnp.einsum("...ci,cd->...di", ch, w[ir.l])
         for (_, ir), ch in zip(y.irreps, y.chunks, strict=True)
     ]
@@ -146,31 +138,33 @@ class GauntManyBody(nnx.Module):
         param_dtype: Any = jnp.float32,
         rngs: nnx.Rngs,
     ):
-        s = _describe(irreps_in, "irreps_in")
+        s = signal_irreps(irreps_in, "irreps_in")
         if (
             isinstance(correlation, bool)
             or not isinstance(correlation, int)
             or correlation < 1
         ):
             raise ValueError(f"correlation must be a positive int, got {correlation!r}")
-        if s.p != 1:
+        if s.parity != 1:
             raise ValueError(f"GauntManyBody needs parity p=+1 irreps, got {irreps_in}")
         self.irreps_in = e3nn.Irreps(irreps_in)
-        self.C, self.correlation, self.lmax_out = s.C, correlation, lmax_out
+        self.C, self.correlation, self.lmax_out = s.channels, correlation, lmax_out
         self.method, self.normalization, self.dtype = method, normalization, dtype
         init = jax.nn.initializers.normal(1.0)
         self.w_in = nnx.Param(
-            init(rngs.params(), (correlation, s.C, s.L + 1), param_dtype)
+            init(rngs.params(), (correlation, s.channels, s.lmax + 1), param_dtype)
         )
         self.w_out = nnx.Param(
-            init(rngs.params(), (correlation, s.C, lmax_out + 1), param_dtype)
+            init(rngs.params(), (correlation, s.channels, lmax_out + 1), param_dtype)
             / correlation
         )
         self.channels_out = channels_out
         if channels_out is not None:
-            mix = jax.nn.initializers.normal(s.C**-0.5)
+            mix = jax.nn.initializers.normal(s.channels**-0.5)
             self.mix = nnx.Param(
-                mix(rngs.params(), (lmax_out + 1, s.C, channels_out), param_dtype)
+                mix(
+                    rngs.params(), (lmax_out + 1, s.channels, channels_out), param_dtype
+                )
             )
 
     def __call__(self, x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:

@@ -1,15 +1,22 @@
 """Gaunt tensor products (Luo et al., ICLR 2024): products of irreps computed as
 products of spherical functions in the 2D Fourier basis, side by side with
-e3nn-jax's Clebsch–Gordan products."""
+e3nn-jax's Clebsch–Gordan products.
 
-from ._cost import choose_method as choose_method
+``method="auto"`` is :func:`choose_method`: on CPU, the method fastest in the
+table measured by ``python -m experiments bench_tensor_products
+--write-cost-model``; on a backend without a measured table (GPU, TPU), the exact
+``"s2grid"`` product. Every method gives the same result to float rounding."""
+
 from ._gaunt import METHODS as METHODS
+from ._gaunt import SignalIrreps as SignalIrreps
 from ._gaunt import gaunt_many_body as gaunt_many_body
 from ._gaunt import gaunt_power as gaunt_power
 from ._gaunt import gaunt_product as gaunt_product
 from ._gaunt import gaunt_self_interaction as gaunt_self_interaction
 from ._gaunt import gaunt_tensor_product as gaunt_tensor_product
 from ._gaunt import gaunt_vector_product as gaunt_vector_product
+from ._gaunt import signal_irreps as signal_irreps
+from ._plan import choose_method as choose_method
 from ._tables import fourier_to_sh as fourier_to_sh
 from ._tables import gaunt_coefficients as gaunt_coefficients
 from ._tables import real_spherical_harmonics as real_spherical_harmonics
@@ -17,6 +24,7 @@ from ._tables import sh_to_fourier as sh_to_fourier
 
 __all__ = [
     "METHODS",
+    "SignalIrreps",
     "choose_method",
     "fourier_to_sh",
     "gaunt_coefficients",
@@ -28,4 +36,5 @@ __all__ = [
     "gaunt_vector_product",
     "real_spherical_harmonics",
     "sh_to_fourier",
+    "signal_irreps",
 ]

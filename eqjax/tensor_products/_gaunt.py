@@ -3,20 +3,84 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import e3nn_jax as e3nn
 import jax.numpy as jnp
 import numpy as np
 
 from . import _kernels as K
-from ._cost import choose_method
+from . import _plan
 
 METHODS = ("auto", "fourier_fft", "fourier_direct", "s2grid")
 """Accepted values of ``method``."""
 
 _NORMALIZATIONS = ("integral", "component")
+
+
+class SignalIrreps(NamedTuple):
+    """What an irreps string means as spherical functions (see
+    :func:`signal_irreps`): ``channels`` functions per input, each of degree
+    ``≤ lmax``, with degree ``l`` carrying parity ``parity · (-1)^l``."""
+
+    channels: int
+    lmax: int
+    parity: int
+
+
+def signal_irreps(irreps: Any, name: str = "irreps") -> SignalIrreps:
+    """Read ``irreps`` as ``C`` spherical functions, the input the Gaunt products
+    accept, or raise the error they would raise.
+
+    Every degree ``l`` present must appear once, with the same multiplicity ``C``
+    (the channel count), and with parity ``p·(-1)^l`` for one ``p`` (``"0e+1o+2e"``:
+    ``p = +1``; ``"0o+1e+2o"``: ``p = -1``); missing degrees are zero.
+
+    Args:
+      irreps: anything ``e3nn.Irreps`` accepts.
+      name: how error messages call the argument.
+
+    Returns:
+      ``SignalIrreps(channels=C, lmax=L, parity=p)``.
+
+    Raises:
+      ValueError: no irreps, a repeated degree, unequal multiplicities or a parity
+        pattern that is not one spherical function.
+
+    Example:
+      >>> signal_irreps("4x0e+4x1o+4x2e")
+      SignalIrreps(channels=4, lmax=2, parity=1)
+      >>> signal_irreps("0o+1e").parity
+      -1
+    """
+    irreps = e3nn.Irreps(irreps)
+    entries = [(mul, ir) for mul, ir in irreps if mul > 0]
+    if not entries:
+        raise ValueError(f"{name} has no irreps ({irreps!r})")
+    ls = [ir.l for _, ir in entries]
+    if len(set(ls)) != len(ls):
+        raise ValueError(
+            f"{name}: each degree l may appear once (one spherical function per "
+            f"channel), got irreps {irreps}; regroup or split the input."
+        )
+    muls = {mul for mul, _ in entries}
+    if len(muls) != 1:
+        raise ValueError(
+            f"{name}: every degree must carry the same number of channels, got "
+            f"irreps {irreps}."
+        )
+    p0 = {ir.p * (-1) ** ir.l for _, ir in entries}
+    if len(p0) != 1:
+        raise ValueError(
+            f"{name} has irreps {irreps}, which are not the coefficients of one "
+            "spherical function: Gaunt products need every degree l with parity "
+            "p·(-1)^l for a single p (e.g. '0e+1o+2e' for p=+1 or '0o+1e+2o' for "
+            "p=-1). Split the input by parity class, or use e3nn.tensor_product "
+            "for general irreps."
+        )
+    return SignalIrreps(channels=muls.pop(), lmax=max(ls), parity=p0.pop())
 
 
 class _Signal:
@@ -30,33 +94,7 @@ class _Signal:
         if not jnp.issubdtype(x.dtype, jnp.floating):
             raise TypeError(f"{name} must be floating point, got dtype {x.dtype}")
         irreps = e3nn.Irreps(x.irreps)
-        entries = [(mul, ir) for mul, ir in irreps if mul > 0]
-        if not entries:
-            raise ValueError(f"{name} has no irreps ({x.irreps!r})")
-        ls = [ir.l for _, ir in entries]
-        if len(set(ls)) != len(ls):
-            raise ValueError(
-                f"{name}: each degree l may appear once (one spherical function per "
-                f"channel), got irreps {x.irreps}; regroup or split the input."
-            )
-        muls = {mul for mul, _ in entries}
-        if len(muls) != 1:
-            raise ValueError(
-                f"{name}: every degree must carry the same number of channels, got "
-                f"irreps {x.irreps}."
-            )
-        p0 = {ir.p * (-1) ** ir.l for _, ir in entries}
-        if len(p0) != 1:
-            raise ValueError(
-                f"{name} has irreps {x.irreps}, which are not the coefficients of one "
-                "spherical function: Gaunt products need every degree l with parity "
-                "p·(-1)^l for a single p (e.g. '0e+1o+2e' for p=+1 or '0o+1e+2o' for "
-                "p=-1). Split the input by parity class, or use e3nn.tensor_product "
-                "for general irreps."
-            )
-        self.p = p0.pop()
-        self.C = muls.pop()
-        self.L = max(ls)
+        self.C, self.L, self.p = signal_irreps(irreps, name)
         self.dtype = x.dtype
         self.batch = x.shape[:-1]
         self.c = _read_signal(x.array, irreps, self.C, self.L)
@@ -178,15 +216,20 @@ def _product(sigs: list[_Signal], lmax_out, method, normalization) -> e3nn.Irrep
     p = 1
     for s in sigs:
         p *= s.p
+    n = math.prod(batch + (C,))
     if method == "auto":
-        n = 1
-        for d in batch + (C,):
-            n *= d
-        method = choose_method(Ls, L_out, n)
+        method = _plan.choose_method(Ls, L_out, n)
     # equal ranks: the inputs' batch axes broadcast by size only (no rank promotion)
     rank = len(batch) + 2
     cs = [K.lead_axes(s.c, rank) for s in sigs]
-    out = K.PRODUCTS[method](cs, Ls, L_out)
+    if method == "s2grid":
+        itemsize = jnp.dtype(sigs[0].dtype).itemsize
+        layout, chunk = _plan.s2grid_plan(Ls, L_out, n, itemsize)
+        out = K.product_s2grid(cs, Ls, L_out, layout=layout, chunk=chunk)
+    elif method == "fourier_fft":
+        out = K.product_fourier_fft(cs, Ls, L_out)
+    else:
+        out = K.product_fourier_direct(cs, Ls, L_out)
     if normalization == "component":
         out = out * jnp.asarray(K.SQRT_4PI ** (len(sigs) - 1), out.dtype)
     return _to_irreps_array(out, C, L_out, p, batch)
@@ -228,8 +271,8 @@ def gaunt_tensor_product(
       method: ``"fourier_fft"`` (2D FFT convolution, ``O(L² log L)`` plus
         ``O(L³)`` conversions), ``"fourier_direct"`` (direct 2D convolution,
         ``O(L⁴)``, small ``L``), ``"s2grid"`` (Gauss–Legendre grid, exact) or
-        ``"auto"`` (the measured cost model of :func:`choose_method`). All agree to
-        float rounding.
+        ``"auto"`` (:func:`choose_method`: the measured table on CPU,
+        ``"s2grid"`` on backends without one). All agree to float rounding.
       normalization: ``"integral"`` or ``"component"`` (see above).
       weights1, weights2: optional per-degree weights ``(..., L+1)`` applied in the
         SH domain before the product (the paper's parameterisation), broadcast
@@ -399,14 +442,13 @@ def gaunt_vector_product(
     C, batch = _broadcast([s1, s2])
     L_out = _check_lmax(lmax_out, max(s1.L + s2.L - 1, 0))
     if method == "auto":
-        n = 1
-        for d in batch + (C,):
-            n *= d
-        method = choose_method([s1.L, s2.L], L_out, n)
+        method = _plan.choose_method([s1.L, s2.L], L_out, math.prod(batch + (C,)))
     rank = len(batch) + 2
     c1, c2 = (K.lead_axes(s.c, rank) for s in (s1, s2))
     if method == "s2grid":
-        out = K.vector_product_s2grid(c1, s1.L, c2, s2.L, L_out)
+        out = K.vector_product_s2grid(
+            c1, s1.L, c2, s2.L, L_out, dense=_plan.use_dense_vector_grid
+        )
     else:
         out = K.vector_product_fourier_fft(c1, s1.L, c2, s2.L, L_out)
     if normalization == "component":
@@ -454,9 +496,10 @@ def gaunt_many_body(
             f"gaunt_many_body needs parity p=+1 signals ('0e+1o+2e…'), got {x.irreps}"
         )
     w_in, w_out = jnp.asarray(weights_in), jnp.asarray(weights_out)
-    if w_in.ndim == 0 or w_out.ndim == 0 or w_in.shape[0] != w_out.shape[0]:
+    if w_in.ndim == 0 or w_out.ndim == 0 or not 0 < w_in.shape[0] == w_out.shape[0]:
         raise ValueError(
-            "weights_in and weights_out need the same leading correlation axis, got "
+            "weights_in and weights_out need the same, non-empty leading correlation "
+            "axis, got "
             f"shapes {jnp.shape(weights_in)} and {jnp.shape(weights_out)}"
         )
     L_out = _check_lmax(lmax_out, s.L)
@@ -479,5 +522,6 @@ def gaunt_many_body(
             y.mul_to_axis().array, jnp.take(w_out[n], ls, axis=-1).astype(y.dtype)
         )
         total = term if total is None else total + term
+    assert total is not None and y is not None
     total = jnp.broadcast_to(total, y.mul_to_axis().shape)
     return e3nn.IrrepsArray(_out_irreps(1, L_out, 1), total).axis_to_mul()

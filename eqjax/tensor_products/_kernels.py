@@ -30,19 +30,15 @@ from . import _tables as tb
 
 def _good_size(n: int) -> int:
     """Smallest 2^a 3^b 5^c ≥ n (FFT-friendly)."""
-    best = None
-    p2 = 1
-    while p2 < 2 * n:
-        p3 = p2
-        while p3 < 2 * n:
-            p5 = p3
-            while p5 < 2 * n:
-                if p5 >= n and (best is None or p5 < best):
-                    best = p5
-                p5 *= 5
-            p3 *= 3
-        p2 *= 2
-    return best
+    m = max(n, 1)
+    while True:
+        k = m
+        for p in (2, 3, 5):
+            while k % p == 0:
+                k //= p
+        if k == 1:
+            return m
+        m += 1
 
 
 # ---------------------------------------------------------------------------
@@ -120,8 +116,8 @@ def fourier_back_matrix(L: int, D: int, measure: str = "sin") -> np.ndarray:
         k = K[:, v, :]  # [l, u]
         kr = k[:, ::-1]  # K[-u]
         if v == 0:
-            W[0, 0, :, 0] = 2 * np.pi * k.real.T
-            W[0, 1, :, 0] = -2 * np.pi * k.imag.T
+            W[0, 0, :, 0] = 2 * np.pi * np.real(k).T
+            W[0, 1, :, 0] = -2 * np.pi * np.imag(k).T
             continue
         for s, (a, b) in ((0, (0.5, 0.5)), (1, (-0.5 / 1j, 0.5 / 1j))):
             # a = Φ̂_m[-v], b = Φ̂_m[v] for m = +v (s=0) or -v (s=1)
@@ -320,34 +316,13 @@ def _dense_grid_matrices(L: int, n_t: int, n_p: int, derivative: str = ""):
     )
 
 
-# Above this many entries in the dense synthesis matrix, the factored per-order path
-# (O(L³) flops, two small batched matmuls) replaces the single dense GEMM (O(L⁴)) in
-# the vector product's grid conversions.
-DENSE_GRID_MAX_ENTRIES = 40_000
-
-
-# Products: largest (L+1)² × grid points up to which each layout is used (measured on
-# CPU, see ``s2grid_plan``); the dense bound for products is its own constant.
-PRODUCT_DENSE_MAX_ENTRIES = 5_000
-HEMISPHERE_MAX_ENTRIES = 40_000
-QUADRANT_MAX_ENTRIES = 2_000_000
-# Block the batch once one full grid of all signals exceeds this many bytes, in blocks
-# of about BLOCK_BYTES per grid.
-BLOCK_THRESHOLD_BYTES = 12 << 20
-BLOCK_BYTES = 3 << 20
-
-
-def _use_dense(L: int, n_t: int, n_p: int) -> bool:
-    return (L + 1) ** 2 * n_t * n_p <= DENSE_GRID_MAX_ENTRIES
-
-
 def _grid_values(
-    c, L: int, n_t: int, n_p: int, *, d_theta=False, d_phi=False, dense=None
+    c, L: int, n_t: int, n_p: int, *, dense: bool, d_theta=False, d_phi=False
 ):
-    """``c[..., (L+1)²] -> f[..., n_t, n_p]`` (``dense``: one GEMM, else per order;
-    default by size)."""
+    """``c[..., (L+1)²] -> f[..., n_t, n_p]`` (``dense``: one GEMM, else per
+    order)."""
     deriv = "theta" if d_theta else ("phi" if d_phi else "")
-    if _use_dense(L, n_t, n_p) if dense is None else dense:
+    if dense:
         syn = jnp.asarray(_dense_grid_matrices(L, n_t, n_p, deriv)[0], c.dtype)
         return (c @ syn).reshape(c.shape[:-1] + (n_t, n_p))
     tab = _grid_tables(L, n_t, n_p)
@@ -362,9 +337,9 @@ def _grid_values(
     return (g @ ph).reshape(batch + (n_t, n_p))
 
 
-def _grid_project(f, L: int, n_t: int, n_p: int, *, dense=None):
+def _grid_project(f, L: int, n_t: int, n_p: int, *, dense: bool):
     """``f[..., n_t, n_p] -> c[..., (L+1)²]`` (exact quadrature)."""
-    if _use_dense(L, n_t, n_p) if dense is None else dense:
+    if dense:
         proj = jnp.asarray(_dense_grid_matrices(L, n_t, n_p)[1], f.dtype)
         return f.reshape(f.shape[:-2] + (n_t * n_p,)) @ proj
     tab = _grid_tables(L, n_t, n_p)
@@ -470,6 +445,7 @@ def _product_sym_grid(cs, Ls, L_out: int, n_t: int, n_p: int, layout: str):
             x = c if len(classes) == 1 else jnp.take(c, jnp.asarray(r), axis=-1)
             A[cls] = x @ jnp.asarray(S, c.dtype)
         prod = A if prod is None else _class_product(prod, A, n_cls)
+    assert prod is not None
     classes, (rows, _), proj = sym_grid_tables(L_out, n_t, n_p, layout)
     zero = next(h for h in prod if h is not None)
     outs = []
@@ -484,50 +460,18 @@ def _product_sym_grid(cs, Ls, L_out: int, n_t: int, n_p: int, layout: str):
     return jnp.take(jnp.concatenate(outs, axis=-1), jnp.asarray(inv), axis=-1)
 
 
-def s2grid_plan(Ls, L_out: int, n_signals: int, itemsize: int = 4):
-    """``(layout, chunk)`` for :func:`product_s2grid`: the grid layout (``"dense"``,
-    ``"hemisphere"``, ``"quadrant"`` or ``"factored"``) and the number of signals per
-    block (0: no blocking).
-
-    Measured on the 2-core CPU (forward, L1 = L2 = L_out, 8192 signals): the
-    hemisphere split wins from L ≈ 5, the quadrant split from L ≈ 9 (2× and 4×
-    fewer GEMM flops, paid for with more, smaller GEMMs); the factored per-order
-    path only pays off once the quadrant matrices are large (L ≳ 30). Blocking
-    helps once the grid temporaries of the whole batch (≈ 3 grids) outgrow the
-    32 MB L3 cache: unblocked L = 10 / 12 ran 3× slower than with 2048-signal
-    blocks, while below that size the loop only adds overhead (L = 4 … 8).
-    """
-    D = sum(Ls)
-    n_t, n_p = grid_sizes(D, L_out)
-    G = n_t * n_p
-    entries = max((L + 1) ** 2 for L in list(Ls) + [L_out]) * G
-    if entries <= PRODUCT_DENSE_MAX_ENTRIES:
-        layout = "dense"
-    elif entries <= HEMISPHERE_MAX_ENTRIES:
-        layout = "hemisphere"
-    elif entries <= QUADRANT_MAX_ENTRIES:
-        layout = "quadrant"
-    else:
-        layout = "factored"
-    chunk = 0
-    if n_signals * G * itemsize > BLOCK_THRESHOLD_BYTES:
-        chunk = 1 << max(int(math.log2(max(BLOCK_BYTES // (G * itemsize), 1))), 6)
-    return layout, chunk
-
-
-def product_s2grid(cs, Ls, L_out: int, *, layout: str | None = None, chunk=None):
+def product_s2grid(cs, Ls, L_out: int, *, layout: str, chunk: int = 0):
     """Product on a Gauss–Legendre grid exact for the truncated product.
 
-    ``layout``/``chunk`` override :func:`s2grid_plan` (``chunk=0``: no blocking).
-    Blocking runs the whole product on ``chunk`` signals at a time (``lax.map``), so
-    the grid temporaries stay in cache instead of streaming through memory; it
-    applies when both inputs have the same batch shape."""
+    ``layout``: ``"dense"``, ``"hemisphere"``, ``"quadrant"`` (the symmetry-split
+    grids above) or ``"factored"`` (per-order conversions, ``O(L³)``). ``chunk``:
+    run the whole product on ``chunk`` signals at a time (``lax.map``) so the grid
+    temporaries stay in cache instead of streaming through memory (``0``: one
+    block); it applies when every input has the same batch shape. Both only change
+    speed (the planner, ``_plan.s2grid_plan``, picks them)."""
     D = sum(Ls)
     n_t, n_p = grid_sizes(D, L_out)
     n = math.prod(cs[0].shape[:-1])
-    plan = s2grid_plan(Ls, L_out, n, jnp.dtype(cs[0].dtype).itemsize)
-    layout = plan[0] if layout is None else layout
-    chunk = plan[1] if chunk is None else chunk
 
     def run(xs):
         if layout == "factored":
@@ -562,19 +506,22 @@ def lead_axes(x, ndim: int):
     return x.reshape((1,) * (ndim - x.ndim) + x.shape)
 
 
-def vector_product_s2grid(c1, L1: int, c2, L2: int, L_out: int):
+def vector_product_s2grid(c1, L1: int, c2, L2: int, L_out: int, *, dense):
     """``r̂·(∇_S f1 × ∇_S f2) = (∂_θ f1 ∂_φ f2 − ∂_φ f1 ∂_θ f2) / sin θ`` on a
-    Gauss–Legendre grid (the result has degree ≤ L1 + L2 − 1)."""
+    Gauss–Legendre grid (the result has degree ≤ L1 + L2 − 1). ``dense(L, n_t,
+    n_p)`` says whether degree ``L`` is converted by one dense GEMM (else per
+    order); the result is the same."""
     D = L1 + L2
     n_t, n_p = grid_sizes(D, L_out)
-    t1 = _grid_values(c1, L1, n_t, n_p, d_theta=True)
-    p1 = _grid_values(c1, L1, n_t, n_p, d_phi=True)
-    t2 = _grid_values(c2, L2, n_t, n_p, d_theta=True)
-    p2 = _grid_values(c2, L2, n_t, n_p, d_phi=True)
+    d1, d2 = dense(L1, n_t, n_p), dense(L2, n_t, n_p)
+    t1 = _grid_values(c1, L1, n_t, n_p, dense=d1, d_theta=True)
+    p1 = _grid_values(c1, L1, n_t, n_p, dense=d1, d_phi=True)
+    t2 = _grid_values(c2, L2, n_t, n_p, dense=d2, d_theta=True)
+    p2 = _grid_values(c2, L2, n_t, n_p, dense=d2, d_phi=True)
     sin = jnp.asarray(_grid_tables(L_out, n_t, n_p)["sin"], c1.dtype)
     cross = t1 * p2 - p1 * t2
     w = cross / lead_axes(sin[:, None], cross.ndim)
-    return _grid_project(w, L_out, n_t, n_p)
+    return _grid_project(w, L_out, n_t, n_p, dense=dense(L_out, n_t, n_p))
 
 
 def vector_product_fourier_fft(c1, L1: int, c2, L2: int, L_out: int):
@@ -597,27 +544,5 @@ def vector_product_fourier_fft(c1, L1: int, c2, L2: int, L_out: int):
     G = _torus_to_spectrum(t1 * p2 - p1 * t2, D, L_out)
     return half_spectrum_to_sh(G, L_out, D, c1.dtype, measure="flat")
 
-
-def direct_gaunt(cs, Ls, L_out: int):
-    """Reference: the dense Gaunt contraction for two inputs (``O(L⁶)``)."""
-    c1, c2 = cs
-    L1, L2 = Ls
-    G = np.zeros(((L1 + 1) ** 2, (L2 + 1) ** 2, (L_out + 1) ** 2))
-    for l1 in range(L1 + 1):
-        for l2 in range(L2 + 1):
-            for l3 in range(abs(l1 - l2), min(l1 + l2, L_out) + 1):
-                G[
-                    l1 * l1 : (l1 + 1) ** 2,
-                    l2 * l2 : (l2 + 1) ** 2,
-                    l3 * l3 : (l3 + 1) ** 2,
-                ] = tb.gaunt_coefficients(l1, l2, l3)
-    return jnp.einsum("...i,...j,ijk->...k", c1, c2, jnp.asarray(G, c1.dtype))
-
-
-PRODUCTS = {
-    "fourier_fft": product_fourier_fft,
-    "fourier_direct": product_fourier_direct,
-    "s2grid": product_s2grid,
-}
 
 SQRT_4PI = math.sqrt(4 * math.pi)

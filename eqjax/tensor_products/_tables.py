@@ -311,7 +311,7 @@ def _gaunt_block(l1: int, l2: int) -> np.ndarray:
     idx = np.arange(2 * L - D, 2 * L + D + 1) % n  # result offset 2L, wrap-free
     prod = prod[..., idx, :][..., idx]
     B = fourier_to_sh(D, D)
-    G = np.einsum("ijuv,uvk->ijk", prod, B).real
+    G = np.tensordot(prod, B, axes=([2, 3], [0, 1])).real  # Σ_uv prod[ijuv] B[uvk]
     # Exact zeros of the φ-integral ∫Φ_m1 Φ_m2 Φ_m3 dφ (entries of Φ̂ are 1, ±1/2,
     # ±i/2, so this mask is computed without rounding).
     ph = _phi_hat(D)

@@ -37,3 +37,17 @@ def test_merge_keeps_other_runs_labelled(tmp_path, monkeypatch):
     assert runs[1].endswith("(L=2,3)")
     rows = list(csv.DictReader(open(out / "timings.csv")))
     assert {int(r["L"]) for r in rows if r["method"] == "e3nn_s2grid"} == {1, 2, 3}
+
+
+def test_plan_sweep_quick_marks_the_plan(tmp_path, monkeypatch):
+    monkeypatch.setattr(_common, "RESULTS", tmp_path)
+    assert (
+        bench_tensor_products.main(["--plan-sweep", "--quick", "--repeats", "1"]) == 0
+    )
+    out = tmp_path / "bench_tensor_products"
+    rows = list(csv.DictReader(open(out / "plan_sweep.csv")))
+    assert {r["layout"] for r in rows} >= {"dense", "quadrant", "e3nn_s2grid"}
+    assert sum("plan" in r["mark"] for r in rows) == 1
+    assert sum("fastest" in r["mark"] for r in rows) == 1
+    by_cache = list(csv.DictReader(open(out / "plan_by_cache.csv")))
+    assert [int(r["L"]) for r in by_cache] == [2, 4, 8, 12, 16]

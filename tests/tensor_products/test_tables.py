@@ -1,9 +1,11 @@
 """Exact tables: real SH in e3nn-jax's basis, 2D Fourier change of basis, Gaunt."""
 
+import functools
 import itertools
 
 import e3nn_jax as e3nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -15,34 +17,49 @@ from eqjax.tensor_products import (
     sh_to_fourier,
 )
 
+_RNG = np.random.default_rng(0)
+_THETA, _PHI = _RNG.uniform(0, np.pi, 200), _RNG.uniform(0, 2 * np.pi, 200)
+# one Gauss–Legendre x uniform grid, exact for every triple product tested below
+# (l1 + l2 + l3 <= 24)
+_X, _W = np.polynomial.legendre.leggauss(14)
+_GRID = np.meshgrid(np.arccos(_X), 2 * np.pi * np.arange(26) / 26, indexing="ij")
+_LMAX = 10
 
-def _e3nn_sh(lmax, theta, phi):
-    """e3nn-jax harmonics (integral normalisation) at the given angles, float64."""
+
+@functools.cache
+def _e3nn_sh_all():
+    """e3nn-jax harmonics (integral normalisation, float64) up to degree 10 at the
+    random points and on the quadrature grid, in one call (one compilation)."""
+    theta = np.concatenate([_THETA, _GRID[0].ravel()])
+    phi = np.concatenate([_PHI, _GRID[1].ravel()])
     with jax.enable_x64(True):
-        xyz = e3nn.angles_to_xyz(np.asarray(phi), np.asarray(theta))
-        irreps = e3nn.Irreps.spherical_harmonics(lmax)
-        y = e3nn.spherical_harmonics(irreps, xyz, True, normalization="integral")
-        return np.asarray(y.array, dtype=np.float64)
+        xyz = e3nn.angles_to_xyz(jnp.asarray(phi), jnp.asarray(theta))
+        irreps = e3nn.Irreps.spherical_harmonics(_LMAX)
+        sh = jax.jit(
+            lambda v: (
+                e3nn.spherical_harmonics(
+                    irreps, v, True, normalization="integral"
+                ).array
+            )
+        )
+        y = np.asarray(sh(xyz), dtype=np.float64)
+    return y[:200], y[200:].reshape(_GRID[0].shape + (-1,))
 
 
 def test_real_sh_match_e3nn():
-    rng = np.random.default_rng(0)
-    theta = rng.uniform(0, np.pi, 200)
-    phi = rng.uniform(0, 2 * np.pi, 200)
-    ours = real_spherical_harmonics(10, theta, phi)
-    np.testing.assert_allclose(ours, _e3nn_sh(10, theta, phi), atol=1e-12, rtol=0)
+    ours = real_spherical_harmonics(_LMAX, _THETA, _PHI)
+    np.testing.assert_allclose(ours, _e3nn_sh_all()[0], atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("L", [0, 1, 4, 9])
 def test_sh_to_fourier_is_exact(L):
-    rng = np.random.default_rng(L)
-    theta = rng.uniform(0, np.pi, 50)
-    phi = rng.uniform(0, 2 * np.pi, 50)
+    theta, phi = _THETA[:50], _PHI[:50]
     T = sh_to_fourier(L)
     n = np.arange(-L, L + 1)
     e = np.exp(1j * (n[None, :, None] * theta[:, None, None] + n * phi[:, None, None]))
     y = np.einsum("iuv,suv->si", T, e)
-    np.testing.assert_allclose(y.real, _e3nn_sh(L, theta, phi), atol=1e-12, rtol=0)
+    ref = _e3nn_sh_all()[0][:50, : (L + 1) ** 2]
+    np.testing.assert_allclose(y.real, ref, atol=1e-12, rtol=0)
     assert np.abs(y.imag).max() < 1e-13
     # sparsity: Y_lm only has v = ±m and |u| <= l
     for l in range(L + 1):
@@ -65,12 +82,8 @@ def test_back_map_inverts_forward_map(L, D):
 
 def _quadrature_gaunt(l1, l2, l3):
     """Independent: Gauss–Legendre x uniform quadrature of three e3nn-jax harmonics."""
-    n = l1 + l2 + l3
-    x, w = np.polynomial.legendre.leggauss(n // 2 + 2)
-    phi = 2 * np.pi * np.arange(n + 2) / (n + 2)
-    th, ph = np.meshgrid(np.arccos(x), phi, indexing="ij")
-    Y = _e3nn_sh(max(l1, l2, l3), th, ph)
-    W = w[:, None] * (2 * np.pi / len(phi))
+    Y = _e3nn_sh_all()[1]
+    W = _W[:, None] * (2 * np.pi / _GRID[0].shape[1])
     b = lambda l: Y[..., l * l : (l + 1) ** 2]
     return np.einsum("tp,tpi,tpj,tpk->ijk", W, b(l1), b(l2), b(l3))
 

@@ -27,6 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Int
 
+from ._switch import uses_rule
+
 PyTree = Any
 BinaryOp = Callable[[PyTree, PyTree], PyTree]
 
@@ -263,6 +265,8 @@ def _select_real(spec, aux, c, a, b):
 
 
 def _keep_or_select(spec, aux, full, c, a, b):
+    """The padding skip's plain definition: ``c`` on levels without padding
+    (``full``), else :func:`_select_real`."""
     return jax.lax.cond(
         full,
         lambda c, a, b: c,
@@ -301,6 +305,8 @@ def _skip_padding(c, a, b, spec, aux, full=None):
     """
     if full is None:
         full = jnp.all(_marks(spec, aux)[0])
+    if not uses_rule("skip_padding"):
+        return _keep_or_select(spec, aux, full, list(c), list(a), list(b))
     return _skip_padding_core(spec, list(c), list(a), list(b), aux, full)
 
 

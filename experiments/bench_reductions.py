@@ -21,7 +21,10 @@ n = 4096; throughput: tree ≤ 2.2× the fold's time at 64 × 1024). Tables:
 differentiation rule and once with its plain definition (differentiated by JAX),
 in interleaved rounds, and writes ``rules.md``/``rules.csv``: medians of each, and
 the median and quartiles of the per-round ratio plain/rule. A rule stays in the
-library only where its rows show a gain beyond that spread.
+library only where its rows show a gain beyond that spread: the padding skip's
+rule (rows ``skip_padding``, measured at commit 14887a5 with ``--part rules
+--repeats 11``, dense masked and ragged padded workloads) did not, and was
+deleted.
 
 Run: ``python -m experiments bench_reductions [--part scaling|rules|all]``;
 results under ``experiments/results/bench_reductions/``.
@@ -40,7 +43,6 @@ from eqjax.reductions import (
     init_gru_cell,
     symmetric_gru_monoid,
     tree_reduce,
-    tree_reduce_dense,
 )
 from eqjax.reductions._switch import plain_definitions
 
@@ -50,8 +52,9 @@ DESCRIPTION = "time/aggregation vs n: segment_sum vs LCM tree vs GRU fold (fwd+b
 WIDTH = 32
 
 
-def make_fns(num_segments: int, n: int, width: int = WIDTH):
-    """Jitted forward+backward functions ``f(params, data) -> (loss, grads)``."""
+def make_fns(num_segments: int, n: int, width: int = WIDTH, names=None):
+    """Forward+backward functions ``f(params, data) -> (loss, grads)``, jitted (or
+    the plain losses for ``names``, traced by the caller)."""
     ids = jnp.repeat(jnp.arange(num_segments), n)
 
     def loss_sum(params, data):
@@ -86,11 +89,11 @@ def make_fns(num_segments: int, n: int, width: int = WIDTH):
         )
         return jnp.sum(out**2)
 
-    wrap = lambda f: jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
+    losses = {"sum": loss_sum, "lcm_tree": loss_tree, "gru_fold": loss_fold}
+    if names is not None:
+        return {k: losses[k] for k in names}
     return {
-        "sum": wrap(loss_sum),
-        "lcm_tree": wrap(loss_tree),
-        "gru_fold": wrap(loss_fold),
+        k: jax.jit(jax.value_and_grad(f, argnums=(0, 1))) for k, f in losses.items()
     }
 
 
@@ -112,57 +115,16 @@ def fit_largest_half(ns, ts) -> float:
 
 def rule_workloads(quick: bool):
     """``(rule, label, loss(params, data), params, data)``: forward+backward
-    workloads whose derivative goes through the rule."""
-    W = WIDTH
-    k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
-    params = (init_gru_cell(k1, W), jnp.zeros((W,)))
-    out = []
-
-    def ragged(S, sizes, n):
-        ids = jnp.asarray(np.repeat(np.arange(S), sizes))
-        data = jnp.tanh(jax.random.normal(k2, (ids.shape[0], W)))
-
-        def loss(params, data):
-            m = symmetric_gru_monoid(*params)
-            y = tree_reduce(
-                m.op,
-                data,
-                ids,
-                S,
-                identity=m.identity,
-                max_segment_size=n,
-                indices_are_sorted=True,
-            )
-            return jnp.sum(y**2)
-
-        return loss, data
-
-    def dense(B, n):
-        data = jnp.tanh(jax.random.normal(k2, (B, n, W)))
-        mask = jax.random.bernoulli(k3, 0.6, (B, n))
-
-        def loss(params, data):
-            m = symmetric_gru_monoid(*params)
-            y = tree_reduce_dense(m.op, data, identity=m.identity, mask=mask)
-            return jnp.sum(y**2)
-
-        return loss, data
-
-    rng = np.random.default_rng(0)
-    full = [(1, 64), (8, 16)]
+    workloads whose derivative goes through the rule (full segments, so every
+    tree level is a whole level of pairs)."""
+    sizes = [(1, 64), (8, 16)]
     if not quick:
-        full = [(1, 64), (64, 16), (1, 1024), (1, 4096), (64, 256)]
-    for S, n in full:
-        loss, data = ragged(S, np.full(S, n), n)
+        sizes = [(1, 64), (64, 16), (1, 1024), (1, 4096), (64, 256)]
+    out = []
+    for S, n in sizes:
+        (loss,) = make_fns(S, n, names=("lcm_tree",)).values()
+        params, data = inputs(S, n)
         out.append(("symmetric_gru", f"ragged {S} x {n} (full)", loss, params, data))
-    dense_sizes = [(8, 16)] if quick else [(128, 16), (64, 256)]
-    for B, n in dense_sizes:
-        loss, data = dense(B, n)
-        out.append(("skip_padding", f"dense {B} x {n}, 60% mask", loss, params, data))
-    ragged_sizes = [(8, 16)] if quick else [(64, 256), (256, 32)]
-    for S, n in ragged_sizes:
-        loss, data = ragged(S, rng.integers(1, n + 1, S), n)
-        out.append(("skip_padding", f"ragged {S} x 1..{n}", loss, params, data))
     return out
 
 

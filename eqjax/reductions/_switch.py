@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-RULES = ("symmetric_gru", "skip_padding")
+RULES = ("symmetric_gru",)
 _plain: set[str] = set()
 
 

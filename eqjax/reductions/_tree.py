@@ -19,15 +19,12 @@ learnable identity that is only approximately neutral.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Int
-
-from ._switch import uses_rule
 
 PyTree = Any
 BinaryOp = Callable[[PyTree, PyTree], PyTree]
@@ -264,36 +261,6 @@ def _select_real(spec, aux, c, a, b):
     return out
 
 
-def _keep_or_select(spec, aux, full, c, a, b):
-    """The padding skip's plain definition: ``c`` on levels without padding
-    (``full``), else :func:`_select_real`."""
-    return jax.lax.cond(
-        full,
-        lambda c, a, b: c,
-        lambda c, a, b: _select_real(spec, aux, c, a, b),
-        c,
-        a,
-        b,
-    )
-
-
-@partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _skip_padding_core(spec, c, a, b, aux, full):
-    return _keep_or_select(spec, aux, full, c, a, b)
-
-
-@_skip_padding_core.defjvp
-def _skip_padding_core_jvp(spec, primals, tangents):
-    # The selection is linear in (c, a, b): its tangent is the same selection of
-    # the tangents. Written out, the marks are recomputed in the tangent's branch
-    # instead of leaving the primal ``cond`` as a ``[N, *feature]`` predicate
-    # residual (which a level without padding would fill and copy for nothing).
-    c, a, b, aux, full = primals
-    dc, da, db = tangents[:3]
-    out = _skip_padding_core(spec, c, a, b, aux, full)
-    return out, _keep_or_select(spec, aux, full, dc, da, db)
-
-
 def _skip_padding(c, a, b, spec, aux, full=None):
     """Per leaf: ``c`` where both members of a pair are real, else the real member
     (marks from :func:`_marks`).
@@ -302,12 +269,21 @@ def _skip_padding(c, a, b, spec, aux, full=None):
     a scalar, or computed from the marks), and the marks are computed inside its
     branch, so a level without padding (e.g. full segments) pays nothing for
     them; under ``vmap`` the ``cond`` becomes a ``select`` and both forms agree.
+    JAX differentiates it as written: a hand-written rule (tangent = the same
+    selection of the tangents) bought nothing measurable (rows ``skip_padding``
+    of experiments/results/bench_reductions/rules.md, measured at commit 14887a5
+    with ``python -m experiments bench_reductions --part rules --repeats 11``).
     """
     if full is None:
         full = jnp.all(_marks(spec, aux)[0])
-    if not uses_rule("skip_padding"):
-        return _keep_or_select(spec, aux, full, list(c), list(a), list(b))
-    return _skip_padding_core(spec, list(c), list(a), list(b), aux, full)
+    return jax.lax.cond(
+        full,
+        lambda c, a, b: c,
+        lambda c, a, b: _select_real(spec, aux, c, a, b),
+        list(c),
+        list(a),
+        list(b),
+    )
 
 
 def _reduce_levels(

@@ -1,6 +1,7 @@
 """Registry rows, jraph aggregation, the GRU fold and the NNX modules."""
 
 import dataclasses
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +13,7 @@ from flax import nnx
 import eqjax as eq
 import eqjax.nn
 from eqjax.reductions import (
+    Monoid,
     aggregate,
     gru_cell,
     gru_fold,
@@ -62,12 +64,6 @@ def test_aggregate_matches_jraph_and_works_in_graph_network():
     with jax.enable_x64(True):
         g = R.make_graph(jax.random.key(0), jnp.float64)
         msgs = g.nodes[g.senders]
-        out = aggregate(
-            msgs, g.receivers, 8, op=jnp.add, identity=0.0, max_segment_size=32
-        )
-        np.testing.assert_allclose(
-            out, jraph.segment_sum(msgs, g.receivers, 8), atol=1e-12
-        )
         agg = tree_aggregator(jnp.maximum, identity=-jnp.inf, max_segment_size=16)
         net = jraph.GraphNetwork(
             update_edge_fn=lambda e, s, r, glob: s,
@@ -75,61 +71,114 @@ def test_aggregate_matches_jraph_and_works_in_graph_network():
             aggregate_edges_for_nodes_fn=agg,
         )
         g2 = g._replace(edges=jnp.zeros((g.senders.shape[0], 1)))
-        got = jax.jit(net)(g2).nodes
-        np.testing.assert_array_equal(got, jraph.segment_max(msgs, g.receivers, 8))
+
+        @jax.jit
+        def both(msgs, g2):
+            out = aggregate(
+                msgs, g.receivers, 8, op=jnp.add, identity=0.0, max_segment_size=32
+            )
+            return out, net(g2).nodes
+
+        out, got = both(msgs, g2)
+        m, r = np.asarray(msgs), np.asarray(g.receivers)
+        want_sum = np.stack([m[r == v].sum(0) for v in range(8)])
+        want_max = np.stack(
+            [
+                m[r == v].max(0) if (r == v).any() else np.full(3, -np.inf)
+                for v in range(8)
+            ]
+        )
+        np.testing.assert_allclose(out, want_sum, atol=1e-12)
+        np.testing.assert_array_equal(got, want_max)
 
 
 def test_gru_fold_matches_python_loop_and_depends_on_order():
     with jax.enable_x64(True):
         p = init_gru_cell(jax.random.key(0), 4, dtype=jnp.float64)
-        x = jax.random.normal(jax.random.key(1), (7, 4), jnp.float64)
+        x = jnp.asarray(np.random.default_rng(1).normal(size=(7, 4)))
         ids = jnp.array([2, 0, 2, 2, 0, 3, 2])
-        out = jax.jit(lambda x: gru_fold(p, x, ids, 4, max_segment_size=4))(x)
+        mask = jnp.array([[True, False, True]])
+
+        @jax.jit
+        def folds(x):
+            return (
+                gru_fold(p, x, ids, 4, max_segment_size=4),
+                gru_fold(p, x[::-1], ids[::-1], 4, max_segment_size=4),
+                gru_fold_dense(p, x[None, :3], mask=mask),
+            )
+
+        out, rev, dense = folds(x)
+        cell = jax.jit(partial(gru_cell, p))
         for s in range(4):
             h = jnp.zeros(4, jnp.float64)
             for k in np.flatnonzero(np.asarray(ids) == s):
-                h = gru_cell(p, x[k], h)
+                h = cell(x[k], h)
             np.testing.assert_allclose(out[s], h, atol=1e-12)
-        dense = gru_fold_dense(p, x[None, :3], mask=jnp.array([[True, False, True]]))
-        h = gru_cell(p, x[2], gru_cell(p, x[0], jnp.zeros(4, jnp.float64)))
+        h = cell(x[2], cell(x[0], jnp.zeros(4, jnp.float64)))
         np.testing.assert_allclose(dense[0], h, atol=1e-12)
         # recurrent folds are order dependent (the reason for LCMs)
-        rev = gru_fold(p, x[::-1], ids[::-1], 4, max_segment_size=4)
         assert float(jnp.abs(rev - out).max()) > 1e-3
         with pytest.raises(ValueError, match="more than max_segment_size"):
             gru_fold(p, x, ids, 4, max_segment_size=3)
 
 
-@pytest.mark.parametrize("cell", ["gru", "mlp"])
-def test_lcm_aggregator_module(cell):
+def test_lcm_aggregator_module():
+    cell = "gru"
     agg = eq.nn.LCMAggregator(4, max_segment_size=8, cell=cell, rngs=nnx.Rngs(0))
-    x = jax.random.normal(jax.random.key(0), (9, 4))
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(9, 4)), jnp.float32)
     ids = jnp.array([0, 0, 1, 1, 1, 3, 3, 3, 3])
-    out = nnx.jit(lambda m, x: m(x, ids, 5))(agg, x)
-    assert out.shape == (5, 4) and out.dtype == jnp.float32
-    np.testing.assert_array_equal(out[2], agg.identity[...])  # empty segment
     # swapping the two items of segment 0 (the root's subtrees) changes only the
     # rounding (the op is exactly commutative; rows of a level may round apart)
     sw = x.at[0].set(x[1]).at[1].set(x[0])
-    np.testing.assert_allclose(agg(sw, ids, 5)[0], out[0], rtol=1e-5, atol=1e-6)
-    # gradients reach every parameter, including the identity
-    loss = lambda m: (
-        jnp.sum(m(x, ids, 5) ** 2) + sum(m.penalties(x[:3], x[3:6], x[6:9]))
-    )
-    grads = nnx.jit(nnx.grad(loss))(agg)
+    mask = jnp.array([[1, 1, 0]] * 3, bool)
+
+    def loss(m):
+        return jnp.sum((m(x, ids, 5) - 1.0) ** 2)
+
+    @nnx.jit
+    def everything(m, xs):
+        out = jax.vmap(lambda x: m(x, ids, 5))(xs)
+        dense = m.dense(xs[0].reshape(3, 3, 4), mask=mask)
+        return out, dense, m.penalties(x[:3], x[3:6], x[6:9]), nnx.grad(loss)(m)
+
+    (out, out_sw), d, penalties, grads = everything(agg, jnp.stack([x, sw]))
+    assert all(np.isfinite(float(v)) and float(v) > 0 for v in penalties)
+    assert out.shape == (5, 4) and out.dtype == jnp.float32
+    np.testing.assert_array_equal(out[2], agg.identity[...])  # empty segment
+    np.testing.assert_allclose(out_sw[0], out[0], rtol=1e-5, atol=1e-6)
+    # gradients reach every parameter, including the identity (empty segments)
     leaves = jax.tree_util.tree_leaves(nnx.state(grads))
     assert leaves and all(np.isfinite(np.asarray(v)).all() for v in leaves)
     assert float(jnp.abs(grads.identity[...]).sum()) > 0
-    d = agg.dense(x.reshape(3, 3, 4), mask=jnp.array([[1, 1, 0]] * 3, bool))
     assert d.shape == (3, 4)
+    monoid = agg.monoid()
+    assert isinstance(monoid, Monoid) and monoid.name == f"symmetric_{cell}"
+    np.testing.assert_array_equal(monoid.identity, agg.identity[...])
     with jax.enable_x64(True):
-        assert agg(x.astype(jnp.float64), ids, 5).dtype == jnp.float64
+        x64 = jax.ShapeDtypeStruct(x.shape, jnp.float64)
+        assert jax.eval_shape(lambda x: agg(x, ids, 5), x64).dtype == jnp.float64
+
+
+def test_lcm_aggregator_module_mlp_cell():
+    """The "mlp" cell differs only in its monoid (same reduction code)."""
+    agg = eq.nn.LCMAggregator(4, max_segment_size=8, cell="mlp", rngs=nnx.Rngs(0))
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(9, 4)), jnp.float32)
+    ids = jnp.array([0, 0, 1, 1, 1, 3, 3, 3, 3])
+    f = nnx.jit(lambda m, x: m(x, ids, 5))
+    out = f(agg, x)
+    monoid = agg.monoid()
+    assert monoid.name == "symmetric_mlp" and out.shape == (5, 4)
+    np.testing.assert_array_equal(out[2], agg.identity[...])
+    sw = x.at[0].set(x[1]).at[1].set(x[0])
+    np.testing.assert_allclose(f(agg, sw)[0], out[0], rtol=1e-5, atol=1e-6)
 
 
 def test_gru_aggregator_module():
     agg = eq.nn.GRUAggregator(4, max_segment_size=8, rngs=nnx.Rngs(0))
-    x = jax.random.normal(jax.random.key(0), (5, 4))
-    out = agg(x, jnp.array([0, 0, 2, 2, 2]), 3)
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 4)), jnp.float32)
+    out, dense = nnx.jit(
+        lambda m, x: (m(x, jnp.array([0, 0, 2, 2, 2]), 3), m.dense(x[None]))
+    )(agg, x)
     assert out.shape == (3, 4)
     np.testing.assert_array_equal(out[1], agg.initial[...])
-    assert agg.dense(x[None]).shape == (1, 4)
+    assert dense.shape == (1, 4)

@@ -142,10 +142,10 @@ def _make_graph(key, dtype) -> jraph.GraphsTuple:
 
 def _graph_degenerate(dtype):
     g = make_graph(jax.random.key(0), dtype)
-    no_edges = g._replace(
-        senders=jnp.full_like(g.senders, 7), receivers=jnp.full_like(g.receivers, 7)
-    )  # every edge moved to the padding node: isolated real nodes
-    return [g._replace(nodes=jnp.zeros_like(g.nodes)), no_edges]
+    padding_node = jnp.full((sum(N_EDGE),), sum(N_NODE) - 1, jnp.int32)
+    # every edge moved to the padding node: isolated real nodes
+    no_edges = g._replace(senders=padding_node, receivers=padding_node)
+    return [g._replace(nodes=jnp.zeros((sum(N_NODE), FEATURES), dtype)), no_edges]
 
 
 def _graph_fn(monoid_for_dtype):
@@ -167,13 +167,13 @@ def _graph_fn(monoid_for_dtype):
 # the group needs only the batch's layout (nodes per graph), built without JAX ops
 _GRAPH_GROUP = graph_node_permutations(
     jraph.GraphsTuple(
-        nodes=np.zeros((sum(N_NODE), FEATURES), np.float32),
+        nodes=jnp.asarray(np.zeros((sum(N_NODE), FEATURES), np.float32)),
         edges=None,
-        senders=np.zeros(sum(N_EDGE), np.int32),
-        receivers=np.zeros(sum(N_EDGE), np.int32),
+        senders=jnp.asarray(np.zeros(sum(N_EDGE), np.int32)),
+        receivers=jnp.asarray(np.zeros(sum(N_EDGE), np.int32)),
         globals=None,
-        n_node=np.array(N_NODE),
-        n_edge=np.array(N_EDGE),
+        n_node=jnp.asarray(np.array(N_NODE)),
+        n_edge=jnp.asarray(np.array(N_EDGE)),
     )
 )
 

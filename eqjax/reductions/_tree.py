@@ -24,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 from jaxtyping import Array, Int
 
 PyTree = Any
@@ -31,7 +32,7 @@ BinaryOp = Callable[[PyTree, PyTree], PyTree]
 
 
 def _static_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, jax.core.Tracer):
+    if isinstance(value, Tracer):
         raise TypeError(
             f"{name} must be a static Python int, got a traced value {value}"
         )
@@ -58,10 +59,10 @@ def num_levels(max_segment_size: int) -> int:
 
 
 def _is_concrete(x: Any) -> bool:
-    return not isinstance(x, jax.core.Tracer)
+    return not isinstance(x, Tracer)
 
 
-def _identity_leaves(identity: PyTree, leaves: list[Array], treedef) -> list[Array]:
+def _identity_leaves(identity: PyTree, leaves: list[Any], treedef) -> list[Array]:
     """Identity leaves cast to each data leaf's dtype, checked against its feature
     shape (a leaf identity is shared by every data leaf)."""
     if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(identity)):
@@ -499,9 +500,9 @@ def tree_reduce_dense(
     leaves, treedef = jax.tree_util.tree_flatten(x)
     if not leaves:
         raise ValueError("tree_reduce_dense: x has no array leaves")
-    ax = [axis % leaf.ndim if leaf.ndim else None for leaf in leaves]
-    if any(a is None for a in ax):
+    if any(leaf.ndim == 0 for leaf in leaves):
         raise ValueError("tree_reduce_dense: leaves need at least one (item) axis")
+    ax = [axis % leaf.ndim for leaf in leaves]
     batch = leaves[0].shape[: ax[0]]
     n = leaves[0].shape[ax[0]]
     for leaf, a in zip(leaves, ax, strict=True):

@@ -206,6 +206,7 @@ def segments_to_dense(
       ([[2.0, 1.0], [0.0, 3.0]], [1, 2])
     """
     leaves, treedef = jax.tree_util.tree_flatten(data)
+    leaves = [jnp.asarray(leaf) for leaf in leaves]  # NumPy leaves too
     keep = size if max_segment_size is None else min(size, max_segment_size)
     fills = _identity_leaves(fill, leaves, treedef)
     E = segment_ids.shape[0]
@@ -420,6 +421,7 @@ def tree_reduce(
     num_segments = _static_int(num_segments, "num_segments", 0)
     max_segment_size = _static_int(max_segment_size, "max_segment_size", 1)
     leaves, treedef = jax.tree_util.tree_flatten(data)
+    leaves = [jnp.asarray(leaf) for leaf in leaves]  # NumPy leaves too
     if not leaves:
         raise ValueError("tree_reduce: data has no array leaves")
     segment_ids = jnp.asarray(segment_ids)
@@ -498,6 +500,7 @@ def tree_reduce_dense(
              [15.]], dtype=float32)
     """
     leaves, treedef = jax.tree_util.tree_flatten(x)
+    leaves = [jnp.asarray(leaf) for leaf in leaves]  # NumPy leaves too
     if not leaves:
         raise ValueError("tree_reduce_dense: x has no array leaves")
     if any(leaf.ndim == 0 for leaf in leaves):

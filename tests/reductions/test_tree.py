@@ -45,7 +45,8 @@ def layout(seed, dtype=jnp.float64):
     """Data [E, 3] and shuffled ids with the segment sizes ``COUNTS``."""
     rng = np.random.default_rng(seed)
     ids = rng.permutation(np.repeat(np.arange(S), COUNTS))
-    return jnp.asarray(rng.normal(size=(E, 3)), dtype), jnp.asarray(ids, jnp.int32)
+    x = rng.normal(size=(E, 3)).astype(dtype)  # host cast: no conversion kernel
+    return jnp.asarray(x), jnp.asarray(ids.astype(np.int32))
 
 
 def ragged(seed, E, S, dtype=jnp.float64):
@@ -90,14 +91,15 @@ def max_count(ids, S):
     return int(np.bincount(np.asarray(ids), minlength=S).max())
 
 
-@pytest.mark.parametrize("size", [LARGEST, 32])
-def test_exact_monoids_match_numpy_float64(size):
-    """Every exact monoid equals its segment reduction; the padding of segments to
-    the tree (size 12 -> 16 slots, or 32) never changes the result."""
+def test_exact_monoids_match_numpy_float64():
+    """Every exact monoid equals its segment reduction, with empty segments and
+    padding at every tree level (12 items in 16 slots). The padded size changing
+    nothing is checked here for a non-neutral identity (test_padding_...) and for
+    every exact monoid in the slow tier."""
     with jax.enable_x64(True):
         for seed in (0, 1):
             x, ids = layout(seed)
-            got = reduce_all(x, ids, size)
+            got = reduce_all(x, ids, LARGEST)
             for name, y in got.items():
                 assert y.dtype == jnp.float64 and y.shape == (S, 3)
                 np.testing.assert_allclose(
@@ -106,15 +108,14 @@ def test_exact_monoids_match_numpy_float64(size):
 
 
 def test_exact_monoids_invariant_to_permuting_items():
-    """Acting with S_E on (data, ids) jointly permutes items within segments."""
+    """Permuting the items (data and ids jointly) permutes them within segments."""
     with jax.enable_x64(True):
         x, ids = layout(2)
         want = reduce_all(x, ids, LARGEST)
+        xn, idn = np.asarray(x), np.asarray(ids)
         for seed in (3, 4):
-            p = jnp.asarray(np.random.default_rng(seed).permutation(E))
-            xp = eq.groups.act_set(p, x, axis=0)
-            idsp = eq.groups.act_set(p, ids, axis=0)
-            got = reduce_all(xp, idsp, LARGEST)
+            p = np.random.default_rng(seed).permutation(E)
+            got = reduce_all(xn[p], idn[p], LARGEST)
             for name in MONOIDS:
                 np.testing.assert_allclose(
                     got[name], want[name], rtol=1e-12, atol=1e-12
@@ -166,24 +167,20 @@ def test_invariant_to_permuting_items_slow(seed, E):
 def test_control_non_commutative_op_is_not_invariant():
     """Control that must fail the invariance check: subtraction is no monoid."""
     with jax.enable_x64(True):
-        x, ids = layout(0)
-        p = jnp.asarray(np.random.default_rng(1).permutation(E))
+        x, ids = map(np.asarray, layout(0))
+        p = np.random.default_rng(1).permutation(E)
         f = jax.jit(
             lambda x, i: tree_reduce(
                 jnp.subtract, x, i, S, identity=0.0, max_segment_size=LARGEST
             )
         )
-        err = jnp.abs(
-            f(x, ids)
-            - f(eq.groups.act_set(p, x, axis=0), eq.groups.act_set(p, ids, axis=0))
-        ).max()
-        assert err > 1e-1
+        assert np.abs(np.asarray(f(x, ids)) - np.asarray(f(x[p], ids[p]))).max() > 0.1
 
 
 def test_pytree_leaves_and_identities():
     with jax.enable_x64(True):
         x, ids = layout(3)
-        data = {"a": x, "b": x[:, 0] * 2.0}
+        data = {"a": x, "b": 2.0 * np.asarray(x)[:, 0]}
         out = jax.jit(
             lambda d, i: tree_reduce(
                 lambda u, v: {"a": jnp.maximum(u["a"], v["a"]), "b": u["b"] + v["b"]},
@@ -227,21 +224,16 @@ def test_trace_count_is_ceil_log2():
             jax.ShapeDtypeStruct((3, size, 2), jnp.float32),
         )
         assert len(calls) == int(np.ceil(np.log2(size)))
-    out = jax.jit(
-        lambda x: tree_reduce(
-            op, x, jnp.zeros(17, jnp.int32), 1, identity=0.0, max_segment_size=17
-        )
-    )(jnp.ones((17, 2)))
-    assert float(out[0, 0]) == 17
 
 
 def test_jit_vmap_grad():
     with jax.enable_x64(True):
         x, ids = layout(5)
-        used = jnp.asarray(COUNTS > 0)[:, None]
-        xs = jnp.stack([x, 2 * x, -x])
+        used = (COUNTS > 0)[:, None]
+        xn, idn = np.asarray(x), np.asarray(ids)
+        xs = np.stack([xn, 2 * xn, -xn])
         # vmap over segment ids as well (permutations keep the segment sizes)
-        idss = jnp.stack([ids, jnp.roll(ids, 1), ids[::-1]])
+        idss = np.stack([idn, np.roll(idn, 1), idn[::-1]])
 
         def reduce(monoid, x, ids=ids):
             return tree_reduce(
@@ -267,7 +259,7 @@ def test_jit_vmap_grad():
 
         vmapped, vmapped_ids, grad_max, grad_lse = everything(x, xs, idss)
         for v, want in zip(vmapped, xs, strict=True):
-            np.testing.assert_array_equal(v, reduce_all(want, ids, LARGEST)["max"])
+            np.testing.assert_array_equal(v, reference("max", want, ids, S))
         np.testing.assert_allclose(
             vmapped_ids,
             np.stack(
@@ -275,7 +267,6 @@ def test_jit_vmap_grad():
             ),
             atol=1e-12,
         )
-        xn, idn = np.asarray(x), np.asarray(ids)
         want = np.zeros_like(xn)
         for s in np.flatnonzero(COUNTS):
             rows = np.flatnonzero(idn == s)
@@ -301,7 +292,8 @@ def test_no_jit_equals_jit_slow():
 def test_indices_sorted_path_and_empty_inputs():
     with jax.enable_x64(True):
         x, ids = layout(9)
-        order = jnp.argsort(ids, stable=True)
+        order = np.argsort(np.asarray(ids), stable=True)
+        xs, ss = np.asarray(x)[order], np.asarray(ids)[order]
         a = jax.jit(
             lambda x, i: tree_reduce(
                 jnp.add,
@@ -312,20 +304,20 @@ def test_indices_sorted_path_and_empty_inputs():
                 max_segment_size=LARGEST,
                 indices_are_sorted=True,
             )
-        )(x[order], ids[order])
+        )(xs, ss)
         np.testing.assert_allclose(a, reference("sum", x, ids, S), atol=1e-12)
         # no items at all: every segment is the identity
         e = jax.jit(
             lambda x, i: tree_reduce(
                 jnp.maximum, x, i, 3, identity=-jnp.inf, max_segment_size=4
             )
-        )(jnp.zeros((0, 2)), jnp.zeros((0,), jnp.int32))
-        assert e.shape == (3, 2) and bool(jnp.all(e == -jnp.inf))
+        )(np.zeros((0, 2), np.float32), np.zeros((0,), np.int32))
+        assert e.shape == (3, 2) and (np.asarray(e) == -np.inf).all()
 
 
 def test_learnable_identity_returned_for_empty_segments():
     """An identity that is not neutral for op still comes back for empty segments."""
-    e = jnp.array([0.5, -1.0])
+    e = np.array([0.5, -1.0], np.float32)
     out = jax.jit(
         lambda x, e: tree_reduce(
             lambda a, b: a * b + 1.0,
@@ -335,8 +327,8 @@ def test_learnable_identity_returned_for_empty_segments():
             identity=e,
             max_segment_size=2,
         )
-    )(jnp.ones((3, 2)), e)
-    np.testing.assert_array_equal(out[1], e)
+    )(np.ones((3, 2), np.float32), e)
+    np.testing.assert_array_equal(np.asarray(out)[1], e)
 
 
 def test_dtype_in_dtype_out():
@@ -357,10 +349,10 @@ def test_dtype_in_dtype_out():
             for x in xs
         ]
 
-    outs = f([jnp.arange(6).astype(dt).reshape(6, 1) for dt in dtypes])
+    outs = f([np.arange(6).astype(dt).reshape(6, 1) for dt in dtypes])
     for dt, out in zip(dtypes, outs, strict=True):
         assert out.dtype == dt
-        np.testing.assert_array_equal(np.asarray(out[:2, 0], np.float32), [2, 4])
+        np.testing.assert_array_equal(np.asarray(out, np.float32)[:2, 0], [2, 4])
 
 
 # ------------------------------------------------------------------ bad input
@@ -480,7 +472,7 @@ def test_dense_bad_mask_and_axis():
     with pytest.raises(ValueError, match="mask must be boolean"):
         tree_reduce_dense(jnp.add, x, identity=0.0, mask=jnp.ones((2, 4), bool))
     out = jax.jit(lambda x: tree_reduce_dense(jnp.add, x, identity=0.0, axis=0))(
-        jnp.ones((5, 2))
+        np.ones((5, 2), np.float32)
     )
     np.testing.assert_array_equal(out, [5.0, 5.0])
 
@@ -493,13 +485,14 @@ def test_padding_skipped_for_non_neutral_identity():
     as a real item does change the result."""
     op = lambda a, b: jnp.tanh(a * b + a + b + 1.0)  # commutative, not associative
     rng = np.random.default_rng(0)
-    x = jnp.asarray(rng.normal(size=(5, 3)), jnp.float32)
+    x = rng.normal(size=(5, 3)).astype(np.float32)
     ids = jnp.array([0, 0, 0, 2, 2])
-    e1, e2 = jnp.array([0.5, -1.0, 2.0]), jnp.array([-3.0, 0.0, 1.0])
+    e1 = np.array([0.5, -1.0, 2.0], np.float32)
+    e2 = np.array([-3.0, 0.0, 1.0], np.float32)
 
-    xd = jnp.asarray(rng.normal(size=(2, 6, 3)), jnp.float32)
-    mask = jnp.array([[1, 0, 1, 1, 0, 0], [1, 1, 1, 1, 1, 0]], bool)
-    junk = jnp.where(mask[..., None], xd, 7.0)
+    xd = rng.normal(size=(2, 6, 3)).astype(np.float32)
+    mask = np.array([[1, 0, 1, 1, 0, 0], [1, 1, 1, 1, 1, 0]], bool)
+    junk = np.where(mask[..., None], xd, np.float32(7.0))
 
     @jax.jit
     def everything(x, e1, e2):
@@ -515,9 +508,9 @@ def test_padding_skipped_for_non_neutral_identity():
         d = jax.vmap(dense)(jnp.stack([xd, junk]), jnp.stack([e1, e2]))
         return f(x, ids, e1, 4), f(x, ids, e2, 16), grad, bad, d
 
-    ref, out, g, bad, d = everything(x, e1, e2)
+    ref, out, g, bad, d = map(np.asarray, everything(x, e1, e2))
     np.testing.assert_array_equal(out[1], e2)  # empty segment
     np.testing.assert_allclose(out[::2], ref[::2], rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(g, jnp.zeros(3))
-    assert float(jnp.abs(bad[0] - ref[0]).max()) > 1e-2
+    np.testing.assert_array_equal(g, np.zeros(3))
+    assert np.abs(bad[0] - ref[0]).max() > 1e-2
     np.testing.assert_allclose(d[1], d[0], rtol=1e-6, atol=1e-6)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -61,3 +62,16 @@ def time_call(
             break
     times.sort()
     return times[len(times) // 2]
+
+
+def power_law_exponent(xs, ts, *, xmin: float | None = None) -> float:
+    """Exponent ``k`` of ``t ∝ x^k``: least-squares slope of ``log t`` against
+    ``log x`` over the points with ``x >= xmin`` (all by default) and a finite,
+    positive ``t``; NaN when fewer than two points remain."""
+    xs, ts = np.asarray(xs, float), np.asarray(ts, float)
+    ok = np.isfinite(ts) & (ts > 0)
+    if xmin is not None:
+        ok &= xs >= xmin
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(xs[ok]), np.log(ts[ok]), 1)[0])

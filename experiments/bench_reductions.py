@@ -1,22 +1,33 @@
-"""Benchmark: aggregation time vs neighbourhood size for sum, LCM tree, GRU fold.
+"""Benchmark: aggregation time vs neighbourhood size for sum, LCM tree, GRU fold,
+and what each hand-written differentiation rule of eqjax.reductions buys.
 
 Ong & Veličković (LoG 2022) argue that a learnable commutative monoid reduced over
 a balanced tree (O(log n) depth) is faster than a recurrent GRU aggregator (O(n)
-depth) on parallel hardware. We time one forward+backward pass (gradient w.r.t.
-the items and the parameters) of three aggregators of width 32:
+depth) on parallel hardware. ``--part scaling`` times one forward+backward pass
+(gradient w.r.t. the items and the parameters) of three aggregators of width 32:
 
 * ``sum``: ``jax.ops.segment_sum`` (the cheap, non-learnable reference);
-* ``lcm_tree``: :func:`eqjax.reductions.tree_reduce` with the symmetrised GRU cell
-  (each operand multiplied once by the concatenated input/hidden weights, both
-  directions in one elementwise pass, levels paired by reshaping, the padding skip
-  under a ``lax.cond`` that full levels bypass);
-* ``gru_fold``: :func:`eqjax.reductions.gru_fold`, a ``lax.scan`` over the items
-  (input projections precomputed in one matmul, the usual fast RNN layout).
+* ``lcm_tree``: :func:`eqjax.reductions.tree_reduce` with
+  :func:`eqjax.reductions.symmetric_gru_monoid`;
+* ``gru_fold``: :func:`eqjax.reductions.gru_fold`, a ``lax.scan`` over the items.
 
 Two regimes: latency (one segment of n items) and throughput (64 segments of n
 items). We fit ``time ∝ n^k`` on each curve and report the fold/tree ratios next to
 the targets of the issue (latency: tree ≥ 2× faster at n = 1024 and ≥ 4× at
-n = 4096; throughput: tree ≤ 2.2× the fold's time at 64 × 1024).
+n = 4096; throughput: tree ≤ 2.2× the fold's time at 64 × 1024). Tables:
+``timings``, ``ratios``, ``scaling`` (``.md``/``.csv``) and ``timings.png``.
+
+``--part rules`` times the same forward+backward workloads traced once with each
+differentiation rule and once with its plain definition (differentiated by JAX),
+in interleaved rounds, and writes ``rules.md``/``rules.csv``: medians of each, and
+the median and quartiles of the per-round ratio plain/rule. A rule stays in the
+library only where its rows show a gain beyond that spread: the padding skip's
+rule (rows ``skip_padding``, measured at commit 14887a5 with ``--part rules
+--repeats 11``, dense masked and ragged padded workloads) did not, and was
+deleted.
+
+Run: ``python -m experiments bench_reductions [--part scaling|rules|all]``;
+results under ``experiments/results/bench_reductions/``.
 """
 
 from __future__ import annotations
@@ -27,16 +38,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eqjax.reductions import gru_fold, init_gru_cell, symmetric_gru_op, tree_reduce
+from eqjax.reductions import (
+    gru_fold,
+    init_gru_cell,
+    symmetric_gru_monoid,
+    tree_reduce,
+)
+from eqjax.reductions._switch import plain_definitions
 
-from ._common import results_dir, time_call, write_table
+from ._common import power_law_exponent, results_dir, time_call, write_table
 
 DESCRIPTION = "time/aggregation vs n: segment_sum vs LCM tree vs GRU fold (fwd+bwd)"
 WIDTH = 32
 
 
-def make_fns(num_segments: int, n: int, width: int = WIDTH):
-    """Jitted forward+backward functions ``f(params, data) -> (loss, grads)``."""
+def make_fns(num_segments: int, n: int, width: int = WIDTH, names=None):
+    """Forward+backward functions ``f(params, data) -> (loss, grads)``, jitted (or
+    the plain losses for ``names``, traced by the caller)."""
     ids = jnp.repeat(jnp.arange(num_segments), n)
 
     def loss_sum(params, data):
@@ -46,13 +64,13 @@ def make_fns(num_segments: int, n: int, width: int = WIDTH):
         )
 
     def loss_tree(params, data):
-        p, e = params
+        m = symmetric_gru_monoid(*params)
         out = tree_reduce(
-            symmetric_gru_op(p),
+            m.op,
             data,
             ids,
             num_segments,
-            identity=e,
+            identity=m.identity,
             max_segment_size=n,
             indices_are_sorted=True,
         )
@@ -71,11 +89,11 @@ def make_fns(num_segments: int, n: int, width: int = WIDTH):
         )
         return jnp.sum(out**2)
 
-    wrap = lambda f: jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
+    losses = {"sum": loss_sum, "lcm_tree": loss_tree, "gru_fold": loss_fold}
+    if names is not None:
+        return {k: losses[k] for k in names}
     return {
-        "sum": wrap(loss_sum),
-        "lcm_tree": wrap(loss_tree),
-        "gru_fold": wrap(loss_fold),
+        k: jax.jit(jax.value_and_grad(f, argnums=(0, 1))) for k, f in losses.items()
     }
 
 
@@ -86,11 +104,55 @@ def inputs(num_segments: int, n: int, width: int = WIDTH):
     return params, data
 
 
-def fit_exponent(ns, ts) -> float:
-    """Slope of log t vs log n over the largest half of the sizes."""
-    ns, ts = np.asarray(ns, float), np.asarray(ts, float)
-    k = max(2, len(ns) // 2)
-    return float(np.polyfit(np.log(ns[-k:]), np.log(ts[-k:]), 1)[0])
+def fit_largest_half(ns, ts) -> float:
+    """Exponent of ``t ∝ n^k`` over the largest half of the sizes (at least two)."""
+    xmin = sorted(ns)[-max(2, len(ns) // 2)]
+    return power_law_exponent(ns, ts, xmin=xmin)
+
+
+# ------------------------------------------------------- rule vs plain definition
+
+
+def rule_workloads(quick: bool):
+    """``(rule, label, loss(params, data), params, data)``: forward+backward
+    workloads whose derivative goes through the rule (full segments, so every
+    tree level is a whole level of pairs)."""
+    sizes = [(1, 64), (8, 16)]
+    if not quick:
+        sizes = [(1, 64), (64, 16), (1, 1024), (1, 4096), (64, 256)]
+    out = []
+    for S, n in sizes:
+        (loss,) = make_fns(S, n, names=("lcm_tree",)).values()
+        params, data = inputs(S, n)
+        out.append(("symmetric_gru", f"ragged {S} x {n} (full)", loss, params, data))
+    return out
+
+
+def bench_rules(rounds: int, jobs) -> list[list]:
+    rows = []
+    for rule, label, loss, params, data in jobs:
+        grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+        with_rule = grad.lower(params, data).compile()
+        with plain_definitions(rule):
+            plain = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+            plain = plain.lower(params, data).compile()
+        t_rule, t_plain = [], []
+        for _ in range(rounds):  # interleaved: a slow spell hits both alike
+            t_rule.append(time_call(with_rule, params, data, repeats=3, min_time=0.0))
+            t_plain.append(time_call(plain, params, data, repeats=3, min_time=0.0))
+        ratio = np.asarray(t_plain) / np.asarray(t_rule)
+        q1, q2, q3 = np.percentile(ratio, [25, 50, 75])
+        rows.append(
+            [
+                rule,
+                label,
+                float(np.median(t_rule)) * 1e3,
+                float(np.median(t_plain)) * 1e3,
+                float(q2),
+                f"{q1:.3f}-{q3:.3f}",
+            ]
+        )
+    return rows
 
 
 def main(argv: list[str]) -> int:
@@ -98,6 +160,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--quick", action="store_true", help="small sizes (tests)")
     ap.add_argument(
         "--repeats", type=int, default=None, help="interleaved timing rounds"
+    )
+    ap.add_argument(
+        "--part",
+        choices=("scaling", "rules", "all"),
+        default="all",
+        help="aggregators vs n, differentiation rules vs plain definitions, or both",
     )
     args = ap.parse_args(argv)
 
@@ -112,12 +180,47 @@ def main(argv: list[str]) -> int:
         rounds = args.repeats or 15
     device = jax.devices()[0]
     dev = f"{device.platform}:{getattr(device, 'device_kind', '')}".rstrip(":")
+    tag = "quick_" if args.quick else ""
 
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover
         tqdm = lambda x, **k: x
 
+    if args.part in ("scaling", "all"):
+        run_scaling(regimes, rounds, dev, tag, tqdm)
+    if args.part in ("rules", "all"):
+        jobs = tqdm(rule_workloads(args.quick), desc="bench_reductions (rules)")
+        rows = bench_rules(rounds, jobs)
+        pre = (
+            f"device: {dev}; width {WIDTH}; symmetrised-GRU monoid, forward+backward "
+            "(value_and_grad w.r.t. params and items), traced with the rule and "
+            "with its plain definition (eqjax.reductions._switch); medians over "
+            f"{rounds} interleaved rounds (each the median of 3 calls); plain/rule "
+            "is the median and interquartile range of the per-round ratios (> 1: "
+            "the rule is faster). Shared machine: ratios within the range of "
+            "1 are noise."
+        )
+        print(
+            write_table(
+                "bench_reductions",
+                tag + "rules",
+                [
+                    "rule",
+                    "workload",
+                    "ms rule",
+                    "ms plain",
+                    "plain/rule",
+                    "plain/rule IQR",
+                ],
+                rows,
+                preamble=pre,
+            )
+        )
+    return 0
+
+
+def run_scaling(regimes, rounds: int, dev: str, tag: str, tqdm) -> None:
     rows, curves = [], {}
     jobs = [(r, s, n) for r, (s, ns) in regimes.items() for n in ns]
     for regime, S, n in tqdm(jobs, desc="bench_reductions"):
@@ -145,7 +248,7 @@ def main(argv: list[str]) -> int:
         for n in ns:
             summary.append([regime, S, n, fo[n] / tr[n], tr[n] / su[n]])
     expo = [
-        [regime, name, fit_exponent(*zip(*curves[(regime, name)], strict=True))]
+        [regime, name, fit_largest_half(*zip(*curves[(regime, name)], strict=True))]
         for regime in regimes
         for name in ("sum", "lcm_tree", "gru_fold")
     ]
@@ -157,7 +260,6 @@ def main(argv: list[str]) -> int:
         "(64 segments) tree/fold <= 2.2 at n=1024, i.e. fold/tree >= 0.45."
     )
     name = "bench_reductions"
-    tag = "quick_" if args.quick else ""
     md = write_table(
         name,
         tag + "timings",
@@ -194,4 +296,3 @@ def main(argv: list[str]) -> int:
     fig.tight_layout()
     fig.savefig(results_dir(name) / f"{tag}timings.png", dpi=100)
     plt.close(fig)
-    return 0

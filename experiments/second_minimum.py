@@ -20,10 +20,12 @@ with the LCM aggregator.
 Padding: the sets are drawn with their items at random positions of a 16-slot
 (train) or 32-slot (eval) buffer; ``tree_reduce_dense`` skips masked slots (a
 tree node with one masked child passes the other through), so the learnable
-identity only stands for empty sets. An earlier version fed the identity through
-the cell at every padding slot, which the model had to learn to make neutral;
-that cost most of the accuracy (LCM 31% at 16, 4.5% at 32 after 2500 steps at
-width 32, against 70% / 46% with padding skipped, same settings).
+identity only stands for empty sets and the model need not learn to make it
+neutral.
+
+Run: ``python -m experiments second_minimum [--quick]``; results in
+``experiments/results/second_minimum/results.md`` (``results_<tag>.md`` for
+``--tag`` runs).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from eqjax.reductions import (
     gru_fold_dense,
     identity_penalty,
     init_gru_cell,
-    symmetric_gru_op,
+    symmetric_gru_monoid,
     tree_reduce,
     tree_reduce_dense,
 )
@@ -108,22 +110,22 @@ def aggregate_sets(method, params, x, mask):
         return jnp.max(jnp.where(m, x, -1.0), axis=-2)
     if method == "gru":
         return gru_fold_dense(params["cell"], x, mask=mask)
-    op = symmetric_gru_op(params["cell"])
-    return tree_reduce_dense(op, x, identity=params["e"], mask=mask)
+    m = symmetric_gru_monoid(params["cell"], params["e"])
+    return tree_reduce_dense(m.op, x, identity=m.identity, mask=mask)
 
 
 def penalty_sets(params, x, mask, key, num=32):
     """Scale-free associativity + identity penalty on partial aggregates of the
     first ``num`` sets of the batch (a subsample keeps its cost small)."""
-    op = symmetric_gru_op(params["cell"])
+    m = symmetric_gru_monoid(params["cell"], params["e"])
     x, mask = x[:num], mask[:num]
     grp = jax.random.randint(key, mask.shape, 0, 3)
     abc = [
-        tree_reduce_dense(op, x, identity=params["e"], mask=mask & (grp == g))
+        tree_reduce_dense(m.op, x, identity=m.identity, mask=mask & (grp == g))
         for g in range(3)
     ]
-    return associativity_penalty(op, *abc, normalize=True) + identity_penalty(
-        op, params["e"], abc[0]
+    return associativity_penalty(m.op, *abc, normalize=True) + identity_penalty(
+        m.op, m.identity, abc[0]
     )
 
 
@@ -213,9 +215,9 @@ def aggregate_graph(method, params, msgs, receivers, num_nodes, max_deg):
         return jax.ops.segment_max(msgs, recv, S)
     if method == "gru":
         return gru_fold(params["cell"], msgs, recv, S, max_segment_size=max_deg)
-    op = symmetric_gru_op(params["cell"])
+    m = symmetric_gru_monoid(params["cell"], params["e"])
     return tree_reduce(
-        op, msgs, recv, S, identity=params["e"], max_segment_size=max_deg
+        m.op, msgs, recv, S, identity=m.identity, max_segment_size=max_deg
     )
 
 
@@ -240,14 +242,14 @@ def train_graph(method, steps, nodes, width, lam, seed):
             idx = jax.random.randint(k2, (3, 64, 4), 0, nodes)
             sub = x[idx]  # partial aggregates of random 4-item sets
             mask = jnp.ones(sub.shape[:-1], bool)
-            op = symmetric_gru_op(params["cell"])
+            m = symmetric_gru_monoid(params["cell"], params["e"])
             abc = [
-                tree_reduce_dense(op, sub[i], identity=params["e"], mask=mask[i])
+                tree_reduce_dense(m.op, sub[i], identity=m.identity, mask=mask[i])
                 for i in range(3)
             ]
             out = out + lam * (
-                associativity_penalty(op, *abc, normalize=True)
-                + identity_penalty(op, params["e"], abc[0])
+                associativity_penalty(m.op, *abc, normalize=True)
+                + identity_penalty(m.op, m.identity, abc[0])
             )
         return out
 

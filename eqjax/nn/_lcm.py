@@ -13,9 +13,21 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Float, Int
 
-from ..reductions import _monoids as M
-from ..reductions._fold import gru_fold, gru_fold_dense
-from ..reductions._tree import tree_reduce, tree_reduce_dense
+from ..reductions import (
+    GRUCellParams,
+    MLPParams,
+    Monoid,
+    associativity_penalty,
+    gru_fold,
+    gru_fold_dense,
+    identity_penalty,
+    init_gru_cell,
+    init_mlp_op,
+    symmetric_gru_monoid,
+    symmetric_mlp_monoid,
+    tree_reduce,
+    tree_reduce_dense,
+)
 
 
 class LCMAggregator(nnx.Module):
@@ -67,9 +79,9 @@ class LCMAggregator(nnx.Module):
         self.param_dtype = param_dtype
         key = rngs.params()
         if cell == "gru":
-            p = M.init_gru_cell(key, self.features, dtype=param_dtype)
+            p = init_gru_cell(key, self.features, dtype=param_dtype)
         else:
-            p = M.init_mlp_op(
+            p = init_mlp_op(
                 key, self.features, hidden or 2 * self.features, dtype=param_dtype
             )
         self._fields = type(p)._fields
@@ -80,13 +92,21 @@ class LCMAggregator(nnx.Module):
     def _dtype(self, x) -> Any:
         return self.dtype if self.dtype is not None else x.dtype
 
-    def op(self, dtype: Any = None):
-        """The current binary operator (a pure function of two ``[..., D]`` arrays)."""
+    def monoid(self, dtype: Any = None) -> Monoid:
+        """The current learnable monoid (:func:`eqjax.reductions.symmetric_gru_monoid`
+        or :func:`~eqjax.reductions.symmetric_mlp_monoid`), parameters and identity
+        cast to ``dtype`` (default ``param_dtype``)."""
         dt = dtype or self.param_dtype
         vals = [getattr(self, name)[...].astype(dt) for name in self._fields]
+        e = self.identity[...].astype(dt)
         if self.cell == "gru":
-            return M.symmetric_gru_op(M.GRUCellParams(*vals))
-        return M.symmetric_mlp_op(M.MLPParams(*vals))
+            return symmetric_gru_monoid(GRUCellParams(*vals), e)
+        return symmetric_mlp_monoid(MLPParams(*vals), e)
+
+    def op(self, dtype: Any = None):
+        """The current binary operator (a pure function of two ``[..., D]`` arrays):
+        ``self.monoid(dtype).op``."""
+        return self.monoid(dtype).op
 
     def __call__(
         self,
@@ -99,12 +119,13 @@ class LCMAggregator(nnx.Module):
     ) -> Float[Array, "S D"]:
         """Tree-reduce each segment; empty segments give the learned identity."""
         dt = self._dtype(data)
+        m = self.monoid(dt)
         return tree_reduce(
-            self.op(dt),
+            m.op,
             data.astype(dt),
             segment_ids,
             num_segments,
-            identity=self.identity[...].astype(dt),
+            identity=m.identity,
             max_segment_size=max_segment_size or self.max_segment_size,
             indices_are_sorted=indices_are_sorted,
         )
@@ -113,19 +134,18 @@ class LCMAggregator(nnx.Module):
         self, x: Float[Array, "*batch n D"], mask: Array | None = None
     ) -> Float[Array, "*batch D"]:
         """Tree-reduce the item axis of ``[*batch, n, D]`` sets (skip masked items)."""
-        dt = self._dtype(x)
+        m = self.monoid(self._dtype(x))
         return tree_reduce_dense(
-            self.op(dt), x.astype(dt), identity=self.identity[...].astype(dt), mask=mask
+            m.op, x.astype(m.identity.dtype), identity=m.identity, mask=mask
         )
 
     def penalties(self, a: Array, b: Array, c: Array) -> tuple[Array, Array]:
         """``(associativity_penalty(op, a, b, c), identity_penalty(op, e, a))`` on
         sampled ``[N, D]`` triples."""
-        dt = self._dtype(a)
-        op = self.op(dt)
+        m = self.monoid(self._dtype(a))
         return (
-            M.associativity_penalty(op, a, b, c),
-            M.identity_penalty(op, self.identity[...].astype(dt), a),
+            associativity_penalty(m.op, a, b, c),
+            identity_penalty(m.op, m.identity, a),
         )
 
 
@@ -165,15 +185,15 @@ class GRUAggregator(nnx.Module):
         self.max_segment_size = int(max_segment_size)
         self.dtype = dtype
         self.param_dtype = param_dtype
-        p = M.init_gru_cell(rngs.params(), self.features, dtype=param_dtype)
+        p = init_gru_cell(rngs.params(), self.features, dtype=param_dtype)
         self.w_i, self.w_h = nnx.Param(p.w_i), nnx.Param(p.w_h)
         self.b_i, self.b_h = nnx.Param(p.b_i), nnx.Param(p.b_h)
         self.initial = nnx.Param(jnp.zeros((self.features,), param_dtype))
 
     def _cast(self, x):
         dt = self.dtype if self.dtype is not None else x.dtype
-        p = M.GRUCellParams(
-            *(getattr(self, n)[...].astype(dt) for n in M.GRUCellParams._fields)
+        p = GRUCellParams(
+            *(getattr(self, n)[...].astype(dt) for n in GRUCellParams._fields)
         )
         return dt, p
 

@@ -5,7 +5,9 @@ Ong & Veličković, "Learnable Commutative Monoids for Graph Neural Networks"
 over a balanced binary tree (O(log n) depth); :func:`tree_reduce_dense` does the
 same for masked dense sets; the exact monoids (sum, max, min, logsumexp, product)
 make it a permutation-invariant set function, and the learnable commutative
-operators (:func:`symmetric_gru_op`, :func:`symmetric_mlp_op`) with
+monoids (:func:`symmetric_gru_monoid`, :func:`symmetric_mlp_monoid`: a
+:class:`Monoid` like the exact ones, from the operators :func:`symmetric_gru_op`,
+:func:`symmetric_mlp_op` and a learnable identity) with
 :func:`associativity_penalty` / :func:`identity_penalty` learn one.
 :func:`aggregate` / :func:`tree_aggregator` plug it into jraph message passing,
 and :func:`gru_fold` is the recurrent O(n) baseline.
@@ -28,7 +30,9 @@ from ._monoids import max_monoid as max_monoid
 from ._monoids import min_monoid as min_monoid
 from ._monoids import product_monoid as product_monoid
 from ._monoids import sum_monoid as sum_monoid
+from ._monoids import symmetric_gru_monoid as symmetric_gru_monoid
 from ._monoids import symmetric_gru_op as symmetric_gru_op
+from ._monoids import symmetric_mlp_monoid as symmetric_mlp_monoid
 from ._monoids import symmetric_mlp_op as symmetric_mlp_op
 from ._tree import num_levels as num_levels
 from ._tree import segment_positions as segment_positions
@@ -56,7 +60,9 @@ __all__ = [
     "segment_positions",
     "segments_to_dense",
     "sum_monoid",
+    "symmetric_gru_monoid",
     "symmetric_gru_op",
+    "symmetric_mlp_monoid",
     "symmetric_mlp_op",
     "tree_aggregator",
     "tree_reduce",

@@ -5,16 +5,18 @@ Ong & Veličković, "Learnable Commutative Monoids for Graph Neural Networks"
 (sum, max, min, logsumexp, product) make the tree reduction a permutation-invariant
 set function. The learnable ones are parameterised binary operators made
 commutative by construction, ``op(a, b) = ½ (h(a, b) + h(b, a))`` with a GRU cell or
-an MLP ``h``, plus a learnable identity; associativity (hence invariance to the
+an MLP ``h``, plus a learnable identity: :func:`symmetric_gru_monoid` and
+:func:`symmetric_mlp_monoid` return them as :class:`Monoid` records like the exact
+ones. Associativity (hence invariance to the
 order of items, not only to swapping tree children) is encouraged by
 :func:`associativity_penalty` and neutrality by :func:`identity_penalty`.
 
 The symmetrised operators share their matrix products between the two directions:
 each operand is multiplied once by the concatenated weights (``u @ [W_i | W_h]``
 and ``v @ [W_i | W_h]`` for the GRU cell: four ``D × 3D`` products per pair, the
-minimum), and both directions are then one elementwise pass with its own
+minimum), and the GRU's two directions are then one elementwise pass with its own
 differentiation rule (one coefficient array per projection, so the backward pass
-does not reassemble per-gate slices). The pair is first put in a canonical order
+does not reassemble per-gate slices; its plain definition sits beside it). The pair is first put in a canonical order
 with a gather-free lexicographic comparison, which makes ``op(a, b) == op(b, a)``
 hold bit for bit.
 """
@@ -29,6 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from ._switch import uses_rule
+
 PyTree = Any
 
 
@@ -37,8 +41,10 @@ class Monoid(NamedTuple):
 
     Attributes:
       op: ``op(a, b)``, elementwise over leading axes.
-      identity: the neutral element (a scalar for the exact monoids; it is cast to
-        the data dtype by :func:`tree_reduce`).
+      identity: the neutral element: a scalar for the exact monoids, a learnable
+        ``[D]`` array for :func:`symmetric_gru_monoid` and
+        :func:`symmetric_mlp_monoid`; :func:`tree_reduce` casts it to the data
+        dtype.
       name: short name.
 
     Example:
@@ -237,21 +243,27 @@ def _gate_terms(gi, gh, h):
     return out, c_r, c_z, c_in, c_in * r, z
 
 
-@jax.custom_jvp
-def _symmetric_gates(pu, pv, u, v):
+def _symmetric_gates_plain(pu, pv, u, v):
     """``½ (GRU(u, v) + GRU(v, u))`` from the projections ``pu = u W + b``,
     ``pv = v W + b`` (``[N, 6D]``: input gates, then hidden gates).
 
-    Differentiation rule: the differential is written as ``½ Σ_k (C_u ⊙ dpu +
-    C_v ⊙ dpv)[D-block k] + ½ (z_vu ⊙ du + z_uv ⊙ dv)``, one coefficient array per
-    projection. Its transpose (the backward pass) is then one product ``C ⊙ g`` of
-    shape ``[N, 6D]`` per operand, where plain autodiff assembles the cotangent of
-    ``pu`` from per-gate slices padded and summed (about 15% of the tree's
-    forward+backward time at n = 4096 on a 2-core CPU). Forward and reverse mode
-    and higher derivatives follow from the rule.
+    The plain definition: JAX differentiates it directly when the rule below is
+    switched off (``_switch.plain_definitions("symmetric_gru")``), and the tests
+    compare the rule against it.
     """
     d3 = 3 * u.shape[-1]
     return 0.5 * (_gates(pu[:, :d3], pv[:, d3:], v) + _gates(pv[:, :d3], pu[:, d3:], u))
+
+
+# Differentiation rule of the same function: the differential is written as
+# ½ Σ_k (C_u ⊙ dpu + C_v ⊙ dpv)[D-block k] + ½ (z_vu ⊙ du + z_uv ⊙ dv), one
+# coefficient array per projection. Its transpose (the backward pass) is then one
+# product C ⊙ g of shape [N, 6D] per operand, where autodiff of the plain definition
+# assembles the cotangent of pu from per-gate slices padded and summed. What it buys
+# is measured by `python -m experiments bench_reductions --part rules` (rows
+# "symmetric_gru" in experiments/results/bench_reductions/rules.md). Forward and
+# reverse mode and higher derivatives follow from the rule.
+_symmetric_gates = jax.custom_jvp(_symmetric_gates_plain)
 
 
 @_symmetric_gates.defjvp
@@ -364,7 +376,10 @@ def symmetric_gru_op(params: GRUCellParams) -> Callable[[Array, Array], Array]:
         pu = pu + _bias(bias, pu)
         pv = v @ w
         pv = pv + _bias(bias, pv)
-        return unflatten(_symmetric_gates(pu, pv, u, v))
+        gates = (
+            _symmetric_gates if uses_rule("symmetric_gru") else _symmetric_gates_plain
+        )
+        return unflatten(gates(pu, pv, u, v))
 
     return op
 
@@ -400,6 +415,69 @@ def symmetric_mlp_op(params: MLPParams) -> Callable[[Array, Array], Array]:
         return unflatten(out + _bias(params.b_2, out))
 
     return op
+
+
+def _learned_identity(identity, D: int, name: str) -> Array:
+    e = jnp.asarray(identity)
+    if e.shape not in ((), (D,)):
+        raise ValueError(
+            f"{name}: identity must have shape () or ({D},), got {e.shape}"
+        )
+    return e
+
+
+def symmetric_gru_monoid(params: GRUCellParams, identity: Any) -> Monoid:
+    """The learnable commutative monoid ``(½ (GRU(a, b) + GRU(b, a)), e)``.
+
+    Ong & Veličković (LoG 2022): :func:`symmetric_gru_op` with a learnable identity
+    ``e``, as one :class:`Monoid` used like the exact ones
+    (``tree_reduce(m.op, ..., identity=m.identity)``, :func:`tree_aggregator`,
+    :func:`aggregate`). Only commutativity is exact; associativity and neutrality
+    of ``e`` are encouraged by :func:`associativity_penalty` and
+    :func:`identity_penalty`. ``tree_reduce`` never feeds ``e`` to ``op`` (padding
+    is skipped), so it only stands for empty segments.
+
+    Args:
+      params: :class:`GRUCellParams` of width ``D``.
+      identity: ``e``, shape ``[D]`` (or a scalar).
+
+    Returns:
+      ``Monoid(op, identity, "symmetric_gru")``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from eqjax.reductions import tree_reduce
+      >>> m = symmetric_gru_monoid(init_gru_cell(jax.random.key(0), 4), jnp.zeros(4))
+      >>> tree_reduce(m.op, jnp.ones((3, 4)), jnp.array([0, 0, 2]), 3,
+      ...             identity=m.identity, max_segment_size=2).shape
+      (3, 4)
+    """
+    D = params.w_i.shape[0]
+    e = _learned_identity(identity, D, "symmetric_gru_monoid")
+    return Monoid(symmetric_gru_op(params), e, "symmetric_gru")
+
+
+def symmetric_mlp_monoid(params: MLPParams, identity: Any) -> Monoid:
+    """The learnable commutative monoid ``(½ (h(a, b) + h(b, a)), e)`` with the
+    two-argument MLP ``h`` of :func:`symmetric_mlp_op` (Ong & Veličković,
+    LoG 2022); see :func:`symmetric_gru_monoid`.
+
+    Args:
+      params: :class:`MLPParams` of width ``D``.
+      identity: ``e``, shape ``[D]`` (or a scalar).
+
+    Returns:
+      ``Monoid(op, identity, "symmetric_mlp")``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> m = symmetric_mlp_monoid(init_mlp_op(jax.random.key(0), 4, 8), jnp.zeros(4))
+      >>> m.name, m.identity.shape
+      ('symmetric_mlp', (4,))
+    """
+    D = params.w_a.shape[0]
+    e = _learned_identity(identity, D, "symmetric_mlp_monoid")
+    return Monoid(symmetric_mlp_op(params), e, "symmetric_mlp")
 
 
 def associativity_penalty(

@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import jraph
+import numpy as np
 
 from ..groups import Sn, act_graph, act_set, graph_node_permutations
 from ..reductions import (
@@ -23,7 +26,7 @@ from ..reductions import (
     logsumexp_monoid,
     max_monoid,
     sum_monoid,
-    symmetric_gru_op,
+    symmetric_gru_monoid,
     tree_reduce_dense,
 )
 from ..testing import Transform
@@ -94,12 +97,14 @@ def _monoid_row(monoid):
     )
 
 
-def _gru_op(dtype):
-    return symmetric_gru_op(init_gru_cell(jax.random.key(0), FEATURES, dtype=dtype))
+def _gru_monoid(dtype):
+    params = init_gru_cell(jax.random.key(0), FEATURES, dtype=dtype)
+    return symmetric_gru_monoid(params, jnp.zeros((FEATURES,), dtype))
 
 
 def _lcm_tree(x):
-    return tree_reduce_dense(_gru_op(x.dtype), x, identity=jnp.zeros((), x.dtype))
+    m = _gru_monoid(x.dtype)
+    return tree_reduce_dense(m.op, x, identity=m.identity)
 
 
 # ------------------------------------------------------------------ graphs
@@ -111,6 +116,12 @@ MAX_DEGREE = 32
 
 def make_graph(key, dtype) -> jraph.GraphsTuple:
     """A padded batch of two random multigraphs with random node features."""
+    return _make_graph(key, dtype=jnp.dtype(dtype))
+
+
+@partial(jax.jit, static_argnames="dtype")
+def _make_graph(key, dtype) -> jraph.GraphsTuple:
+    # one compilation per dtype (op-by-op it would compile a few dozen kernels)
     ks = jax.random.split(key, 3)
     starts = [0, 4, 7]
     send, recv = [], []
@@ -131,29 +142,40 @@ def make_graph(key, dtype) -> jraph.GraphsTuple:
 
 def _graph_degenerate(dtype):
     g = make_graph(jax.random.key(0), dtype)
-    no_edges = g._replace(
-        senders=jnp.full_like(g.senders, 7), receivers=jnp.full_like(g.receivers, 7)
-    )  # every edge moved to the padding node: isolated real nodes
-    return [g._replace(nodes=jnp.zeros_like(g.nodes)), no_edges]
+    padding_node = jnp.full((sum(N_EDGE),), sum(N_NODE) - 1, jnp.int32)
+    # every edge moved to the padding node: isolated real nodes
+    no_edges = g._replace(senders=padding_node, receivers=padding_node)
+    return [g._replace(nodes=jnp.zeros((sum(N_NODE), FEATURES), dtype)), no_edges]
 
 
-def _graph_fn(op_for_dtype, identity):
+def _graph_fn(monoid_for_dtype):
     def fn(graph):
         x = graph.nodes
+        m = monoid_for_dtype(x.dtype)
         return aggregate(
             x[graph.senders],
             graph.receivers,
             x.shape[0],
-            op=op_for_dtype(x.dtype),
-            identity=jnp.asarray(identity, x.dtype),
+            op=m.op,
+            identity=jnp.asarray(m.identity, x.dtype),
             max_segment_size=MAX_DEGREE,
         )
 
     return fn
 
 
-_TEMPLATE = make_graph(jax.random.key(0), jnp.float32)
-_GRAPH_GROUP = graph_node_permutations(_TEMPLATE)
+# the group needs only the batch's layout (nodes per graph), built without JAX ops
+_GRAPH_GROUP = graph_node_permutations(
+    jraph.GraphsTuple(
+        nodes=jnp.asarray(np.zeros((sum(N_NODE), FEATURES), np.float32)),
+        edges=None,
+        senders=jnp.asarray(np.zeros(sum(N_EDGE), np.int32)),
+        receivers=jnp.asarray(np.zeros(sum(N_EDGE), np.int32)),
+        globals=None,
+        n_node=jnp.asarray(np.array(N_NODE)),
+        n_edge=jnp.asarray(np.array(N_EDGE)),
+    )
+)
 
 
 def _act_nodes(p, y):
@@ -179,7 +201,7 @@ ROWS: list[Transform] = [
     ),
     Transform(
         name="reductions.aggregate_sum_graph",
-        fn=_graph_fn(lambda dt: jnp.add, 0.0),
+        fn=_graph_fn(lambda dt: sum_monoid()),
         group=_GRAPH_GROUP,
         act_in=act_graph,
         act_out=_act_nodes,
@@ -190,7 +212,7 @@ ROWS: list[Transform] = [
     ),
     Transform(
         name="reductions.aggregate_lcm_gru_graph",
-        fn=_graph_fn(_gru_op, 0.0),
+        fn=_graph_fn(_gru_monoid),
         group=_GRAPH_GROUP,
         act_in=act_graph,
         act_out=_act_nodes,

@@ -19,12 +19,12 @@ learnable identity that is only approximately neutral.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
 from jaxtyping import Array, Int
 
 PyTree = Any
@@ -32,7 +32,7 @@ BinaryOp = Callable[[PyTree, PyTree], PyTree]
 
 
 def _static_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, jax.core.Tracer):
+    if isinstance(value, Tracer):
         raise TypeError(
             f"{name} must be a static Python int, got a traced value {value}"
         )
@@ -59,10 +59,10 @@ def num_levels(max_segment_size: int) -> int:
 
 
 def _is_concrete(x: Any) -> bool:
-    return not isinstance(x, jax.core.Tracer)
+    return not isinstance(x, Tracer)
 
 
-def _identity_leaves(identity: PyTree, leaves: list[Array], treedef) -> list[Array]:
+def _identity_leaves(identity: PyTree, leaves: list[Any], treedef) -> list[Array]:
     """Identity leaves cast to each data leaf's dtype, checked against its feature
     shape (a leaf identity is shared by every data leaf)."""
     if jax.tree_util.treedef_is_leaf(jax.tree_util.tree_structure(identity)):
@@ -206,6 +206,7 @@ def segments_to_dense(
       ([[2.0, 1.0], [0.0, 3.0]], [1, 2])
     """
     leaves, treedef = jax.tree_util.tree_flatten(data)
+    leaves = [jnp.asarray(leaf) for leaf in leaves]  # NumPy leaves too
     keep = size if max_segment_size is None else min(size, max_segment_size)
     fills = _identity_leaves(fill, leaves, treedef)
     E = segment_ids.shape[0]
@@ -262,34 +263,6 @@ def _select_real(spec, aux, c, a, b):
     return out
 
 
-def _keep_or_select(spec, aux, full, c, a, b):
-    return jax.lax.cond(
-        full,
-        lambda c, a, b: c,
-        lambda c, a, b: _select_real(spec, aux, c, a, b),
-        c,
-        a,
-        b,
-    )
-
-
-@partial(jax.custom_jvp, nondiff_argnums=(0,))
-def _skip_padding_core(spec, c, a, b, aux, full):
-    return _keep_or_select(spec, aux, full, c, a, b)
-
-
-@_skip_padding_core.defjvp
-def _skip_padding_core_jvp(spec, primals, tangents):
-    # The selection is linear in (c, a, b): its tangent is the same selection of
-    # the tangents. Written out, the marks are recomputed in the tangent's branch
-    # instead of leaving the primal ``cond`` as a ``[N, *feature]`` predicate
-    # residual (which a level without padding would fill and copy for nothing).
-    c, a, b, aux, full = primals
-    dc, da, db = tangents[:3]
-    out = _skip_padding_core(spec, c, a, b, aux, full)
-    return out, _keep_or_select(spec, aux, full, dc, da, db)
-
-
 def _skip_padding(c, a, b, spec, aux, full=None):
     """Per leaf: ``c`` where both members of a pair are real, else the real member
     (marks from :func:`_marks`).
@@ -298,10 +271,21 @@ def _skip_padding(c, a, b, spec, aux, full=None):
     a scalar, or computed from the marks), and the marks are computed inside its
     branch, so a level without padding (e.g. full segments) pays nothing for
     them; under ``vmap`` the ``cond`` becomes a ``select`` and both forms agree.
+    JAX differentiates it as written: a hand-written rule (tangent = the same
+    selection of the tangents) bought nothing measurable (rows ``skip_padding``
+    of experiments/results/bench_reductions/rules.md, measured at commit 14887a5
+    with ``python -m experiments bench_reductions --part rules --repeats 11``).
     """
     if full is None:
         full = jnp.all(_marks(spec, aux)[0])
-    return _skip_padding_core(spec, list(c), list(a), list(b), aux, full)
+    return jax.lax.cond(
+        full,
+        lambda c, a, b: c,
+        lambda c, a, b: _select_real(spec, aux, c, a, b),
+        list(c),
+        list(a),
+        list(b),
+    )
 
 
 def _reduce_levels(
@@ -437,6 +421,7 @@ def tree_reduce(
     num_segments = _static_int(num_segments, "num_segments", 0)
     max_segment_size = _static_int(max_segment_size, "max_segment_size", 1)
     leaves, treedef = jax.tree_util.tree_flatten(data)
+    leaves = [jnp.asarray(leaf) for leaf in leaves]  # NumPy leaves too
     if not leaves:
         raise ValueError("tree_reduce: data has no array leaves")
     segment_ids = jnp.asarray(segment_ids)
@@ -515,11 +500,12 @@ def tree_reduce_dense(
              [15.]], dtype=float32)
     """
     leaves, treedef = jax.tree_util.tree_flatten(x)
+    leaves = [jnp.asarray(leaf) for leaf in leaves]  # NumPy leaves too
     if not leaves:
         raise ValueError("tree_reduce_dense: x has no array leaves")
-    ax = [axis % leaf.ndim if leaf.ndim else None for leaf in leaves]
-    if any(a is None for a in ax):
+    if any(leaf.ndim == 0 for leaf in leaves):
         raise ValueError("tree_reduce_dense: leaves need at least one (item) axis")
+    ax = [axis % leaf.ndim for leaf in leaves]
     batch = leaves[0].shape[: ax[0]]
     n = leaves[0].shape[ax[0]]
     for leaf, a in zip(leaves, ax, strict=True):

@@ -1,3 +1,5 @@
+import csv
+
 from experiments import bench_reductions
 from experiments._common import results_dir
 
@@ -10,3 +12,21 @@ def test_bench_reductions_quick_writes_tables_and_plot():
     assert ratios[0].startswith("regime,segments,n,fold/tree")
     for row in ratios[1:]:
         assert float(row.split(",")[3]) > 0
+    # the rules table: each differentiation rule timed against its plain definition
+    with open(out / "quick_rules.csv", newline="") as f:
+        rules = list(csv.DictReader(f))
+    assert {r["rule"] for r in rules} == {"symmetric_gru"}
+    for r in rules:
+        assert float(r["ms rule"]) > 0 and float(r["ms plain"]) > 0
+        assert float(r["plain/rule"]) > 0
+
+
+def test_power_law_exponent_recovers_the_exponent():
+    from experiments._common import power_law_exponent
+
+    ns = [16, 64, 256, 1024]
+    assert abs(power_law_exponent(ns, [3.0 * n**1.5 for n in ns]) - 1.5) < 1e-9
+    # the largest half only: a flat start does not bend the fit
+    ts = [1.0, 1.0, 256.0, 1024.0]
+    assert abs(bench_reductions.fit_largest_half(ns, ts) - 1.0) < 1e-9
+    assert power_law_exponent([1.0], [1.0]) != power_law_exponent([1.0], [1.0])  # NaN

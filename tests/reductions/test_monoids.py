@@ -4,117 +4,248 @@ commutativity, penalties, and the penalty weight lowering the permutation error.
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 import eqjax as eq
+import eqjax.reductions._monoids as M
 from eqjax.reductions import (
+    GRUCellParams,
+    MLPParams,
+    Monoid,
+    aggregate,
     associativity_penalty,
     identity_penalty,
-    init_gru_cell,
     init_mlp_op,
     logsumexp_monoid,
     max_monoid,
     min_monoid,
     product_monoid,
     sum_monoid,
+    symmetric_gru_monoid,
     symmetric_gru_op,
+    symmetric_mlp_monoid,
     symmetric_mlp_op,
+    tree_aggregator,
+    tree_reduce,
     tree_reduce_dense,
 )
+from eqjax.reductions._switch import plain_definitions
+
+
+def normal(seed, shape, dtype=jnp.float32, scale=1.0):
+    """NumPy draws: test inputs without compiling a random kernel per shape."""
+    x = scale * np.random.default_rng(seed).normal(size=shape)
+    return jnp.asarray(x.astype(dtype))  # cast on the host: no conversion kernel
+
+
+def maxdiff(x, y) -> float:
+    """Largest absolute difference, computed in NumPy (no kernel per shape)."""
+    return float(np.abs(np.asarray(x) - np.asarray(y)).max())
+
+
+def gru_params(seed, D, dtype=jnp.float32, bias=0.0):
+    """Parameters distributed like ``init_gru_cell``'s (biases ``bias``-scaled
+    normals instead)."""
+    rng = np.random.default_rng(seed)
+    s = 1.0 / np.sqrt(D)
+    w = lambda shape: jnp.asarray(rng.uniform(-s, s, shape).astype(dtype))
+    b = lambda shape: jnp.asarray(
+        (bias * rng.normal(size=shape) + rng.uniform(-s, s, shape)).astype(dtype)
+    )
+    return GRUCellParams(w((D, 3 * D)), w((D, 3 * D)), b(3 * D), b(3 * D))
+
+
+def mlp_params(seed, D, H, dtype=jnp.float32, bias=0.0):
+    """Parameters distributed like ``init_mlp_op``'s (biases ``bias``-scaled
+    normals)."""
+    rng = np.random.default_rng(seed)
+    n = lambda shape, fan: jnp.asarray(
+        (rng.normal(size=shape) / np.sqrt(fan)).astype(dtype)
+    )
+    b = lambda shape: jnp.asarray((bias * rng.normal(size=shape)).astype(dtype))
+    return MLPParams(n((D, H), 2 * D), n((D, H), 2 * D), b(H), n((H, D), H), b(D))
+
 
 CELLS = {
-    "gru": lambda k, D, dt: symmetric_gru_op(init_gru_cell(k, D, dtype=dt)),
-    "mlp": lambda k, D, dt: symmetric_mlp_op(init_mlp_op(k, D, 2 * D, dtype=dt)),
+    "gru": lambda seed, D, dt: symmetric_gru_op(gru_params(seed, D, dt)),
+    "mlp": lambda seed, D, dt: symmetric_mlp_op(mlp_params(seed, D, 2 * D, dt)),
 }
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
-def test_learnable_op_is_exactly_commutative(cell, dtype):
+@pytest.mark.parametrize(
+    "dtype", [jnp.float32, pytest.param(jnp.float64, marks=pytest.mark.slow)]
+)
+def test_learnable_ops_are_exactly_commutative(dtype):
+    """op(a, b) == op(b, a) bit for bit under jit, with mirrored gradients.
+    Control: the bare GRU cell h(a, b) is not commutative (the check bites)."""
     with jax.enable_x64(dtype == jnp.float64):
-        op = CELLS[cell](jax.random.key(0), 8, dtype)
-        a = jax.random.normal(jax.random.key(1), (257, 8), dtype)
-        b = jax.random.normal(jax.random.key(2), (257, 8), dtype)
-        b = b.at[:5, :3].set(a[:5, :3]).at[7].set(a[7])  # shared prefixes, a tie
-        for f in (op, jax.jit(op), jax.vmap(op)):
-            ab, ba = f(a, b), f(b, a)
+        a, b = (
+            np.asarray(normal(1, (257, 8), dtype)),
+            np.array(normal(2, (257, 8), dtype)),
+        )
+        b[:5, :3], b[7] = a[:5, :3], a[7]  # shared prefixes, a tie
+        bare = gru_params(0, 8, dtype)
+
+        @jax.jit
+        def both_orders(a, b):
+            ops = [CELLS[cell](0, 8, dtype) for cell in sorted(CELLS)]
+            control = (
+                eq.reductions.gru_cell(bare, a, b),
+                eq.reductions.gru_cell(bare, b, a),
+            )
+            # gradients are mirror images: d/da op(a, b) == d/db op(b, a)
+            return control, [
+                (
+                    op(a, b),
+                    op(b, a),
+                    jax.grad(lambda a, op=op: jnp.sum(jnp.sin(op(a, b))))(a),
+                    jax.grad(lambda a, op=op: jnp.sum(jnp.sin(op(b, a))))(a),
+                )
+                for op in ops
+            ]
+
+        control, results = both_orders(a, b)
+        assert maxdiff(*control) > 1e-2
+        for ab, ba, ga, gb in results:
             assert ab.dtype == dtype
             np.testing.assert_array_equal(ab, ba)  # bit for bit
-        # gradients are mirror images: d/da op(a, b) == d/db op(b, a)
-        ga = jax.grad(lambda a: jnp.sum(jnp.sin(op(a, b))))(a)
-        gb = jax.grad(lambda a: jnp.sum(jnp.sin(op(b, a))))(a)
-        np.testing.assert_allclose(ga, gb, rtol=1e-5 if dtype == jnp.float32 else 1e-12)
+            rtol = 1e-5 if dtype == jnp.float32 else 1e-12
+            np.testing.assert_allclose(ga, gb, rtol=rtol)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_learnable_op_commutative_eager_and_vmap_slow(cell):
+    op = CELLS[cell](0, 8, jnp.float32)
+    a, b = normal(1, (2, 3, 65, 8))
+    np.testing.assert_array_equal(op(a, b), op(b, a))
+    np.testing.assert_array_equal(jax.vmap(op)(a, b), jax.vmap(op)(b, a))
+
+
+def test_learnable_monoids_are_monoid_records():
+    """symmetric_gru_monoid / symmetric_mlp_monoid are Monoids used like the exact
+    ones, and give the same results as the operators they wrap."""
+    D = 4
+    g = gru_params(0, D)
+    m = mlp_params(1, D, 8)
+    e = jnp.asarray(np.linspace(-1.0, 1.0, D, dtype=np.float32))
+    x = normal(2, (7, D))
+    ids = jnp.array([0, 0, 1, 1, 1, 3, 3])
+    monoids = [(symmetric_gru_monoid(g, e), symmetric_gru_op(g))]
+    monoids.append((symmetric_mlp_monoid(m, e), symmetric_mlp_op(m)))
+
+    @jax.jit
+    def both(x):
+        out = []
+        for monoid, op in monoids:
+            kw = dict(identity=monoid.identity, max_segment_size=4)
+            out.append(
+                (
+                    tree_reduce(monoid.op, x, ids, 4, **kw),
+                    aggregate(x, ids, 4, op=monoid.op, **kw),
+                    tree_aggregator(monoid.op, **kw)(x, ids, 4),
+                    tree_reduce(op, x, ids, 4, identity=e, max_segment_size=4),
+                )
+            )
+        return out
+
+    for (monoid, _), (a, b, c, want) in zip(monoids, both(x), strict=True):
+        assert isinstance(monoid, Monoid) and monoid.name.startswith("symmetric_")
+        np.testing.assert_array_equal(a, want)
+        np.testing.assert_array_equal(b, want)
+        np.testing.assert_array_equal(c, want)
+        np.testing.assert_array_equal(a[2], e)  # empty segment: the identity
+    with pytest.raises(ValueError, match=r"identity must have shape \(\) or \(4,\)"):
+        symmetric_gru_monoid(g, jnp.zeros(3))
+
+
+D = 5
+
+
+def _setup():
+    """float64 GRU and MLP parameters with non-zero biases, operands, cotangent."""
+    a = normal(0, (3, 4, D), jnp.float64)
+    b = normal(1, (3, 4, D), jnp.float64)
+    g = gru_params(2, D, jnp.float64, bias=1.0)
+    m = mlp_params(3, D, 2 * D, jnp.float64, bias=1.0)
+    ct = jnp.asarray(np.cos(np.asarray(a) + 2 * np.asarray(b)))
+    return g, m, a, b, ct
+
+
+def _derivatives(fn, g, a, b, ct, forward=True):
+    """Reverse mode w.r.t. parameters and both operands, and forward mode, of
+    ``fn(params, a, b)``."""
+    loss = lambda p, x, y: jnp.sum(ct * jnp.sin(fn(p, x, y)))
+    grads = jax.tree.leaves(jax.grad(loss, argnums=(0, 1, 2))(g, a, b))
+    if not forward:
+        return grads
+    tangents = (jax.tree.map(lambda x: 0.1 * jnp.ones_like(x), g), b, a)
+    return grads, jax.jvp(fn, (g, a, b), tangents)[1]
+
+
+def _gru_definition(p, x, y):
+    h = lambda u, v: eq.reductions.gru_cell(p, u, v)
+    return 0.5 * (h(x, y) + h(y, x))
+
+
+def _fused_gru(p, x, y):
+    return symmetric_gru_op(p)(x, y)
 
 
 def test_learnable_ops_equal_their_definition():
-    """The fused symmetric ops (shared projections, one output layer) equal the
-    definition ½ (h(a, b) + h(b, a)) written out directly, in float64, with
-    non-zero biases. Commutativity alone would not catch, e.g., an operand paired with its own
+    """The fused symmetric ops (shared projections, one output layer; the GRU's
+    differentiation rule) equal the definition ½ (h(a, b) + h(b, a)) written out
+    with ``gru_cell`` / the MLP, values and reverse-mode derivatives w.r.t.
+    operands and every parameter (forward mode: the next test), float64, non-zero
+    biases.
+    Commutativity alone would not catch, e.g., an operand paired with its own
     projections (h(a, a) + h(b, b) is symmetric too)."""
     with jax.enable_x64(True):
-        D, H = 6, 10
-        ks = jax.random.split(jax.random.key(3), 8)
-        a = jax.random.normal(ks[0], (4, 5, D), jnp.float64)
-        b = jax.random.normal(ks[1], (4, 5, D), jnp.float64)
-        g = init_gru_cell(ks[2], D, dtype=jnp.float64)
-        h_gru = lambda x, y: eq.reductions.gru_cell(g, x, y)
-        want = 0.5 * (h_gru(a, b) + h_gru(b, a))
-        np.testing.assert_allclose(symmetric_gru_op(g)(a, b), want, atol=1e-13)
-        m = init_mlp_op(ks[3], D, H, dtype=jnp.float64)._replace(
-            b_1=jax.random.normal(ks[4], (H,), jnp.float64),
-            b_2=jax.random.normal(ks[5], (D,), jnp.float64),
-        )
+        g, m, a, b, ct = _setup()
 
         def h_mlp(x, y):
             pre = x @ m.w_a + y @ m.w_b + m.b_1[None, None]
             return jax.nn.relu(pre) @ m.w_2 + m.b_2[None, None]
 
-        want = 0.5 * (h_mlp(a, b) + h_mlp(b, a))
-        np.testing.assert_allclose(symmetric_mlp_op(m)(a, b), want, atol=1e-13)
-        # control: the one-direction cell is far from the symmetrised op
-        assert float(jnp.abs(symmetric_gru_op(g)(a, b) - h_gru(a, b)).max()) > 1e-2
+        @jax.jit
+        def everything(a, b):
+            return (
+                (_fused_gru(g, a, b), _gru_definition(g, a, b)),
+                (symmetric_mlp_op(m)(a, b), 0.5 * (h_mlp(a, b) + h_mlp(b, a))),
+                eq.reductions.gru_cell(g, a, b),
+                _derivatives(_fused_gru, g, a, b, ct, forward=False),
+                _derivatives(_gru_definition, g, a, b, ct, forward=False),
+            )
 
-
-def test_symmetric_gru_derivatives_equal_autodiff_of_the_definition():
-    """The GRU op's hand-written differentiation rule (one coefficient array per
-    projection) gives the derivatives of ½ (h(a, b) + h(b, a)) differentiated by
-    JAX: reverse mode w.r.t. operands and every parameter, forward mode, and
-    second order (float64). Control: the same comparison catches a rule with one
-    wrong coefficient."""
-    from jax.test_util import check_grads
-
-    import eqjax.reductions._monoids as M
-
-    with jax.enable_x64(True):
-        D = 5
-        ks = jax.random.split(jax.random.key(7), 6)
-        a = jax.random.normal(ks[0], (3, 4, D), jnp.float64)
-        b = jax.random.normal(ks[1], (3, 4, D), jnp.float64)
-        g = init_gru_cell(ks[2], D, dtype=jnp.float64)
-        g = g._replace(
-            b_i=jax.random.normal(ks[3], g.b_i.shape, jnp.float64),
-            b_h=jax.random.normal(ks[4], g.b_h.shape, jnp.float64),
-        )
-        ct = jax.random.normal(ks[5], a.shape, jnp.float64)
-
-        def definition(p, x, y):
-            h = lambda u, v: eq.reductions.gru_cell(p, u, v)
-            return 0.5 * (h(x, y) + h(y, x))
-
-        def loss(f):
-            return lambda p, x, y: jnp.sum(ct * jnp.sin(f(p, x, y)))
-
-        fused = lambda p, x, y: symmetric_gru_op(p)(x, y)
-        got = jax.grad(loss(fused), argnums=(0, 1, 2))(g, a, b)
-        want = jax.grad(loss(definition), argnums=(0, 1, 2))(g, a, b)
+        (gru, gru_want), (mlp, mlp_want), one_way, got, want = everything(a, b)
+        np.testing.assert_allclose(gru, gru_want, atol=1e-13)
+        np.testing.assert_allclose(mlp, mlp_want, atol=1e-13)
         for u, v in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
             np.testing.assert_allclose(u, v, atol=1e-12)
-        tangents = (jax.tree.map(lambda x: 0.1 * jnp.ones_like(x), g), b, a)
-        _, t_got = jax.jvp(fused, (g, a, b), tangents)
-        _, t_want = jax.jvp(definition, (g, a, b), tangents)
-        np.testing.assert_allclose(t_got, t_want, atol=1e-12)
-        check_grads(lambda x, y: fused(g, x, y), (a, b), order=2, modes=("fwd", "rev"))
+        # control: the one-direction cell is far from the symmetrised op
+        assert maxdiff(gru, one_way) > 1e-2
+
+
+def test_symmetric_gru_rule_equals_its_plain_definition():
+    """The GRU op's hand-written differentiation rule (one coefficient array per
+    projection) gives the derivatives that JAX computes from the plain definition
+    beside it (``_symmetric_gates_plain``, switched in by
+    ``_switch.plain_definitions``): reverse mode w.r.t. operands and every
+    parameter, forward mode (float64). Control: the comparison catches a rule
+    with one wrong coefficient."""
+    with jax.enable_x64(True):
+        g, _, a, b, ct = _setup()
+        # a fresh trace each time: the switch is read while tracing
+        fresh = lambda: jax.jit(lambda *args: _derivatives(_fused_gru, *args))
+        got = fresh()(g, a, b, ct)
+        op = symmetric_gru_op(g)
+        jaxpr = lambda: str(jax.make_jaxpr(lambda a, b: op(a, b))(a, b))
+        assert "custom_jvp_call" in jaxpr()
+        with plain_definitions("symmetric_gru"):
+            assert "custom_jvp_call" not in jaxpr()
+            plain = fresh()(g, a, b, ct)
+        for u, v in zip(jax.tree.leaves(got), jax.tree.leaves(plain), strict=True):
+            np.testing.assert_allclose(u, v, atol=1e-12)
 
         # control: scale one coefficient of the rule (d out / d gh_n) by 1.01
         real = M._gate_terms
@@ -125,60 +256,83 @@ def test_symmetric_gru_derivatives_equal_autodiff_of_the_definition():
 
         M._gate_terms = wrong
         try:
-            bad = jax.grad(loss(fused), argnums=1)(g, a, b)
+            bad = fresh()(g, a, b, ct)
         finally:
             M._gate_terms = real
-        assert float(jnp.abs(bad - want[1]).max()) > 1e-6
+        assert maxdiff(bad[0][-2], plain[0][-2]) > 1e-6
 
 
-def test_control_unsymmetrised_cell_is_not_commutative():
-    """The bare GRU cell h(a, b) is not commutative: the check bites."""
-    p = init_gru_cell(jax.random.key(0), 8)
-    a, b = jax.random.normal(jax.random.key(1), (2, 16, 8))
-    err = jnp.abs(eq.reductions.gru_cell(p, a, b) - eq.reductions.gru_cell(p, b, a))
-    assert float(err.max()) > 1e-2
+@pytest.mark.slow
+def test_symmetric_gru_rule_second_order_slow():
+    """Higher derivatives follow from the rule (numerical check, order 2)."""
+    from jax.test_util import check_grads
+
+    with jax.enable_x64(True):
+        g, _, a, b, _ = _setup()
+        op = symmetric_gru_op(g)
+        check_grads(op, (a, b), order=2, modes=("fwd", "rev"))
 
 
 def test_tree_of_commutative_op_invariant_to_swapping_children():
     """Commutativity alone: swapping the two halves (root children) is exact."""
     with jax.enable_x64(True):
-        op = CELLS["gru"](jax.random.key(0), 4, jnp.float64)
-        x = jax.random.normal(jax.random.key(3), (5, 8, 4), jnp.float64)
-        f = lambda x: tree_reduce_dense(op, x, identity=0.0)
-        swapped = jnp.concatenate([x[:, 4:], x[:, :4]], axis=1)
-        np.testing.assert_allclose(f(x), f(swapped), atol=1e-12)
-        # but a generic permutation changes the result (no associativity)
-        p = eq.groups.Sn(8).sample(jax.random.key(4))
-        assert float(jnp.abs(f(x) - f(eq.groups.act_set(p, x))).max()) > 1e-4
+        x = np.asarray(normal(3, (5, 8, 4), jnp.float64))
+        swapped = np.concatenate([x[:, 4:], x[:, :4]], axis=1)
+        # but moving items between subtrees changes the result (no associativity)
+        p = np.array([1, 0, 2, 3, 4, 5, 6, 7])
+        f = lambda x: tree_reduce_dense(CELLS["gru"](0, 4, x.dtype), x, identity=0.0)
+        y, ys, yp = jax.jit(jax.vmap(f))(np.stack([x, swapped, x[:, p]]))
+        np.testing.assert_allclose(y, ys, atol=1e-12)
+        assert maxdiff(y, yp) > 1e-4
 
 
 def test_penalties_vanish_on_exact_monoids_only():
     with jax.enable_x64(True):
-        a, b, c = jax.random.normal(jax.random.key(0), (3, 32, 4), jnp.float64)
-        for m in (
+        a, b, c = np.asarray(normal(0, (3, 32, 4), jnp.float64))
+        exact = (
             sum_monoid(),
             max_monoid(),
             min_monoid(),
             logsumexp_monoid(),
             product_monoid(),
-        ):
-            assert float(associativity_penalty(m.op, a, b, c)) < 1e-20
-            assert float(identity_penalty(m.op, m.identity, a)) < 1e-20
-        for cell in CELLS:
-            op = CELLS[cell](jax.random.key(1), 4, jnp.float64)
-            assert float(associativity_penalty(op, a, b, c)) > 1e-4
-            assert float(associativity_penalty(op, a, b, c, normalize=True)) > 1e-4
-            assert float(identity_penalty(op, jnp.zeros(4), a)) > 1e-4
-        # pytree operands
-        tree = {"u": a, "v": b[:, :2]}
+        )
         add = lambda x, y: jax.tree_util.tree_map(jnp.add, x, y)
-        assert float(associativity_penalty(add, tree, tree, tree)) == 0.0
+        tree = {"u": a, "v": b[:, :2]}
+
+        @jax.jit
+        def penalties(a, b, c):
+            learned = [CELLS[cell](1, 4, jnp.float64) for cell in CELLS]
+            return (
+                [
+                    (
+                        associativity_penalty(m.op, a, b, c),
+                        identity_penalty(m.op, m.identity, a),
+                    )
+                    for m in exact
+                ],
+                [
+                    (
+                        associativity_penalty(op, a, b, c, normalize=True),
+                        identity_penalty(op, jnp.zeros(4), a),
+                    )
+                    for op in learned
+                ]
+                + [(associativity_penalty(learned[-1], a, b, c),)],
+                associativity_penalty(add, tree, tree, tree),  # pytree operands
+            )
+
+        zero, nonzero, tree_pen = penalties(a, b, c)
+        assert all(float(v) < 1e-20 for pair in zero for v in pair)
+        assert all(float(v) > 1e-4 for row in nonzero for v in row)
+        assert float(tree_pen) == 0.0
 
 
 def _invariance_errors(weights, steps):
     """Train an MLP op near its random initialisation with the scale-free
     associativity penalty (on partial aggregates of sets of size 8) at each weight;
     return the relative permutation-invariance error on sets of size 8, 16, 32."""
+    import optax
+
     D = 8
     p0 = init_mlp_op(jax.random.key(0), D, 16)
     opt = optax.adam(3e-3)
@@ -219,15 +373,10 @@ def _invariance_errors(weights, steps):
     return np.stack([np.asarray(train_and_measure(jnp.float32(w))) for w in weights])
 
 
-def test_invariance_error_falls_with_associativity_weight():
-    errs = _invariance_errors([0.0, 100.0], steps=120)
-    assert (errs[0] > 0.3).all()  # the random operator is far from invariant
-    assert (errs[1] < 0.8 * errs[0]).all(), errs
-
-
 @pytest.mark.slow
 def test_invariance_error_falls_monotonically_slow():
     errs = _invariance_errors([0.0, 1.0, 10.0, 100.0], steps=300)
+    assert (errs[0] > 0.3).all()  # the random operator is far from invariant
     mean = errs.mean(axis=1)
     assert (np.diff(mean) < 0).all(), errs
     assert mean[-1] < 0.6 * mean[0], errs

@@ -33,7 +33,7 @@ import numpy as np
 
 from eqjax.tensor_products import _kernels, _plan, choose_method, gaunt_tensor_product
 
-from ._common import results_dir, time_call, write_table
+from ._common import power_law_exponent, results_dir, time_call, write_table
 
 DESCRIPTION = "Gaunt vs CG vs S2-grid tensor products: time vs L, fitted exponents"
 NAME = "bench_tensor_products"
@@ -83,14 +83,6 @@ def _f32_error(method: str, L: int) -> float:
         ref = np.asarray(jax.jit(f)(a, b).array)
         y32 = np.asarray(jax.jit(f)(a.astype(jnp.float32), b.astype(jnp.float32)).array)
     return float(np.abs(y32 - ref).max() / np.abs(ref).max())
-
-
-def _fit_exponent(Ls, ts, lmin: int = 4) -> float:
-    Ls, ts = np.asarray(Ls, float), np.asarray(ts, float)
-    ok = (Ls >= lmin) & np.isfinite(ts)
-    if ok.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(Ls[ok]), np.log(ts[ok]), 1)[0])
 
 
 def main(argv: list[str]) -> int:
@@ -301,8 +293,8 @@ def main(argv: list[str]) -> int:
                     if (L, m, C, mode) in times
                 ]
             if pts:
-                fits[f"{m} C={C} {mode}"] = _fit_exponent(
-                    *zip(*pts, strict=True), lmin=1 if args.quick else 4
+                fits[f"{m} C={C} {mode}"] = power_law_exponent(
+                    *zip(*pts, strict=True), xmin=1 if args.quick else 4
                 )
     fit_rows = [[k, v] for k, v in fits.items()]
     md = write_table(

@@ -14,9 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import groups as G
-from ..testing import cast_floating
-from ..testing import random_graph
-from ..testing import Transform
+from ..testing import Transform, cast_floating, random_graph
 
 
 def _action_row(name, group, make_x, *, act=None, degenerate_x=(), notes="", **kw):

@@ -11,7 +11,6 @@ from flax import nnx
 
 import eqjax as eq
 import eqjax.nn
-from eqjax.reductions import _rows as R
 from eqjax.reductions import (
     Monoid,
     aggregate,
@@ -21,6 +20,7 @@ from eqjax.reductions import (
     init_gru_cell,
     tree_aggregator,
 )
+from eqjax.reductions import _rows as R
 from eqjax.testing import registered
 
 ROWS = {r.name: r for r in registered(["reductions"])}

@@ -11,7 +11,8 @@ notebooks, the multi-device subprocess, long property runs). Items under
 Area times: every test's setup + call + teardown time is attributed to an area
 (``tests/<area>/``, ``eqjax/<area>/`` doctests, and ``tests/test_common.py`` rows
 by their ``<area>.`` name) and written as JSON to ``$EQJAX_AREA_TIMES`` (default
-``.pytest-area-times.json``); ``python .ci/area_budget.py`` checks the budget.
+``.pytest-area-times.json``) with the number of workers; ``python .ci/area_budget.py``
+checks the budget on the area's share of the wall time (its sum over workers).
 """
 
 from __future__ import annotations
@@ -109,12 +110,15 @@ def area_of(nodeid: str, areas: tuple[str, ...]) -> str:
 
 _times: dict[str, float] = defaultdict(float)
 _counts: dict[str, int] = defaultdict(int)
+_workers: set[str] = set()
 
 
 def pytest_runtest_logreport(report):
     if _config is None or hasattr(_config, "workerinput"):
         return  # xdist workers: the controller receives every report
     area = area_of(report.nodeid, _AREAS)
+    node = getattr(report, "node", None)  # the xdist worker that ran it
+    _workers.add(getattr(getattr(node, "gateway", None), "id", "main"))
     _times[area] += float(report.duration)
     if report.when == "call":
         _counts[area] += 1
@@ -137,6 +141,7 @@ def pytest_sessionfinish(session, exitstatus):
     marker = session.config.getoption("markexpr", "") or ""
     data = {
         "markexpr": marker,
+        "workers": max(len(_workers), 1),
         "seconds": dict(sorted(_times.items())),
         "tests": dict(sorted(_counts.items())),
     }
@@ -149,7 +154,10 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_terminal_summary(terminalreporter):
     if not _times:
         return
-    terminalreporter.section("time per area (setup + call + teardown, all workers)")
+    terminalreporter.section(
+        f"time per area (setup + call + teardown, summed over {max(len(_workers), 1)}"
+        " workers)"
+    )
     for area, seconds in sorted(_times.items(), key=lambda kv: -kv[1]):
         terminalreporter.write_line(
             f"{area:18s} {seconds:7.1f} s  {_counts.get(area, 0):5d} tests"

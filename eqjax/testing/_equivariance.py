@@ -93,19 +93,17 @@ def equivariance_errors(
       (3,)
     """
     dtype = _float_dtype(x)
-    draw = sample if sample is not None else group.sample
-    gs = cast_floating(draw(key, (int(num_samples),)), dtype)
-    y = fn(x)
+    s = equivariance_sides(
+        fn, group, x, act_in=act_in, act_out=act_out, key=key,
+        num_samples=num_samples, sample=sample,
+    )  # fmt: skip
 
-    def one(g):
-        lhs = fn(act_in(g, x))
-        rhs = y if act_out is None else act_out(g, y)
+    def one(lhs, rhs):
         num = _sq_norm(_diff(lhs, rhs), dtype)
         den = _sq_norm(rhs, dtype)
-        tiny = jnp.finfo(dtype).tiny
-        return jnp.sqrt(num) / jnp.maximum(jnp.sqrt(den), tiny)
+        return jnp.sqrt(num) / jnp.maximum(jnp.sqrt(den), jnp.finfo(dtype).tiny)
 
-    return jax.vmap(one)(gs)
+    return jax.vmap(one)(s.lhs, s.rhs)
 
 
 def equivariance_error(

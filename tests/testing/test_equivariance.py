@@ -199,19 +199,25 @@ def test_elementwise_check_bites_where_the_norm_hides_an_entry(key):
 
 
 def test_jit_false_and_fake_jit_run_eagerly(key):
+    """``fn(x)`` (the unbatched first call) sees a concrete array when the check
+    runs eagerly (``jit=False``, or under ``chex.fake_jit``), a tracer when jitted."""
     import chex
 
     x = jax.random.normal(key, (4, 3))
-    seen = []
+    first_call_traced = []
 
-    def f(p):
-        seen.append(isinstance(p, jax.core.Tracer))
-        return 2.0 * p
+    def check(**kw):
+        seen = []
 
-    assert_equivariant(
-        f, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key, jit=False
-    )
+        def f(p):
+            seen.append(isinstance(p, jax.core.Tracer))
+            return 2.0 * p
+
+        assert_equivariant(f, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key, **kw)
+        first_call_traced.append(seen[0])
+
+    check(jit=False)
     with chex.fake_jit():
-        assert_equivariant(f, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key)
-    assert_equivariant(f, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key)
-    assert seen[-1] is True  # jitted: traced
+        check()
+    check()
+    assert first_call_traced == [False, False, True]

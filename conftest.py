@@ -89,17 +89,33 @@ def _areas() -> tuple[str, ...]:
     return discover_areas()
 
 
+# eqjax's subpackages that are not areas (nn, datasets, training, ...): their tests
+# count as their own line in the budget table, not as "shared".
+_INFRASTRUCTURE = frozenset(
+    p.name
+    for p in (ROOT / "eqjax").iterdir()
+    if p.is_dir() and (p / "__init__.py").exists() and not p.name.startswith("_")
+)
+
+
 def area_of(nodeid: str, areas: tuple[str, ...]) -> str:
     """The area a test's time counts against: ``tests/<area>/...``,
     ``eqjax/<area>/...`` (doctests), a ``tests/test_common.py`` row named
-    ``<area>.<what>``; ``nn`` for ``tests/nn`` and ``eqjax/nn``; ``shared`` for the
-    rest (the harness, public-API checks, experiments, notebooks)."""
+    ``<area>.<what>``; an infrastructure package (``nn``, ``datasets``, ``training``,
+    ... any subpackage of ``eqjax`` outside the areas) for ``tests/<pkg>/`` and
+    ``eqjax/<pkg>/``; ``shared`` for the rest (the harness, public-API checks,
+    experiments, notebooks)."""
     rel = _relative(nodeid)
     parts = rel.split("::", 1)[0].split("/")
     if len(parts) >= 3 and parts[0] in ("tests", "eqjax") and parts[1] in areas:
         return parts[1]
-    if len(parts) >= 3 and parts[0] in ("tests", "eqjax") and parts[1] == "nn":
-        return "nn"
+    if (
+        len(parts) >= 3
+        and parts[0] in ("tests", "eqjax")
+        and parts[1] in _INFRASTRUCTURE
+        and parts[1] != "testing"
+    ):
+        return parts[1]
     if parts[:2] == ["tests", "test_common.py"] and "[" in rel:
         param = rel.split("[", 1)[1]
         for area in areas:

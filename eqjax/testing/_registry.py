@@ -23,7 +23,7 @@ from typing import Any
 from ..groups import Action, Group
 
 PACKAGE = __name__.split(".")[0]  # "eqjax"
-NOT_AREAS = frozenset({"testing", "nn", "experimental"})
+NOT_AREAS = frozenset({"testing", "nn", "experimental", "datasets", "training"})
 """Subpackages of ``eqjax`` that are infrastructure, not areas (they have no rows)."""
 
 

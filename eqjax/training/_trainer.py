@@ -56,7 +56,8 @@ class FitResult(NamedTuple):
     ``compiles``: how many times the train step was traced (1 when nothing
     recompiled); ``stopped_early``; ``resumed_from``: the restored step or
     ``None``; ``seconds``: wall time of the steps run here (compilation
-    included); ``steps_per_second`` over the steps after the first.
+    included); ``steps_per_second``: training steps per second after the first
+    (compiling) step, evaluation and checkpoint time excluded.
     """
 
     params: Any
@@ -312,6 +313,8 @@ def fit(
     def save(step: int):
         if ckpt is None:
             return
+        drain()
+        log.flush()  # the CSV covers every checkpoint: a resume loses no rows
         assert isinstance(it, Resumable)
         meta = {
             "step": step,
@@ -369,6 +372,7 @@ def fit(
     try:
         t0 = time.perf_counter()
         t_first = None
+        aside = 0.0  # seconds of evaluation and checkpoint saving in the loop
         step = start
         checked = False
         while step < steps and not es["stopped"]:
@@ -393,10 +397,14 @@ def fit(
                     bar.update(step - bar.n)
                     bar.set_postfix(loss=f"{running:.4g}")
             if eval_fn is not None and eval_every and step % eval_every == 0:
+                t_aside = time.perf_counter()
                 drain()
                 evaluate(step)
+                aside += time.perf_counter() - t_aside
             if checkpoint_every and step % checkpoint_every == 0 and step < steps:
+                t_aside = time.perf_counter()
                 save(step)
+                aside += time.perf_counter() - t_aside
             if on_step is not None:
                 on_step(step)
         drain()
@@ -420,7 +428,7 @@ def fit(
     if results_dir is not None and main:
         log.plot(Path(results_dir) / f"{name}_metrics.png", title=name)
     rate = (
-        (ran - 1) / (t_end - t_first)
+        (ran - 1) / (t_end - t_first - aside)
         if ran > 1 and t_first and t_end > t_first
         else math.nan
     )

@@ -272,6 +272,7 @@ def train(
         "compiles": r.compiles,
         "resumed_from": r.resumed_from,
         "params": r.params,
+        "log": r.log,
     }
 
 

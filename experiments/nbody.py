@@ -197,6 +197,20 @@ def _batched(apply):
     return jax.vmap(apply, in_axes=(None, (0, 0), 0))
 
 
+def _per_example_mse(apply):
+    f = _batched(apply)
+
+    def per_example(p, b):
+        xb, vb, qb, yb = b
+        return {"mse": jnp.mean((f(p, (xb, vb), qb) - yb) ** 2, axis=(1, 2))}
+
+    return per_example
+
+
+# one function object per model, so that its evaluation program compiles once
+_PER_EXAMPLE = {name: _per_example_mse(apply) for name, (_, apply) in MODELS.items()}
+
+
 def train(
     name,
     data,
@@ -234,12 +248,8 @@ def train(
         xb, vb, qb, yb = b
         return jnp.mean((f(p, (xb, vb), qb) - yb) ** 2)
 
-    def per_example(p, b):
-        xb, vb, qb, yb = b
-        return {"mse": jnp.mean((f(p, (xb, vb), qb) - yb) ** 2, axis=(1, 2))}
-
     def evaluator(split):
-        return T.Evaluator(per_example, data[split], 500, mesh)
+        return T.Evaluator(_PER_EXAMPLE[name], data[split], 500, mesh)
 
     r = T.fit(
         loss,

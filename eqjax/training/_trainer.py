@@ -57,7 +57,8 @@ class FitResult(NamedTuple):
     recompiled); ``stopped_early``; ``resumed_from``: the restored step or
     ``None``; ``seconds``: wall time of the steps run here (compilation
     included); ``steps_per_second``: training steps per second after the first
-    (compiling) step, evaluation and checkpoint time excluded.
+    (compiling) step, evaluation and checkpoint time excluded;
+    ``first_step_seconds``: the first step here (compilation included).
     """
 
     params: Any
@@ -72,6 +73,10 @@ class FitResult(NamedTuple):
     resumed_from: int | None
     seconds: float
     steps_per_second: float
+    first_step_seconds: float
+
+
+_EVAL_JIT: dict = {}
 
 
 class Evaluator:
@@ -85,6 +90,9 @@ class Evaluator:
         masked out) to the same size, so one program serves all chunks.
       mesh: the mesh (default: all devices); ``batch_size`` is rounded up to a
         multiple of its size.
+
+    Evaluators of the same ``metric_fn`` object on the same mesh share one
+    jitted program (validation and test sets of equal chunk size compile once).
     """
 
     def __init__(self, metric_fn, arrays, batch_size: int, mesh: Mesh | None = None):
@@ -96,11 +104,15 @@ class Evaluator:
         procs, pid = jax.process_count(), jax.process_index()
         self._local = slice(pid * self.chunk // procs, (pid + 1) * self.chunk // procs)
 
-        def sums(params, batch, mask):
-            out = metric_fn(params, batch)
-            return {k: jnp.sum(jnp.where(mask, v, 0)) for k, v in out.items()}
+        cache_key = (metric_fn, self.mesh)
+        if cache_key not in _EVAL_JIT:  # one program per (metric_fn, mesh, shapes)
 
-        self._sums = jax.jit(sums, out_shardings=replicated(self.mesh))
+            def sums(params, batch, mask):
+                out = metric_fn(params, batch)
+                return {k: jnp.sum(jnp.where(mask, v, 0)) for k, v in out.items()}
+
+            _EVAL_JIT[cache_key] = jax.jit(sums, out_shardings=replicated(self.mesh))
+        self._sums = _EVAL_JIT[cache_key]
 
     def __call__(self, params) -> dict[str, float]:
         total: dict[str, float] = {}
@@ -450,4 +462,5 @@ def fit(
         resumed_from=resumed_from,
         seconds=t_end - t0,
         steps_per_second=rate,
+        first_step_seconds=math.nan if t_first is None else t_first - t0,
     )

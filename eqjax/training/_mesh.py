@@ -128,7 +128,7 @@ def shard_batch(local_batch: Any, mesh: Mesh) -> Any:
         raise ValueError(
             f"every leaf of a batch needs the same leading batch axis, got sizes {sizes}"
         )
-    (local,) = sizes
+    local = int(next(iter(sizes)))  # type: ignore[arg-type]
     global_batch = local * jax.process_count()
     check_global_batch(global_batch, mesh)
     sharding = batch_sharding(mesh)

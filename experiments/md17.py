@@ -264,6 +264,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--n-train", type=int, default=1000)
     p.add_argument("--n-test", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--curve-points", type=int, default=4)
     p.add_argument(
         "--paper-schedule",
         action="store_true",
@@ -306,7 +307,7 @@ def main(argv: list[str]) -> int:
         )
         res = train_for_budget(
             model, train, test, budget_s=args.budget_s, batch=args.batch, lr=args.lr,
-            w_force=args.w_force, seed=args.seed, n_test=args.n_test, max_steps=args.max_steps,
+            w_force=args.w_force, seed=args.seed, n_test=args.n_test, max_steps=args.max_steps, curve_points=args.curve_points,
         )  # fmt: skip
         curves[(mol, kind)] = res["curve"]
         pe, pf = PAPER.get((kind, mol), ("n/a", "n/a"))

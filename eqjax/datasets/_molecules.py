@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import re
 import os
+import re
 from pathlib import Path
 from typing import NamedTuple
 

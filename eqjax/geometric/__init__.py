@@ -31,6 +31,7 @@ from ._neighbours import Edges as Edges
 from ._neighbours import edge_mask_of as edge_mask_of
 from ._neighbours import graph_index as graph_index
 from ._neighbours import knn_graph as knn_graph
+from ._neighbours import node_dict as node_dict
 from ._neighbours import positions_of as positions_of
 from ._neighbours import radius_graph as radius_graph
 from ._neighbours import with_radius_graph as with_radius_graph
@@ -60,6 +61,7 @@ __all__ = [
     "layer_norm",
     "lift",
     "mds_representation",
+    "node_dict",
     "octahedral_rotations",
     "polynomial_features",
     "ponita_invariants",

@@ -11,6 +11,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ..groups import EuclideanElement
+from ._neighbours import node_dict
 
 _VECTOR_KEYS = ("velocities", "orientations", "forces")
 
@@ -33,8 +34,8 @@ def act_graph_positions(
       >>> act_graph_positions(e, g).nodes["positions"].tolist()[0]
       [1.0, 1.0, 1.0]
     """
-    nodes = graphs.nodes
-    if not isinstance(nodes, dict) or "positions" not in nodes:
+    nodes = node_dict(graphs, "act_graph_positions")
+    if "positions" not in nodes:
         raise ValueError("act_graph_positions: graphs.nodes needs a 'positions' entry")
     R, t = g
     out = dict(nodes)

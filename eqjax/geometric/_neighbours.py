@@ -16,7 +16,7 @@ for molecules and small point clouds (a batch of 32 aspirins: 672 nodes, 450k pa
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -44,7 +44,24 @@ class Edges(NamedTuple):
 
 
 def _is_concrete(*xs) -> bool:
-    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+    """Whether every ``x`` has a value now (an eager call), not a tracer."""
+    for x in xs:
+        try:
+            np.asarray(x)
+        except Exception:  # a tracer: TracerArrayConversionError and kin
+            return False
+    return True
+
+
+def node_dict(graphs: jraph.GraphsTuple, who: str = "graphs") -> dict[str, Any]:
+    """``graphs.nodes`` as a dict of named node arrays (``ValueError`` otherwise)."""
+    nodes = graphs.nodes
+    if not isinstance(nodes, dict):
+        raise ValueError(
+            f"{who}: expected graphs.nodes to be a dict of node arrays "
+            f"(with 'positions' [N, 3]); got {type(nodes).__name__}"
+        )
+    return cast(dict[str, Any], nodes)
 
 
 def _check_positions(positions, name: str = "positions"):
@@ -214,12 +231,11 @@ def _num_nodes(graphs: jraph.GraphsTuple) -> int:
 
 def positions_of(graphs: jraph.GraphsTuple) -> Float[Array, "N 3"]:
     """``graphs.nodes["positions"]``, with a clear error when it is missing."""
-    nodes = graphs.nodes
-    if not isinstance(nodes, dict) or "positions" not in nodes:
+    nodes = node_dict(graphs)
+    if "positions" not in nodes:
         raise ValueError(
-            "expected graphs.nodes to be a dict with a 'positions' entry [N, 3]; got "
-            f"{type(nodes).__name__}"
-            + (f" with keys {sorted(nodes)}" if isinstance(nodes, dict) else "")
+            "expected graphs.nodes to have a 'positions' entry [N, 3]; its keys are "
+            f"{sorted(nodes)}"
         )
     pos = nodes["positions"]
     _check_positions(pos, "graphs.nodes['positions']")
@@ -313,5 +329,5 @@ def edge_mask_of(graphs: jraph.GraphsTuple) -> Bool[Array, " E"] | None:
     else ``None`` (every edge real)."""
     e = graphs.edges
     if isinstance(e, dict) and "mask" in e:
-        return e["mask"]
+        return cast(Any, e)["mask"]
     return None

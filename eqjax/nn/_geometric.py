@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -10,6 +10,15 @@ import jraph
 from flax import nnx
 
 from .. import geometric as geo
+
+
+def _edges(graphs: jraph.GraphsTuple, who: str) -> tuple[Any, Any]:
+    if graphs.senders is None or graphs.receivers is None:
+        raise ValueError(
+            f"{who}: graphs has no edges; build them with "
+            "eq.geometric.with_radius_graph (or give senders and receivers)"
+        )
+    return graphs.senders, graphs.receivers
 
 
 class MLP(nnx.Module):
@@ -209,7 +218,7 @@ class EGNN(nnx.Module):
 
     def __call__(self, graphs: jraph.GraphsTuple) -> EGNNOutput:
         x = geo.positions_of(graphs)
-        nodes = graphs.nodes
+        nodes = geo.node_dict(graphs)
         n = x.shape[0]
         if self.in_features:
             h = nodes["features"]
@@ -227,15 +236,16 @@ class EGNN(nnx.Module):
             vn = jnp.sqrt(jnp.sum(v * v, -1, keepdims=True) + 1e-12)
             h = jnp.concatenate([h, vn.astype(h.dtype)], -1)
         h = self.embed(h.astype(x.dtype))
-        edges = graphs.edges
+        edges: Any = graphs.edges
         attr = edges.get("attr") if isinstance(edges, dict) else None
         mask = geo.edge_mask_of(graphs)
+        snd, rcv = _edges(graphs, "EGNN")
         for layer in self.layers:
             h, x, v = layer(
                 h,
                 x,
-                graphs.senders,
-                graphs.receivers,
+                snd,
+                rcv,
                 v=v,
                 edge_attr=attr,
                 edge_mask=mask,
@@ -456,7 +466,7 @@ class PONITA(nnx.Module):
 
     def _inputs(self, graphs):
         pos = geo.positions_of(graphs)
-        nodes = graphs.nodes
+        nodes = geo.node_dict(graphs)
         n = pos.shape[0]
         if self.in_features:
             s = nodes.get("features")
@@ -480,11 +490,13 @@ class PONITA(nnx.Module):
 
     def __call__(self, graphs: jraph.GraphsTuple, *, grid=None):
         pos, s, v = self._inputs(graphs)
-        snd, rcv = graphs.senders, graphs.receivers
+        snd, rcv = _edges(graphs, "PONITA")
         mask = geo.edge_mask_of(graphs)
         basis_fiber = None
         if self.mode == "fiber_bundle":
-            ori = (self.grid if grid is None else grid).astype(pos.dtype)
+            ori = self.grid if grid is None else grid
+            assert ori is not None
+            ori = ori.astype(pos.dtype)
             spatial, fib = geo.ponita_invariants(pos, snd, rcv, ori)
             dist = _safe_sqrt(jnp.sum(spatial[:, :1, :] ** 2, -1))  # [E, 1]
             if self.separable:
@@ -494,7 +506,7 @@ class PONITA(nnx.Module):
                 attr = geo.full_invariants(spatial, fib)
                 dist = dist[..., None]
         elif self.mode == "point_cloud":
-            o = graphs.nodes.get("orientations")
+            o = geo.node_dict(graphs).get("orientations")
             if o is None:
                 raise ValueError(
                     "PONITA(mode='point_cloud') needs nodes['orientations']"

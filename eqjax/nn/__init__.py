@@ -3,10 +3,20 @@
 from ._frames import FrameAveraging as FrameAveraging
 from ._gaunt import GauntManyBody as GauntManyBody
 from ._gaunt import GauntTensorProduct as GauntTensorProduct
+from ._geometric import EGNN as EGNN
+from ._geometric import PONITA as PONITA
+from ._geometric import ConvNeXtBlock as ConvNeXtBlock
+from ._geometric import EGNNLayer as EGNNLayer
+from ._geometric import EGNNOutput as EGNNOutput
 from ._lcm import GRUAggregator as GRUAggregator
 from ._lcm import LCMAggregator as LCMAggregator
 
 __all__ = [
+    "ConvNeXtBlock",
+    "EGNN",
+    "EGNNLayer",
+    "EGNNOutput",
+    "PONITA",
     "FrameAveraging",
     "GRUAggregator",
     "GauntManyBody",

@@ -111,11 +111,13 @@ def _lcm_tree(x):
 
 N_NODE = (4, 3, 1)  # two graphs and jraph's padding graph
 N_EDGE = (10, 6, 1)
-MAX_DEGREE = 32
+MAX_DEGREE = 4  # in-degrees are at most ceil(10 / 4) = 3: a tree of 4 slots
 
 
 def make_graph(key, dtype) -> jraph.GraphsTuple:
-    """A padded batch of two random multigraphs with random node features."""
+    """A padded batch of two random multigraphs (in-degree <= 3) with random node
+    features; the last graph is jraph's padding graph (``get_edge_padding_mask``
+    marks its edge)."""
     return _make_graph(key, dtype=jnp.dtype(dtype))
 
 
@@ -128,7 +130,9 @@ def _make_graph(key, dtype) -> jraph.GraphsTuple:
     for g, (nn, ne) in enumerate(zip(N_NODE, N_EDGE, strict=True)):
         kk = jax.random.split(ks[g], 2)
         send.append(starts[g] + jax.random.randint(kk[0], (ne,), 0, nn))
-        recv.append(starts[g] + jax.random.randint(kk[1], (ne,), 0, nn))
+        # each node receives ceil(ne / nn) edges at most
+        balanced = jnp.tile(jnp.arange(nn), -(-ne // nn))[:ne]
+        recv.append(starts[g] + jax.random.permutation(kk[1], balanced))
     return jraph.GraphsTuple(
         nodes=jax.random.normal(ks[2], (sum(N_NODE), FEATURES), dtype),
         edges=None,
@@ -143,8 +147,13 @@ def _make_graph(key, dtype) -> jraph.GraphsTuple:
 def _graph_degenerate(dtype):
     g = make_graph(jax.random.key(0), dtype)
     padding_node = jnp.full((sum(N_EDGE),), sum(N_NODE) - 1, jnp.int32)
-    # every edge moved to the padding node: isolated real nodes
-    no_edges = g._replace(senders=padding_node, receivers=padding_node)
+    # no real edges: every edge is a padding edge at the padding node (what
+    # jraph.pad_with_graphs makes of an edgeless graph), isolated real nodes
+    no_edges = g._replace(
+        senders=padding_node,
+        receivers=padding_node,
+        n_edge=jnp.array([0, 0, sum(N_EDGE)]),
+    )
     return [g._replace(nodes=jnp.zeros((sum(N_NODE), FEATURES), dtype)), no_edges]
 
 
@@ -159,6 +168,7 @@ def _graph_fn(monoid_for_dtype):
             op=m.op,
             identity=jnp.asarray(m.identity, x.dtype),
             max_segment_size=MAX_DEGREE,
+            mask=jraph.get_edge_padding_mask(graph),
         )
 
     return fn
@@ -207,8 +217,8 @@ ROWS: list[Transform] = [
         act_out=_act_nodes,
         make_input=make_graph,
         degenerate_inputs=_graph_degenerate,
-        notes="sum of neighbour features by tree_reduce over receivers; node "
-        "relabelling within graphs of a padded jraph batch",
+        notes="sum of neighbour features by tree_reduce over receivers (padding "
+        "edges masked); node relabelling within graphs of a padded jraph batch",
     ),
     Transform(
         name="reductions.aggregate_lcm_gru_graph",

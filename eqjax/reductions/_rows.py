@@ -5,9 +5,9 @@
 * a learnable commutative operator reduced over the tree is exactly invariant
   under the automorphisms of the tree (swapping the children of any node; it needs
   commutativity only), sampled by :func:`sample_tree_automorphisms`;
-* aggregation on a jraph graph (exact and learnable monoids) is equivariant under
-  relabelling nodes within their graphs (edges keep their order, so even the
-  learnable, non-associative operator gives an exact result).
+* aggregation on a padded jraph graph (exact and learnable monoids, one row) is
+  equivariant under relabelling nodes within their graphs (edges keep their
+  order, so even the learnable, non-associative operator gives an exact result).
 """
 
 from __future__ import annotations
@@ -157,21 +157,19 @@ def _graph_degenerate(dtype):
     return [g._replace(nodes=jnp.zeros((sum(N_NODE), FEATURES), dtype)), no_edges]
 
 
-def _graph_fn(monoid_for_dtype):
-    def fn(graph):
-        x = graph.nodes
-        m = monoid_for_dtype(x.dtype)
-        return aggregate(
-            x[graph.senders],
-            graph.receivers,
-            x.shape[0],
-            op=m.op,
-            identity=jnp.asarray(m.identity, x.dtype),
-            max_segment_size=MAX_DEGREE,
-            mask=jraph.get_edge_padding_mask(graph),
-        )
-
-    return fn
+def _graph_fn(graph):
+    """Exact (sum) and learnable (symmetrised GRU) aggregation of neighbour
+    features at the receivers, padding edges masked; one row for the three (they
+    share the segment bookkeeping, and each row costs compilations)."""
+    x = graph.nodes
+    msgs, recv, n = x[graph.senders], graph.receivers, x.shape[0]
+    mask = jraph.get_edge_padding_mask(graph)
+    lcm = _gru_monoid(x.dtype)
+    kw = dict(max_segment_size=MAX_DEGREE, mask=mask)
+    return {
+        "sum": aggregate(msgs, recv, n, op=jnp.add, identity=0.0, **kw),
+        "lcm_gru": aggregate(msgs, recv, n, op=lcm.op, identity=lcm.identity, **kw),
+    }
 
 
 # the group needs only the batch's layout (nodes per graph), built without JAX ops
@@ -189,7 +187,7 @@ _GRAPH_GROUP = graph_node_permutations(
 
 
 def _act_nodes(p, y):
-    return act_set(p, y, axis=0)
+    return jax.tree_util.tree_map(lambda v: act_set(p, v, axis=0), y)
 
 
 ROWS: list[Transform] = [
@@ -210,25 +208,16 @@ ROWS: list[Transform] = [
         "under all of Sn(8) (that needs associativity)",
     ),
     Transform(
-        name="reductions.aggregate_sum_graph",
-        fn=_graph_fn(lambda dt: sum_monoid()),
+        name="reductions.aggregate_graph",
+        fn=_graph_fn,
         group=_GRAPH_GROUP,
         act_in=act_graph,
         act_out=_act_nodes,
         make_input=make_graph,
         degenerate_inputs=_graph_degenerate,
-        notes="sum of neighbour features by tree_reduce over receivers (padding "
-        "edges masked); node relabelling within graphs of a padded jraph batch",
-    ),
-    Transform(
-        name="reductions.aggregate_lcm_gru_graph",
-        fn=_graph_fn(_gru_monoid),
-        group=_GRAPH_GROUP,
-        act_in=act_graph,
-        act_out=_act_nodes,
-        make_input=make_graph,
-        degenerate_inputs=_graph_degenerate,
-        notes="learnable commutative (symmetrised GRU) aggregation of neighbour "
-        "features; equivariant because edges keep their order",
+        notes="sum and learnable commutative (symmetrised GRU) aggregation of "
+        "neighbour features by tree_reduce over receivers, padding edges masked; "
+        "node relabelling within graphs of a padded jraph batch (exact for the "
+        "learnable op too, because edges keep their order)",
     ),
 ]

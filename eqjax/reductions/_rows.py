@@ -145,16 +145,22 @@ def _make_graph(key, dtype) -> jraph.GraphsTuple:
 
 
 def _graph_degenerate(dtype):
+    """One input for all the degenerate cases (each input costs a compilation):
+    zero features (all messages equal), and the second graph without real edges
+    (its edges become padding edges at the padding node, as
+    ``jraph.pad_with_graphs`` makes them): isolated real nodes."""
     g = make_graph(jax.random.key(0), dtype)
-    padding_node = jnp.full((sum(N_EDGE),), sum(N_NODE) - 1, jnp.int32)
-    # no real edges: every edge is a padding edge at the padding node (what
-    # jraph.pad_with_graphs makes of an edgeless graph), isolated real nodes
-    no_edges = g._replace(
-        senders=padding_node,
-        receivers=padding_node,
-        n_edge=jnp.array([0, 0, sum(N_EDGE)]),
-    )
-    return [g._replace(nodes=jnp.zeros((sum(N_NODE), FEATURES), dtype)), no_edges]
+    assert g.senders is not None and g.receivers is not None
+    n0 = N_EDGE[0]
+    padding_node = jnp.full((sum(N_EDGE) - n0,), sum(N_NODE) - 1, jnp.int32)
+    return [
+        g._replace(
+            nodes=jnp.zeros((sum(N_NODE), FEATURES), dtype),
+            senders=g.senders.at[n0:].set(padding_node),
+            receivers=g.receivers.at[n0:].set(padding_node),
+            n_edge=jnp.array([n0, 0, sum(N_EDGE) - n0]),
+        )
+    ]
 
 
 def _graph_fn(graph):
@@ -163,13 +169,21 @@ def _graph_fn(graph):
     share the segment bookkeeping, and each row costs compilations)."""
     x = graph.nodes
     msgs, recv, n = x[graph.senders], graph.receivers, x.shape[0]
-    mask = jraph.get_edge_padding_mask(graph)
+    mask = jnp.asarray(jraph.get_edge_padding_mask(graph))
     lcm = _gru_monoid(x.dtype)
-    kw = dict(max_segment_size=MAX_DEGREE, mask=mask)
-    return {
-        "sum": aggregate(msgs, recv, n, op=jnp.add, identity=0.0, **kw),
-        "lcm_gru": aggregate(msgs, recv, n, op=lcm.op, identity=lcm.identity, **kw),
-    }
+
+    def agg(op, identity):
+        return aggregate(
+            msgs,
+            recv,
+            n,
+            op=op,
+            identity=identity,
+            max_segment_size=MAX_DEGREE,
+            mask=mask,
+        )
+
+    return {"sum": agg(jnp.add, 0.0), "lcm_gru": agg(lcm.op, lcm.identity)}
 
 
 # the group needs only the batch's layout (nodes per graph), built without JAX ops

@@ -42,6 +42,15 @@ def _fold_dense(params: GRUCellParams, x, mask, h0):
     return h
 
 
+def _initial(initial, D: int, dtype) -> Array:
+    if initial is None:
+        return jnp.zeros((D,), dtype)
+    initial = jnp.asarray(initial)
+    if initial.shape != (D,):
+        raise ValueError(f"initial must have shape ({D},), got {initial.shape}")
+    return initial.astype(dtype)
+
+
 def gru_fold(
     params: GRUCellParams,
     data: Float[Array, "E D"],
@@ -110,7 +119,7 @@ def gru_fold(
     checked = _check_eagerly(
         segment_ids, mask, num_segments, max_segment_size, on_overflow
     )
-    h0 = jnp.zeros((D,), data.dtype) if initial is None else initial.astype(data.dtype)
+    h0 = _initial(initial, D, data.dtype)
     (data,), ids, indices_are_sorted = _prepare_items(
         data, [data], segment_ids, num_segments, mask, order, indices_are_sorted
     )
@@ -168,6 +177,6 @@ def gru_fold_dense(
                 f"{mask.shape}"
             )
         m = mask.reshape(B, n).T
-    h0 = jnp.zeros((D,), x.dtype) if initial is None else initial.astype(x.dtype)
+    h0 = _initial(initial, D, x.dtype)
     out = _fold_dense(params, xs, m, jnp.broadcast_to(h0, (B, D)))
     return out.reshape(*batch, D)

@@ -891,6 +891,13 @@ def tree_reduce_dense(
         raise ValueError("tree_reduce_dense: x has no array leaves")
     if any(leaf.ndim == 0 for leaf in leaves):
         raise ValueError("tree_reduce_dense: leaves need at least one (item) axis")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an int, got {axis!r}")
+    for leaf in leaves:
+        if not -leaf.ndim <= axis < leaf.ndim:
+            raise ValueError(
+                f"axis {axis} is out of range for a leaf of shape {leaf.shape}"
+            )
     ax = [axis % leaf.ndim for leaf in leaves]
     batch = leaves[0].shape[: ax[0]]
     n = leaves[0].shape[ax[0]]

@@ -147,9 +147,7 @@ def test_padded_graphs_match_unpadded_and_sorted_order_invariant_under_jit():
         np.testing.assert_array_equal(pad["max"][N_REAL], np.full(D, -np.inf))
         for seed in (5, 6):
             p = np.random.default_rng(seed).permutation(E_REAL)
-            perm = run(
-                g._replace(senders=g.senders[p], receivers=g.receivers[p]), None
-            )
+            perm = run(g._replace(senders=g.senders[p], receivers=g.receivers[p]), None)
             for k in fns:
                 a, b = np.asarray(perm[k]), np.asarray(plain[k])
                 if k.endswith("_input"):
@@ -263,7 +261,18 @@ def test_bad_options_raise_naming_the_argument():
             lambda x: tree_reduce(jnp.add, x, ids, 1, **kw, on_overflow="nan"),
             jax.ShapeDtypeStruct((3, 2), jnp.int32),
         )
+    with pytest.raises(ValueError, match="features must be an integer >= 1"):
+        init_gru_cell(jax.random.key(0), 0)
+    with pytest.raises(ValueError, match="hidden must be an integer >= 1"):
+        init_mlp_op(jax.random.key(0), 4, 2.5)
+    with pytest.raises(ValueError, match="axis 5 is out of range"):
+        tree_reduce_dense(jnp.add, jnp.ones((2, 3, 4)), identity=0.0, axis=5)
     p = init_gru_cell(jax.random.key(0), 2)
+    with pytest.raises(ValueError, match=r"initial must have shape \(2,\)"):
+        gru_fold(p, x, ids, 1, max_segment_size=4, initial=jnp.zeros(3))
+    with pytest.raises(TypeError, match="symmetric_gru_op: operands must be floating"):
+        m = symmetric_gru_monoid(p, jnp.zeros(2))
+        m.op(jnp.ones((3, 2), jnp.int32), jnp.ones((3, 2), jnp.int32))
     with pytest.raises(TypeError, match="gru_fold: data must be floating"):
         gru_fold(p, jnp.ones((3, 2), jnp.int32), ids, 1, max_segment_size=4)
     with pytest.raises(ValueError, match="on_overflow"):

@@ -32,10 +32,14 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_table(name: str, stem: str, header, rows, preamble: str = "") -> str:
-    """Write ``<stem>.md`` and ``<stem>.csv`` under the experiment's folder; return
-    the Markdown text."""
-    out = results_dir(name)
+def write_table(
+    name: str, stem: str, header, rows, preamble: str = "", out_dir=None
+) -> str:
+    """Write ``<stem>.md`` and ``<stem>.csv`` under the experiment's folder (or
+    ``out_dir``, e.g. an experiment's ``--results-dir``, created if missing);
+    return the Markdown text."""
+    out = results_dir(name) if out_dir is None else Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     md = (preamble + "\n\n" if preamble else "") + markdown_table(header, rows) + "\n"
     (out / f"{stem}.md").write_text(md)
     with open(out / f"{stem}.csv", "w", newline="") as f:

@@ -11,7 +11,6 @@ absolute MAEs are far from converged MACE numbers; the comparison is what counts
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import e3nn_jax as e3nn
@@ -21,6 +20,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from eqjax import training as T
 from eqjax.nn import GauntManyBody
 
 from ._common import results_dir, write_table
@@ -218,66 +218,83 @@ class Potential(nnx.Module):
 # ---------------------------------------------------------------------------
 
 
-def _train(model, train, test, *, steps, batch, lr, w_force, seed, n_test, log):
+def _train(
+    model,
+    train,
+    test,
+    *,
+    steps,
+    batch,
+    lr,
+    w_force,
+    seed,
+    n_test,
+    mesh=None,
+    checkpoint_dir=None,
+    checkpoint_every=0,
+    keep=3,
+    resume=False,
+    results_dir=None,
+    name="train",
+    progress=True,
+):
+    """Train with :func:`eqjax.training.fit` (the model split once by
+    ``nnx_loss``), then energy/force MAE on the first ``n_test`` test frames."""
+    mesh = mesh or T.data_mesh()
     E_mean = float(train["E"].mean() / train["R"].shape[1])
     E_std = float(train["E"].std()) or 1.0
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    params = jax.tree.map(lambda p: p, params)
-    params["shift"] = nnx.Param(jnp.asarray(E_mean, jnp.float32))
-    params["scale"] = nnx.Param(jnp.asarray(E_std, jnp.float32))
+    model.shift = nnx.Param(jnp.asarray(E_mean, jnp.float32))
+    model.scale = nnx.Param(jnp.asarray(E_std, jnp.float32))
 
-    def predict(params, R):
-        m = nnx.merge(graphdef, params, rest)
+    def predict(m, R):
         e, g = jax.value_and_grad(m.energy)(R)
         return e, -g
 
     vpredict = jax.vmap(predict, in_axes=(None, 0))
 
-    def loss_fn(params, R, E, F):
-        e, f = vpredict(params, R)
-        le = jnp.mean(((e - E) / E_std) ** 2)
-        lf = jnp.mean(((f - F) / E_std) ** 2)
+    def loss_fn(m, b, key):
+        e, f = vpredict(m, b["R"])
+        le = jnp.mean(((e - b["E"]) / E_std) ** 2)
+        lf = jnp.mean(((f - b["F"]) / E_std) ** 2)
         return le + w_force * lf
 
+    params, pure_loss, merge = T.nnx_loss(model, loss_fn)
+
+    def per_example(p, b):
+        e, f = vpredict(merge(p), b["R"])
+        return {
+            "mae_e": jnp.abs(e - b["E"]),
+            "mae_f": jnp.mean(jnp.abs(f - b["F"]), axis=(1, 2)),
+        }
+
     opt = optax.adam(optax.cosine_decay_schedule(lr, steps, alpha=0.05))
-    opt_state = opt.init(params)
-
-    @jax.jit
-    def step(params, opt_state, R, E, F):
-        loss, grads = jax.value_and_grad(loss_fn)(params, R, E, F)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    rng = np.random.default_rng(seed)
-    n_train = train["R"].shape[0]
-    idx = rng.choice(n_train, batch, replace=False)
-    t0 = time.perf_counter()
-    params, opt_state, loss = step(
-        params, opt_state, train["R"][idx], train["E"][idx], train["F"][idx]
+    loader = T.ArrayLoader({k: train[k] for k in ("R", "E", "F")}, batch, seed=seed)
+    r = T.fit(
+        pure_loss,
+        params,
+        opt,
+        loader,
+        steps=steps,
+        key=seed,
+        mesh=mesh,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
+        keep=keep,
+        resume=resume,
+        results_dir=results_dir,
+        name=name,
+        progress=progress,
     )
-    jax.block_until_ready(loss)
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for i in range(1, steps):
-        idx = rng.choice(n_train, batch, replace=False)
-        params, opt_state, loss = step(
-            params, opt_state, train["R"][idx], train["E"][idx], train["F"][idx]
-        )
-        if log and (i % max(steps // 5, 1) == 0 or i == steps - 1):
-            log(f"step {i}: loss {float(loss):.4f}")
-    jax.block_until_ready(loss)
-    step_s = (time.perf_counter() - t0) / max(steps - 1, 1)
-
-    jpredict = jax.jit(vpredict)
     n_test = min(n_test, test["R"].shape[0])
-    errs_e, errs_f = [], []
-    for s in range(0, n_test, batch):
-        e, f = jpredict(params, test["R"][s : s + batch])
-        errs_e.append(np.abs(np.asarray(e) - test["E"][s : s + batch]))
-        errs_f.append(np.abs(np.asarray(f) - test["F"][s : s + batch]).ravel())
-    mae_e = float(np.concatenate(errs_e).mean()) * KCAL_TO_MEV
-    mae_f = float(np.concatenate(errs_f).mean()) * KCAL_TO_MEV
-    return dict(mae_e=mae_e, mae_f=mae_f, step_ms=step_s * 1e3, compile_s=compile_s)
+    chunk = max(batch, mesh.devices.size)
+    sub = {k: test[k][:n_test] for k in ("R", "E", "F")}
+    mae = T.Evaluator(per_example, sub, chunk, mesh)(r.params)
+    return dict(
+        mae_e=mae["mae_e"] * KCAL_TO_MEV,
+        mae_f=mae["mae_f"] * KCAL_TO_MEV,
+        step_ms=1e3 / r.steps_per_second,
+        compile_s=r.first_step_seconds,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -297,7 +314,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--n-test", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out-stem", default="results")
+    p.add_argument(
+        "--results-dir", default=None, help=f"default experiments/results/{NAME}/"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    T.add_arguments(p)
     args = p.parse_args(argv)
+    mesh = T.setup(args)  # before any JAX computation
     if args.quick:
         args.steps, args.batch, args.channels, args.lmax = 3, 2, 4, 1
         args.n_test = 4
@@ -307,12 +330,9 @@ def main(argv: list[str]) -> int:
         return 0
     train, test = data
     train = {k: v[: args.n_train] if k != "z" else v for k, v in train.items()}
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
+    out_dir = Path(args.results_dir) if args.results_dir else results_dir(NAME)
     rows = []
-    for product in tqdm(["gaunt", "cg"], desc=NAME) if tqdm else ["gaunt", "cg"]:
+    for product in ["gaunt", "cg"]:
         model = Potential(
             train["z"],
             product=product,
@@ -331,7 +351,18 @@ def main(argv: list[str]) -> int:
             w_force=args.w_force,
             seed=args.seed,
             n_test=args.n_test,
-            log=None if args.quick else (lambda s, p=product: print(f"[{p}] {s}")),
+            mesh=mesh,
+            checkpoint_dir=(
+                None
+                if args.checkpoint_dir is None
+                else Path(args.checkpoint_dir) / product
+            ),
+            checkpoint_every=args.checkpoint_every,
+            keep=args.keep,
+            resume=args.resume,
+            results_dir=out_dir,
+            name=product,
+            progress=not args.no_progress,
         )
         rows.append(
             [product, res["mae_e"], res["mae_f"], res["step_ms"], res["compile_s"]]
@@ -347,13 +378,15 @@ def main(argv: list[str]) -> int:
         f"rMD17 aspirin, {train['R'].shape[0]} train frames, {args.n_test} test "
         f"frames, {args.steps} steps of batch {args.batch}, C={args.channels}, "
         f"L={args.lmax}, correlation {args.correlation}, "
-        f"device {jax.default_backend()}. Paper (Luo et al. 2024): Gaunt-MACE keeps "
+        f"global batch over {mesh.devices.size} {jax.default_backend()} device(s) "
+        f"in {jax.process_count()} process(es). Paper (Luo et al. 2024): Gaunt-MACE keeps "
         "MACE's accuracy (comparable MAE) and is faster. Converged MACE on rMD17 "
         "aspirin: ~2.2 meV energy / ~6.6 meV/A forces (Batatia et al. 2022) - this "
         "short run is far from converged."
     )
     stem = "quick" if args.quick else args.out_stem
-    md = write_table(NAME, stem, header, rows, preamble=pre)
-    print(md)
-    print(f"results in {results_dir(NAME)}")
+    if jax.process_index() == 0:
+        md = write_table(NAME, stem, header, rows, preamble=pre, out_dir=out_dir)
+        print(md)
+        print(f"results in {out_dir}")
     return 0

@@ -26,7 +26,12 @@ rule (rows ``skip_padding``, measured at commit 14887a5 with ``--part rules
 --repeats 11``, dense masked and ragged padded workloads) did not, and was
 deleted.
 
-Run: ``python -m experiments bench_reductions [--part scaling|rules|all]``;
+``--part options`` times what the options added for issue 12 cost on the same
+workload with traced segment ids: the run-time over-full check
+(``on_overflow="raise"``, the default), a padding ``mask`` and ``order="sorted"``,
+against ``order="input", on_overflow="truncate"`` (``options.md``/``.csv``).
+
+Run: ``python -m experiments bench_reductions [--part scaling|rules|options|all]``;
 results under ``experiments/results/bench_reductions/``.
 """
 
@@ -155,6 +160,73 @@ def bench_rules(rounds: int, jobs) -> list[list]:
     return rows
 
 
+# ------------------------------------------------- what the safety options cost
+
+OPTIONS = [
+    ("input", "truncate", False),  # the old behaviour: the reference
+    ("input", "raise", False),  # default: over-full segments reported at run time
+    ("input", "raise", True),  # with a padding mask (1 item in 8 masked)
+    ("sorted", "raise", False),  # edge-order-free: a lexicographic sort first
+]
+
+
+def option_workloads(quick: bool):
+    """``(label, S, n)``: full segments, ids traced (the run-time check is on)."""
+    return [
+        (f"ragged {S} x {n}", S, n)
+        for S, n in ([(8, 16)] if quick else [(64, 16), (64, 64), (1, 1024)])
+    ]
+
+
+def bench_options(rounds: int, jobs) -> list[list]:
+    """Forward+backward of the symmetrised-GRU tree with each (order,
+    on_overflow, mask) option, segment ids passed as traced arguments."""
+    rows = []
+    for label, S, n in jobs:
+        params, data = inputs(S, n)
+        ids = jnp.repeat(jnp.arange(S), n)
+        mask = jnp.arange(S * n) % 8 != 7
+        fns = []
+        for order, policy, masked in OPTIONS:
+
+            def loss(params, data, ids, mask, order=order, policy=policy, S=S, n=n):
+                m = symmetric_gru_monoid(*params)
+                out = tree_reduce(
+                    m.op,
+                    data,
+                    ids,
+                    S,
+                    identity=m.identity,
+                    max_segment_size=n,
+                    mask=mask,
+                    order=order,
+                    on_overflow=policy,
+                )
+                return jnp.sum(out**2)
+
+            grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+            args = (params, data, ids, mask if masked else None)
+            fns.append((grad.lower(*args).compile(), args))
+        times = [[] for _ in fns]
+        for _ in range(rounds):  # interleaved
+            for t, (f, args) in zip(times, fns, strict=True):
+                t.append(time_call(f, *args, repeats=3, min_time=0.0))
+        ref = np.asarray(times[0])
+        for (order, policy, masked), t in zip(OPTIONS, times, strict=True):
+            ratio = np.asarray(t) / ref
+            rows.append(
+                [
+                    label,
+                    order,
+                    policy,
+                    "1/8 masked" if masked else "none",
+                    float(np.median(t)) * 1e3,
+                    float(np.median(ratio)),
+                ]
+            )
+    return rows
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="bench_reductions", description=DESCRIPTION)
     ap.add_argument("--quick", action="store_true", help="small sizes (tests)")
@@ -163,9 +235,10 @@ def main(argv: list[str]) -> int:
     )
     ap.add_argument(
         "--part",
-        choices=("scaling", "rules", "all"),
+        choices=("scaling", "rules", "options", "all"),
         default="all",
-        help="aggregators vs n, differentiation rules vs plain definitions, or both",
+        help="aggregators vs n, differentiation rules vs plain definitions, the "
+        "cost of order/on_overflow/mask, or all",
     )
     args = ap.parse_args(argv)
 
@@ -213,6 +286,26 @@ def main(argv: list[str]) -> int:
                     "plain/rule",
                     "plain/rule IQR",
                 ],
+                rows,
+                preamble=pre,
+            )
+        )
+    if args.part in ("options", "all"):
+        jobs = tqdm(option_workloads(args.quick), desc="bench_reductions (options)")
+        rows = bench_options(rounds, jobs)
+        pre = (
+            f"device: {dev}; width {WIDTH}; symmetrised-GRU tree, forward+backward "
+            "(value_and_grad w.r.t. params and items), segment ids traced (so "
+            "on_overflow='raise' checks at run time); medians over "
+            f"{rounds} interleaved rounds (each the median of 3 calls); x ref is "
+            "the median per-round ratio to order='input', on_overflow='truncate' "
+            "(no check: the behaviour before issue 12)."
+        )
+        print(
+            write_table(
+                "bench_reductions",
+                tag + "options",
+                ["workload", "order", "on_overflow", "mask", "ms", "x ref"],
                 rows,
                 preamble=pre,
             )

@@ -10,7 +10,10 @@ monoids (:func:`symmetric_gru_monoid`, :func:`symmetric_mlp_monoid`: a
 :func:`symmetric_mlp_op` and a learnable identity) with
 :func:`associativity_penalty` / :func:`identity_penalty` learn one.
 :func:`aggregate` / :func:`tree_aggregator` plug it into jraph message passing,
-and :func:`gru_fold` is the recurrent O(n) baseline.
+and :func:`gru_fold` is the recurrent O(n) baseline. Padded jraph graphs: pass
+``mask=jraph.get_edge_padding_mask(graph)``; over-full segments are reported
+(``on_overflow``), never silently truncated; ``order="sorted"`` makes a learnable
+(non-associative) monoid independent of the order of the edges.
 """
 
 from ._aggregate import aggregate as aggregate
@@ -34,7 +37,9 @@ from ._monoids import symmetric_gru_monoid as symmetric_gru_monoid
 from ._monoids import symmetric_gru_op as symmetric_gru_op
 from ._monoids import symmetric_mlp_monoid as symmetric_mlp_monoid
 from ._monoids import symmetric_mlp_op as symmetric_mlp_op
+from ._tree import check_reduction_options as check_reduction_options
 from ._tree import num_levels as num_levels
+from ._tree import segment_overflow as segment_overflow
 from ._tree import segment_positions as segment_positions
 from ._tree import segments_to_dense as segments_to_dense
 from ._tree import tree_reduce as tree_reduce
@@ -46,6 +51,7 @@ __all__ = [
     "Monoid",
     "aggregate",
     "associativity_penalty",
+    "check_reduction_options",
     "gru_cell",
     "gru_fold",
     "gru_fold_dense",
@@ -57,6 +63,7 @@ __all__ = [
     "min_monoid",
     "num_levels",
     "product_monoid",
+    "segment_overflow",
     "segment_positions",
     "segments_to_dense",
     "sum_monoid",

@@ -3,14 +3,23 @@ commutative monoids are compared with (Ong & Veličković, LoG 2022)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from ._monoids import GRUCellParams, _bias, _gates
-from ._tree import _check_segments_eagerly, _is_concrete, _static_int, segments_to_dense
+from ._tree import (
+    _check_eagerly,
+    _check_mask,
+    _prepare_items,
+    _report_overflow,
+    _static_int_arg,
+    _to_dense,
+    check_reduction_options,
+)
 
 
 def _fold_dense(params: GRUCellParams, x, mask, h0):
@@ -33,6 +42,15 @@ def _fold_dense(params: GRUCellParams, x, mask, h0):
     return h
 
 
+def _initial(initial, D: int, dtype) -> Array:
+    if initial is None:
+        return jnp.zeros((D,), dtype)
+    initial = jnp.asarray(initial)
+    if initial.shape != (D,):
+        raise ValueError(f"initial must have shape ({D},), got {initial.shape}")
+    return initial.astype(dtype)
+
+
 def gru_fold(
     params: GRUCellParams,
     data: Float[Array, "E D"],
@@ -41,6 +59,9 @@ def gru_fold(
     *,
     max_segment_size: int,
     initial: Float[Array, " D"] | None = None,
+    mask: Bool[Array, " E"] | None = None,
+    order: str | Callable[[Array], Array] = "input",
+    on_overflow: str = "raise",
     indices_are_sorted: bool = False,
 ) -> Float[Array, "S D"]:
     """Fold each segment with a GRU, one item per step (``lax.scan``, O(n) depth).
@@ -49,16 +70,22 @@ def gru_fold(
     state starts at ``initial`` (zeros by default) and consumes the items of a
     segment in input order (a stable sort by segment id); padding steps leave it
     unchanged. All segments advance together, so the scan has
-    ``max_segment_size`` steps. Not permutation invariant: the result depends on
-    the order of items. Bad input is handled as in :func:`tree_reduce`.
+    ``max_segment_size`` steps. Depends on the order of the items (jraph: of the
+    edges) unless ``order="sorted"`` (items sorted lexicographically by value
+    first: a function of the multiset). ``mask``, ``order``, ``on_overflow`` and
+    bad input are handled as in :func:`tree_reduce` (padding items with ``mask``
+    False are neither folded nor counted against ``max_segment_size``).
 
     Args:
       params: :class:`GRUCellParams` of width ``D``.
-      data: ``[E, D]`` items.
+      data: ``[E, D]`` floating items.
       segment_ids: ``[E]`` integer ids.
       num_segments: static ``S``.
       max_segment_size: static bound on a segment's size (scan length).
       initial: ``[D]`` initial hidden state (empty segments return it).
+      mask: optional boolean ``[E]``, False for padding items.
+      order: ``"input"``, ``"sorted"`` or a key function.
+      on_overflow: ``"raise"``, ``"checkify"``, ``"nan"`` or ``"truncate"``.
       indices_are_sorted: whether ``segment_ids`` is sorted.
 
     Returns:
@@ -72,11 +99,14 @@ def gru_fold(
       ...          max_segment_size=3).shape
       (3, 4)
     """
-    num_segments = _static_int(num_segments, "num_segments", 0)
-    max_segment_size = _static_int(max_segment_size, "max_segment_size", 1)
+    num_segments = _static_int_arg(num_segments, "num_segments", 0)
+    max_segment_size = check_reduction_options(max_segment_size, order, on_overflow)
     D = params.w_i.shape[0]
+    data = jnp.asarray(data)
     if data.ndim != 2 or data.shape[1] != D:
         raise ValueError(f"gru_fold: data must be [E, {D}], got {data.shape}")
+    if not jnp.issubdtype(data.dtype, jnp.floating):
+        raise TypeError(f"gru_fold: data must be floating, got {data.dtype}")
     segment_ids = jnp.asarray(segment_ids)
     if segment_ids.shape != data.shape[:1] or not jnp.issubdtype(
         segment_ids.dtype, jnp.integer
@@ -85,19 +115,30 @@ def gru_fold(
             f"gru_fold: segment_ids must be integer of shape {data.shape[:1]}, got "
             f"{segment_ids.dtype} {segment_ids.shape}"
         )
-    if _is_concrete(segment_ids):
-        _check_segments_eagerly(segment_ids, num_segments, max_segment_size)
-    h0 = jnp.zeros((D,), data.dtype) if initial is None else initial.astype(data.dtype)
-    buf, counts = segments_to_dense(
-        data,
-        segment_ids,
+    mask = _check_mask(mask, data.shape[0])
+    checked = _check_eagerly(
+        segment_ids, mask, num_segments, max_segment_size, on_overflow
+    )
+    h0 = _initial(initial, D, data.dtype)
+    (data,), ids, indices_are_sorted = _prepare_items(
+        data, [data], segment_ids, num_segments, mask, order, indices_are_sorted
+    )
+    (buf,), counts, raw = _to_dense(
+        [data],
+        [jnp.zeros((D,), data.dtype)],
+        ids,
         num_segments,
         max_segment_size,
-        fill=0.0,
-        indices_are_sorted=indices_are_sorted,
+        max_segment_size,
+        indices_are_sorted,
     )
-    mask = jnp.arange(max_segment_size)[:, None] < counts[None, :]
-    return _fold_dense(params, buf, mask, jnp.broadcast_to(h0, (num_segments, D)))
+    m = jnp.arange(max_segment_size)[:, None] < counts[None, :]
+    out = _fold_dense(params, buf, m, jnp.broadcast_to(h0, (num_segments, D)))
+    if not checked:
+        (out,) = _report_overflow(
+            [out], raw, max_segment_size, on_overflow, mask is not None
+        )
+    return out
 
 
 def gru_fold_dense(
@@ -119,8 +160,11 @@ def gru_fold_dense(
       (2, 4)
     """
     D = params.w_i.shape[0]
+    x = jnp.asarray(x)
     if x.ndim < 2 or x.shape[-1] != D:
         raise ValueError(f"gru_fold_dense: x must be [..., n, {D}], got {x.shape}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"gru_fold_dense: x must be floating, got {x.dtype}")
     batch, n = x.shape[:-2], x.shape[-2]
     xs = jnp.moveaxis(x.reshape(-1, n, D), 1, 0)
     B = xs.shape[1]
@@ -133,6 +177,6 @@ def gru_fold_dense(
                 f"{mask.shape}"
             )
         m = mask.reshape(B, n).T
-    h0 = jnp.zeros((D,), x.dtype) if initial is None else initial.astype(x.dtype)
+    h0 = _initial(initial, D, x.dtype)
     out = _fold_dense(params, xs, m, jnp.broadcast_to(h0, (B, D)))
     return out.reshape(*batch, D)

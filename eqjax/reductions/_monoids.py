@@ -32,6 +32,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from ._switch import uses_rule
+from ._tree import _static_int_arg
 
 PyTree = Any
 
@@ -170,7 +171,7 @@ def init_gru_cell(
       >>> init_gru_cell(jax.random.key(0), 4).w_i.shape
       (4, 12)
     """
-    D = int(features)
+    D = _static_int_arg(features, "features", 1)
     s = 1.0 / np.sqrt(D)
     k = jax.random.split(key, 4)
     u = lambda kk, shape: jax.random.uniform(kk, shape, dtype, -s, s)
@@ -189,7 +190,8 @@ def init_mlp_op(
       >>> init_mlp_op(jax.random.key(0), 4, 8).w_2.shape
       (8, 4)
     """
-    D, H = int(features), int(hidden)
+    D = _static_int_arg(features, "features", 1)
+    H = _static_int_arg(hidden, "hidden", 1)
     k = jax.random.split(key, 3)
     n = lambda kk, shape, fan: jax.random.normal(kk, shape, dtype) / np.sqrt(fan)
     return MLPParams(
@@ -322,6 +324,9 @@ def gru_cell(
       >>> gru_cell(p, jnp.ones((2, 3)), jnp.zeros((2, 3))).shape
       (2, 3)
     """
+    x, h = jnp.asarray(x), jnp.asarray(h)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"gru_cell: x must be floating, got {x.dtype}")
     gi = x @ params.w_i.astype(x.dtype)
     gi = gi + _bias(params.b_i, gi)
     gh = h @ params.w_h.astype(x.dtype)
@@ -337,6 +342,12 @@ def _check_pair(a, b, D: int, name: str) -> None:
             )
     if a.shape != b.shape:
         raise ValueError(f"{name}: operand shapes differ: {a.shape} vs {b.shape}")
+    for v in (a, b):
+        if not jnp.issubdtype(v.dtype, jnp.floating):
+            raise TypeError(
+                f"{name}: operands must be floating, got {v.dtype} (the parameters "
+                "are not cast to integers)"
+            )
 
 
 def symmetric_gru_op(params: GRUCellParams) -> Callable[[Array, Array], Array]:

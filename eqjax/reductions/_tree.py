@@ -19,13 +19,14 @@ learnable identity that is only approximately neutral.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.core import Tracer
-from jaxtyping import Array, Int
+from jaxtyping import Array, Bool, Int
 
 PyTree = Any
 BinaryOp = Callable[[PyTree, PyTree], PyTree]
@@ -43,6 +44,61 @@ def _static_int(value: Any, name: str, minimum: int) -> int:
     if out != value or out < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return out
+
+
+def _static_int_arg(value: Any, name: str, minimum: int) -> int:
+    """:func:`_static_int` that also refuses ``bool`` (``True`` is no size)."""
+    if isinstance(value, (bool, np.bool_, str, bytes)):
+        raise TypeError(f"{name} must be a Python int, got {value!r}")
+    return _static_int(value, name, minimum)
+
+
+OVERFLOW_POLICIES = ("raise", "nan", "checkify", "truncate")
+"""What :func:`tree_reduce` (and everything built on it) does with a segment of
+more than ``max_segment_size`` real items; see :func:`tree_reduce`."""
+
+ORDERS = ("input", "sorted")
+"""The order in which a segment's items enter the tree (or the fold); a callable
+key is accepted too; see :func:`tree_reduce`."""
+
+
+def _check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def _check_order(order: Any, name: str = "order") -> Any:
+    if callable(order):
+        return order
+    if not isinstance(order, str) or order not in ORDERS:
+        raise ValueError(
+            f"{name} must be one of {ORDERS} or a callable key(data) -> [E] or "
+            f"[E, K] array, got {order!r}"
+        )
+    return order
+
+
+def check_reduction_options(
+    max_segment_size: Any, order: Any = "input", on_overflow: Any = "raise"
+) -> int:
+    """Validate the static options shared by :func:`tree_reduce`,
+    :func:`~eqjax.reductions.gru_fold` and their wrappers; returns
+    ``max_segment_size`` as an ``int``. Raises ``TypeError``/``ValueError`` naming
+    the bad argument.
+
+    Example:
+      >>> check_reduction_options(8, "sorted", "nan")
+      8
+      >>> check_reduction_options(0)
+      Traceback (most recent call last):
+      ...
+      ValueError: max_segment_size must be an integer >= 1, got 0
+    """
+    size = _static_int_arg(max_segment_size, "max_segment_size", 1)
+    _check_order(order)
+    _check_choice(on_overflow, "on_overflow", OVERFLOW_POLICIES)
+    return size
 
 
 def num_levels(max_segment_size: int) -> int:
@@ -93,24 +149,231 @@ def _identity_leaves(identity: PyTree, leaves: list[Any], treedef) -> list[Array
     return out
 
 
-def _check_segments_eagerly(ids, num_segments: int, max_segment_size: int) -> None:
+_PADDING_HINT = (
+    "; jraph.pad_with_graphs sends every padding edge to one padding node: pass "
+    "mask=jraph.get_edge_padding_mask(graph) so that padding edges are not counted"
+)
+
+
+def _overflow_message(s: int, count: int, max_segment_size: int, masked: bool) -> str:
+    return (
+        f"segment {s} has {count} items, more than max_segment_size="
+        f"{max_segment_size} (raise max_segment_size, or choose "
+        f"on_overflow='truncate' to drop the extra items)"
+        + ("" if masked else _PADDING_HINT)
+    )
+
+
+def _check_segments_eagerly(
+    ids,
+    num_segments: int,
+    max_segment_size: int,
+    mask=None,
+    *,
+    check_size: bool = True,
+) -> None:
     ids = np.asarray(ids)
+    if mask is not None:
+        ids = ids[np.asarray(mask)]
     if ids.size == 0:
         return
     bad = (ids < 0) | (ids >= num_segments)
     if bad.any():
         k = int(np.argmax(bad))
+        where = "" if mask is None else " among the unmasked items"
         raise ValueError(
-            f"segment id {int(ids[k])} at position {k} is out of range "
+            f"segment id {int(ids[k])} at position {k}{where} is out of range "
             f"[0, {num_segments})"
         )
+    if not check_size:
+        return
     counts = np.bincount(ids, minlength=num_segments)
     if counts.max() > max_segment_size:
         s = int(np.argmax(counts))
         raise ValueError(
-            f"segment {s} has {int(counts[s])} items, more than max_segment_size="
-            f"{max_segment_size}"
+            _overflow_message(s, int(counts[s]), max_segment_size, mask is not None)
         )
+
+
+def _check_mask(mask: Any, E: int) -> Array | None:
+    if mask is None:
+        return None
+    mask = jnp.asarray(mask)
+    if mask.shape != (E,) or mask.dtype != jnp.bool_:
+        raise ValueError(
+            f"mask must be a boolean array of shape ({E},) (True for real items, "
+            f"e.g. jraph.get_edge_padding_mask(graph)), got {mask.dtype} {mask.shape}"
+        )
+    return mask
+
+
+def _sort_keys(order: Any, data: PyTree, leaves: list[Array], E: int) -> list[Array]:
+    """Columns ``[E]`` of the lexicographic key of each item (first column first)."""
+    if order == "sorted":
+        cols = []
+        for leaf in leaves:
+            flat = jax.lax.stop_gradient(leaf).reshape(E, -1)
+            if flat.dtype == jnp.bool_:
+                flat = flat.astype(jnp.int32)
+            if jnp.issubdtype(flat.dtype, jnp.complexfloating):
+                flat = jnp.concatenate([flat.real, flat.imag], axis=1)
+            cols += [flat[:, k] for k in range(flat.shape[1])]
+        return cols
+    key = jax.lax.stop_gradient(jnp.asarray(order(data)))
+    if key.ndim not in (1, 2) or key.shape[0] != E:
+        raise ValueError(
+            f"order: the key function must return an [E] or [E, K] array with "
+            f"E = {E}, got shape {key.shape}"
+        )
+    if not (
+        jnp.issubdtype(key.dtype, jnp.floating)
+        or jnp.issubdtype(key.dtype, jnp.integer)
+    ):
+        raise TypeError(f"order: the key must be real numbers, got {key.dtype}")
+    key = key.reshape(E, -1)
+    return [key[:, k] for k in range(key.shape[1])]
+
+
+def _prepare_items(
+    data: PyTree,
+    leaves: list[Array],
+    segment_ids: Array,
+    num_segments: int,
+    mask: Array | None,
+    order: Any,
+    indices_are_sorted: bool,
+) -> tuple[list[Array], Array, bool]:
+    """Drop masked items (their id becomes ``num_segments``, out of range) and put
+    the items of every segment in the requested order. Returns ``(leaves, ids,
+    indices_are_sorted)``."""
+    ids = segment_ids
+    if mask is not None:
+        ids = jnp.where(mask, ids, jnp.asarray(num_segments, ids.dtype))
+        indices_are_sorted = False
+    if order != "input" and ids.shape[0] > 0:
+        E = ids.shape[0]
+        inside = (ids >= 0) & (ids < num_segments)
+        ids = jnp.where(inside, ids, jnp.asarray(num_segments, ids.dtype))
+        keys = _sort_keys(order, data, leaves, E)
+        perm = jax.lax.sort(
+            (ids, *keys, jnp.arange(E, dtype=jnp.int32)), num_keys=1 + len(keys)
+        )[-1]
+        leaves = [leaf[perm] for leaf in leaves]
+        ids = ids[perm]
+        indices_are_sorted = True
+    return leaves, ids, indices_are_sorted
+
+
+def _raise_overflow(s, count, max_segment_size, masked) -> None:
+    s, count = np.ravel(np.asarray(s)), np.ravel(np.asarray(count))
+    if (count > max_segment_size).any():
+        k = int(np.argmax(count))
+        raise ValueError(
+            _overflow_message(int(s[k]), int(count[k]), max_segment_size, bool(masked))
+        )
+
+
+def _report_overflow(
+    out: list[Array],
+    raw_counts: Array,
+    max_segment_size: int,
+    on_overflow: str,
+    masked: bool,
+) -> list[Array]:
+    """Apply ``on_overflow`` to segments with more than ``max_segment_size`` items
+    (``raw_counts`` [S]) when they could not be checked eagerly."""
+    if on_overflow == "truncate" or raw_counts.shape[0] == 0:
+        return out
+    if on_overflow == "nan":
+        over = raw_counts > max_segment_size
+        res = []
+        for o in out:
+            if not jnp.issubdtype(o.dtype, jnp.inexact):
+                raise TypeError(
+                    f"on_overflow='nan' needs floating data, got a {o.dtype} leaf; "
+                    "choose on_overflow='raise' or 'checkify'"
+                )
+            sh = (-1,) + (1,) * (o.ndim - 1)
+            res.append(jnp.where(over.reshape(sh), jnp.asarray(np.nan, o.dtype), o))
+        return res
+    s = jnp.argmax(raw_counts)
+    count = raw_counts[s]
+    if on_overflow == "checkify":
+        from jax.experimental import checkify
+
+        checkify.check(
+            count <= max_segment_size,
+            "segment {s} has {c} items, more than max_segment_size="
+            f"{max_segment_size}" + ("" if masked else _PADDING_HINT),
+            s=s,
+            c=count,
+        )
+        return out
+    # "raise": a host callback, run only when a segment is over-full (under vmap
+    # the cond becomes a select; the callback checks the count itself)
+    jax.lax.cond(
+        count > max_segment_size,
+        lambda: jax.debug.callback(_raise_overflow, s, count, max_segment_size, masked),
+        lambda: None,
+    )
+    return out
+
+
+# max/min are recognised and reduced in one pass: ties split the gradient evenly
+# (as jax.ops.segment_max does) instead of by their position in the tree
+_EXTREMA = (
+    (jnp.maximum, "max"),
+    (jax.lax.max, "max"),
+    (jnp.minimum, "min"),
+    (jax.lax.min, "min"),
+)
+
+
+def _extremum_kind(op: Any) -> str | None:
+    for f, kind in _EXTREMA:
+        if op is f:
+            return kind
+    return None
+
+
+def _extreme_fill(kind: str, dtype) -> Any:
+    if dtype == jnp.bool_:
+        return kind == "min"
+    if jnp.issubdtype(dtype, jnp.floating):
+        return -np.inf if kind == "max" else np.inf
+    info = np.iinfo(dtype)
+    return info.min if kind == "max" else info.max
+
+
+def _extremum_plain(kind: str, x: Array, valid: Array) -> Array:
+    v = valid.reshape(valid.shape + (1,) * (x.ndim - 2))
+    filled = jnp.where(v, x, jnp.asarray(_extreme_fill(kind, x.dtype), x.dtype))
+    return (jnp.max if kind == "max" else jnp.min)(filled, axis=0)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _extremum(kind: str, x: Array, valid: Array) -> Array:
+    """Max/min over axis 0 of ``x`` ``[P, B, *feature]`` where ``valid``
+    ``[P, B]``; the tangent is the mean of the tangents of the tied items."""
+    return _extremum_plain(kind, x, valid)
+
+
+@_extremum.defjvp
+def _extremum_jvp(kind, primals, tangents):
+    x, valid = primals
+    tx = tangents[0]
+    y = _extremum_plain(kind, x, valid)
+    v = valid.reshape(valid.shape + (1,) * (x.ndim - 2))
+    hit = v & (x == y[None])
+    n = jnp.sum(hit, axis=0)
+    t = jnp.sum(jnp.where(hit, tx, jnp.zeros((), tx.dtype)), axis=0)
+    return y, t / jnp.maximum(n, 1).astype(t.dtype)
+
+
+def _reduce_extremum(kind: str, x: Array, valid: Array) -> Array:
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        return _extremum(kind, x, valid)
+    return _extremum_plain(kind, x, valid)
 
 
 def segment_positions(
@@ -207,13 +470,35 @@ def segments_to_dense(
     """
     leaves, treedef = jax.tree_util.tree_flatten(data)
     leaves = [jnp.asarray(leaf) for leaf in leaves]  # NumPy leaves too
-    keep = size if max_segment_size is None else min(size, max_segment_size)
     fills = _identity_leaves(fill, leaves, treedef)
+    out, counts, _ = _to_dense(
+        leaves,
+        fills,
+        jnp.asarray(segment_ids),
+        num_segments,
+        size,
+        size if max_segment_size is None else min(size, max_segment_size),
+        indices_are_sorted,
+    )
+    return jax.tree_util.tree_unflatten(treedef, out), counts
+
+
+def _to_dense(
+    leaves: list[Array],
+    fills: list[Array],
+    segment_ids: Array,
+    num_segments: int,
+    size: int,
+    keep: int,
+    indices_are_sorted: bool,
+) -> tuple[list[Array], Array, Array]:
+    """:func:`segments_to_dense` on leaves: ``(buffers, kept counts, counts)``
+    (``counts`` before keeping at most ``keep`` items per segment)."""
     E = segment_ids.shape[0]
     if E == 0:
         counts = jnp.zeros((num_segments,), jnp.int32)
         out = [jnp.broadcast_to(e, (size, num_segments, *e.shape)) for e in fills]
-        return jax.tree_util.tree_unflatten(treedef, out), counts
+        return out, counts, counts
     # Gather formulation: slot (k, s) holds the k-th item of segment s in the
     # (stably) sorted order. Its backward is one scatter-add into the items.
     if indices_are_sorted:
@@ -223,8 +508,8 @@ def segments_to_dense(
         sorted_ids = segment_ids[order]
     segs = jnp.arange(num_segments, dtype=sorted_ids.dtype)
     start = jnp.searchsorted(sorted_ids, segs, side="left")
-    counts = jnp.searchsorted(sorted_ids, segs, side="right") - start
-    counts = jnp.minimum(counts, keep).astype(jnp.int32)
+    raw = (jnp.searchsorted(sorted_ids, segs, side="right") - start).astype(jnp.int32)
+    counts = jnp.minimum(raw, keep)
     k = jnp.arange(size)[:, None]
     slot_ok = k < counts[None, :]
     src = jnp.clip(start[None, :] + k, 0, E - 1)
@@ -234,7 +519,7 @@ def segments_to_dense(
     for leaf, e in zip(leaves, fills, strict=True):
         ok = slot_ok.reshape(slot_ok.shape + (1,) * (leaf.ndim - 1))
         out.append(jnp.where(ok, leaf[src], e[None, None]))
-    return jax.tree_util.tree_unflatten(treedef, out), counts
+    return out, counts, raw
 
 
 def _marks(spec: tuple, aux: Array) -> tuple[Array, Array | None]:
@@ -366,6 +651,9 @@ def tree_reduce(
     *,
     identity: PyTree,
     max_segment_size: int,
+    mask: Bool[Array, " E"] | None = None,
+    order: str | Callable[[PyTree], Array] = "input",
+    on_overflow: str = "raise",
     indices_are_sorted: bool = False,
 ) -> PyTree:
     """Reduce each segment of ``data`` with ``op`` over a balanced binary tree.
@@ -377,8 +665,20 @@ def tree_reduce(
     calls it exactly ``ceil(log2(max_segment_size))`` times. With an exact monoid
     (``jnp.add``/0, ``jnp.maximum``/-inf, ``jnp.logaddexp``/-inf, ...) the result
     equals the corresponding ``jax.ops.segment_*`` reduction and does not depend on
-    the order of items inside a segment; with a merely commutative ``op`` it is
-    invariant to swapping the children of any tree node.
+    the order of items inside a segment; ``jnp.maximum``/``jnp.minimum`` (and
+    ``lax.max``/``lax.min``: :func:`max_monoid`, :func:`min_monoid`) are
+    recognised and reduced in one pass, with tied items sharing the gradient
+    evenly as in ``jax.ops.segment_max`` (not by their place in the tree).
+
+    Item order. A merely commutative ``op`` (the learnable monoids) is invariant to
+    swapping the children of any tree node, not to every reordering of a segment:
+    with ``order="input"`` the result depends on the order of the items (jraph:
+    the order of the edges). ``order="sorted"`` first sorts each segment's items
+    lexicographically by their feature values (all leaves, flattened), so the
+    result is a function of the multiset of items: exactly invariant to
+    permuting the items. ``order`` may also be a function ``key(data) -> [E]`` or
+    ``[E, K]`` giving the sort key (invariant as long as distinct items get
+    distinct keys). The sort's gradient is that of the gather it selects.
 
     ``op(a, b)`` receives two pytrees shaped like ``data`` whose leaves are
     ``[N, *feature]`` (``N`` pairs of one level, all segments together) and must
@@ -390,13 +690,26 @@ def tree_reduce(
     ``max_segment_size`` beyond its tree shape. Empty segments return ``identity``
     exactly.
 
-    Bad input. Non-static sizes, integer-less ids, a data/ids length mismatch and an
-    identity that does not broadcast to a leaf's feature shape raise at trace time.
-    Out-of-range ids and segments larger than ``max_segment_size`` raise
-    ``ValueError`` when ``segment_ids`` is concrete (eager call); under ``jit`` they
-    cannot be checked: out-of-range items are dropped (as ``jax.ops.segment_sum``
-    does) and items past the first ``max_segment_size`` of a segment (input order)
-    are dropped.
+    Padding and over-full segments. Items with ``mask`` False are left out: not
+    reduced and not counted against ``max_segment_size`` (for a padded jraph graph
+    pass ``mask=jraph.get_edge_padding_mask(graph)``: ``jraph.pad_with_graphs``
+    sends every padding edge to one padding node, which then gets ``identity``). A
+    segment with more than ``max_segment_size`` unmasked items is never reduced
+    silently: ``on_overflow="raise"`` (default) raises ``ValueError`` at once when
+    ``segment_ids`` and ``mask`` are concrete, and otherwise (under ``jit``) at run
+    time from a host callback run only when a segment is over-full (JAX reports it
+    as a ``JaxRuntimeError`` ending in that ``ValueError``); ``"checkify"`` makes
+    it a ``jax.experimental.checkify`` check (wrap the caller in
+    ``checkify.checkify``); ``"nan"`` fills the over-full segments' outputs with
+    NaN (floating data; eager and jitted alike); ``"truncate"`` keeps the first
+    ``max_segment_size`` items of a segment (in ``order``) and drops the rest.
+    :func:`segment_overflow` returns the excess counts for explicit handling.
+
+    Bad input. Non-static sizes, unknown options, integer-less ids, a data/ids
+    length mismatch, a non-boolean or misshapen mask and an identity that does
+    not broadcast to a leaf's feature shape raise at trace time. Out-of-range ids
+    (among unmasked items) raise ``ValueError`` when ``segment_ids`` is concrete;
+    under ``jit`` those items are dropped, as ``jax.ops.segment_sum`` does.
 
     Args:
       op: binary operator on pytrees, ideally commutative and associative.
@@ -405,7 +718,10 @@ def tree_reduce(
       num_segments: static number of segments ``S``.
       identity: the neutral element: one array (shared by all leaves) or a pytree
         like ``data``, each leaf broadcastable to that leaf's ``feature`` shape.
-      max_segment_size: static upper bound on the items in one segment.
+      max_segment_size: static upper bound on the (unmasked) items in a segment.
+      mask: optional boolean ``[E]``; False marks padding items to leave out.
+      order: ``"input"``, ``"sorted"`` or a key function (see above).
+      on_overflow: ``"raise"``, ``"checkify"``, ``"nan"`` or ``"truncate"``.
       indices_are_sorted: promise that ``segment_ids`` is sorted (skips a sort).
 
     Returns:
@@ -418,18 +734,13 @@ def tree_reduce(
       ...             identity=-jnp.inf, max_segment_size=4)
       Array([  5., -inf,   2.], dtype=float32)
     """
-    num_segments = _static_int(num_segments, "num_segments", 0)
-    max_segment_size = _static_int(max_segment_size, "max_segment_size", 1)
+    num_segments = _static_int_arg(num_segments, "num_segments", 0)
+    max_segment_size = check_reduction_options(max_segment_size, order, on_overflow)
     leaves, treedef = jax.tree_util.tree_flatten(data)
     leaves = [jnp.asarray(leaf) for leaf in leaves]  # NumPy leaves too
     if not leaves:
         raise ValueError("tree_reduce: data has no array leaves")
-    segment_ids = jnp.asarray(segment_ids)
-    if segment_ids.ndim != 1 or not jnp.issubdtype(segment_ids.dtype, jnp.integer):
-        raise TypeError(
-            f"segment_ids must be a 1-D integer array, got shape {segment_ids.shape} "
-            f"and dtype {segment_ids.dtype}"
-        )
+    segment_ids = _check_ids(segment_ids)
     E = segment_ids.shape[0]
     for leaf in leaves:
         if leaf.ndim < 1 or leaf.shape[0] != E:
@@ -437,29 +748,104 @@ def tree_reduce(
                 f"every data leaf needs leading axis {E} (= len(segment_ids)); got "
                 f"a leaf of shape {leaf.shape}"
             )
+    mask = _check_mask(mask, E)
     ids_leaves = _identity_leaves(identity, leaves, treedef)
-    if _is_concrete(segment_ids):
-        _check_segments_eagerly(segment_ids, num_segments, max_segment_size)
-    levels = num_levels(max_segment_size)
-    size = 1 << levels
-    buf, counts = segments_to_dense(
-        data,
-        segment_ids,
+    checked = _check_eagerly(
+        segment_ids, mask, num_segments, max_segment_size, on_overflow
+    )
+    data = jax.tree_util.tree_unflatten(treedef, leaves)
+    leaves, ids, indices_are_sorted = _prepare_items(
+        data, leaves, segment_ids, num_segments, mask, order, indices_are_sorted
+    )
+    kind = _extremum_kind(op)
+    size = max_segment_size if kind else 1 << num_levels(max_segment_size)
+    buf, counts, raw = _to_dense(
+        leaves,
+        ids_leaves,
+        ids,
         num_segments,
         size,
-        fill=jax.tree_util.tree_unflatten(treedef, ids_leaves),
-        max_segment_size=max_segment_size,
-        indices_are_sorted=indices_are_sorted,
+        max_segment_size,
+        indices_are_sorted,
     )
-    out = _reduce_levels(
-        op, jax.tree_util.tree_leaves(buf), treedef, size, counts=counts
-    )
+    if kind:
+        valid = jnp.arange(size)[:, None] < counts[None, :]
+        out = [_reduce_extremum(kind, x, valid) for x in buf]
+    else:
+        out = _reduce_levels(op, buf, treedef, size, counts=counts)
     empty = counts == 0
     out = [
         jnp.where(empty.reshape((-1,) + (1,) * (x.ndim - 1)), e[None], x)
         for x, e in zip(out, ids_leaves, strict=True)
     ]
+    if not checked:
+        out = _report_overflow(
+            out, raw, max_segment_size, on_overflow, mask is not None
+        )
     return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _check_ids(segment_ids: Any) -> Array:
+    segment_ids = jnp.asarray(segment_ids)
+    if segment_ids.ndim != 1 or not jnp.issubdtype(segment_ids.dtype, jnp.integer):
+        raise TypeError(
+            f"segment_ids must be a 1-D integer array, got shape {segment_ids.shape} "
+            f"and dtype {segment_ids.dtype}"
+        )
+    return segment_ids
+
+
+def _check_eagerly(
+    segment_ids: Array,
+    mask: Array | None,
+    num_segments: int,
+    max_segment_size: int,
+    on_overflow: str,
+) -> bool:
+    """Check concrete ids (and mask) at once; True when over-full segments were
+    ruled out here (nothing left to report at run time)."""
+    if not (_is_concrete(segment_ids) and (mask is None or _is_concrete(mask))):
+        return False
+    size_now = on_overflow in ("raise", "checkify")
+    _check_segments_eagerly(
+        segment_ids, num_segments, max_segment_size, mask, check_size=size_now
+    )
+    return size_now
+
+
+def segment_overflow(
+    segment_ids: Int[Array, " E"],
+    num_segments: int,
+    max_segment_size: int,
+    *,
+    mask: Bool[Array, " E"] | None = None,
+) -> Int[Array, " S"]:
+    """How many items each segment has beyond ``max_segment_size`` (0 where it
+    fits): the explicit overflow output for code that handles it itself (the
+    reductions take ``on_overflow``, see :func:`tree_reduce`). Items with ``mask``
+    False and out-of-range ids are not counted. Works under ``jit``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> segment_overflow(jnp.array([0, 1, 1, 1, 2]), 3, 2).tolist()
+      [0, 1, 0]
+      >>> segment_overflow(jnp.array([0, 1, 1, 1, 2]), 3, 2,
+      ...                  mask=jnp.array([True, True, True, False, True])).tolist()
+      [0, 0, 0]
+    """
+    num_segments = _static_int_arg(num_segments, "num_segments", 0)
+    max_segment_size = _static_int_arg(max_segment_size, "max_segment_size", 1)
+    segment_ids = _check_ids(segment_ids)
+    mask = _check_mask(mask, segment_ids.shape[0])
+    ok = (segment_ids >= 0) & (segment_ids < num_segments)
+    if mask is not None:
+        ok = ok & mask
+    counts = jax.ops.segment_sum(
+        ok.astype(jnp.int32),
+        jnp.where(ok, segment_ids, 0),
+        num_segments,
+    )
+    return jnp.maximum(counts - max_segment_size, 0)
 
 
 def tree_reduce_dense(
@@ -505,6 +891,13 @@ def tree_reduce_dense(
         raise ValueError("tree_reduce_dense: x has no array leaves")
     if any(leaf.ndim == 0 for leaf in leaves):
         raise ValueError("tree_reduce_dense: leaves need at least one (item) axis")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an int, got {axis!r}")
+    for leaf in leaves:
+        if not -leaf.ndim <= axis < leaf.ndim:
+            raise ValueError(
+                f"axis {axis} is out of range for a leaf of shape {leaf.shape}"
+            )
     ax = [axis % leaf.ndim for leaf in leaves]
     batch = leaves[0].shape[: ax[0]]
     n = leaves[0].shape[ax[0]]
@@ -535,26 +928,8 @@ def tree_reduce_dense(
     if n == 0:
         out = [jnp.broadcast_to(e, (B, *e.shape)) for e in ids_leaves]
     else:
-        levels = (n - 1).bit_length()
-        size = 1 << levels
         m = None if mask is None else jnp.moveaxis(mask, -1, 0).reshape(n, B)
-        padded = []
-        for leaf, e in zip(flat, ids_leaves, strict=True):
-            if m is not None:
-                mm = m.reshape(m.shape + (1,) * (leaf.ndim - 2))
-                leaf = jnp.where(mm, leaf, e[None, None])
-            if size > n:
-                pad = jnp.broadcast_to(e, (size - n, B, *e.shape))
-                leaf = jnp.concatenate([leaf, pad], axis=0)
-            padded.append(leaf)
-        valid = counts = None
-        if m is not None:
-            valid = m
-            if size > n:
-                valid = jnp.concatenate([valid, jnp.zeros((size - n, B), bool)])
-        elif size > n:  # only the power-of-two padding: a prefix of n real items
-            counts = jnp.full((B,), n, jnp.int32)
-        out = _reduce_levels(op, padded, treedef, size, valid, counts)
+        out = _dense_levels(op, flat, ids_leaves, treedef, m, n, B)
         if m is not None:
             empty = ~m.any(axis=0)
             out = [
@@ -563,3 +938,31 @@ def tree_reduce_dense(
             ]
     out = [o.reshape(*batch, *o.shape[1:]) for o in out]
     return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _dense_levels(op, flat, ids_leaves, treedef, m, n: int, B: int) -> list[Array]:
+    """The tree over leaves ``[n, B, *feature]`` with item marks ``m`` ``[n, B]``
+    (or None); max/min in one pass."""
+    kind = _extremum_kind(op)
+    if kind:
+        valid = jnp.ones((n, B), bool) if m is None else m
+        return [_reduce_extremum(kind, leaf, valid) for leaf in flat]
+    levels = (n - 1).bit_length()
+    size = 1 << levels
+    padded = []
+    for leaf, e in zip(flat, ids_leaves, strict=True):
+        if m is not None:
+            mm = m.reshape(m.shape + (1,) * (leaf.ndim - 2))
+            leaf = jnp.where(mm, leaf, e[None, None])
+        if size > n:
+            pad = jnp.broadcast_to(e, (size - n, B, *e.shape))
+            leaf = jnp.concatenate([leaf, pad], axis=0)
+        padded.append(leaf)
+    valid = counts = None
+    if m is not None:
+        valid = m
+        if size > n:
+            valid = jnp.concatenate([valid, jnp.zeros((size - n, B), bool)])
+    elif size > n:  # only the power-of-two padding: a prefix of n real items
+        counts = jnp.full((B,), n, jnp.int32)
+    return _reduce_levels(op, padded, treedef, size, valid, counts)

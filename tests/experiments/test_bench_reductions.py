@@ -19,6 +19,13 @@ def test_bench_reductions_quick_writes_tables_and_plot():
     for r in rules:
         assert float(r["ms rule"]) > 0 and float(r["ms plain"]) > 0
         assert float(r["plain/rule"]) > 0
+    # the options table: every (order, on_overflow, mask) row timed
+    with open(out / "quick_options.csv", newline="") as f:
+        options = list(csv.DictReader(f))
+    assert len(options) == len(bench_reductions.OPTIONS)
+    assert {r["order"] for r in options} == {"input", "sorted"}
+    for r in options:
+        assert float(r["ms"]) > 0 and float(r["x ref"]) > 0
 
 
 def test_power_law_exponent_recovers_the_exponent():

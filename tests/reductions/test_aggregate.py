@@ -7,12 +7,9 @@ import jax.numpy as jnp
 import jraph
 import numpy as np
 import pytest
-from flax import nnx
 
-import eqjax as eq
-import eqjax.nn
+from eqjax.reductions import _rows as R
 from eqjax.reductions import (
-    Monoid,
     aggregate,
     gru_cell,
     gru_fold,
@@ -20,7 +17,6 @@ from eqjax.reductions import (
     init_gru_cell,
     tree_aggregator,
 )
-from eqjax.reductions import _rows as R
 from eqjax.testing import registered
 
 ROWS = {r.name: r for r in registered(["reductions"])}
@@ -121,68 +117,3 @@ def test_gru_fold_matches_python_loop_and_depends_on_order():
         assert np.abs(np.asarray(rev) - np.asarray(out)).max() > 1e-3
         with pytest.raises(ValueError, match="more than max_segment_size"):
             gru_fold(p, x, ids, 4, max_segment_size=3)
-
-
-def test_lcm_aggregator_module():
-    cell = "gru"
-    agg = eq.nn.LCMAggregator(4, max_segment_size=8, cell=cell, rngs=nnx.Rngs(0))
-    x = np.random.default_rng(0).normal(size=(9, 4)).astype(np.float32)
-    ids = jnp.array([0, 0, 1, 1, 1, 3, 3, 3, 3])
-    # swapping the two items of segment 0 (the root's subtrees) changes only the
-    # rounding (the op is exactly commutative; rows of a level may round apart)
-    sw = x[[1, 0, 2, 3, 4, 5, 6, 7, 8]]
-    mask = jnp.array([[1, 1, 0]] * 3, bool)
-
-    def loss(m):
-        return jnp.sum((m(x, ids, 5) - 1.0) ** 2)
-
-    @nnx.jit
-    def everything(m, xs):
-        return jax.vmap(lambda x: m(x, ids, 5))(xs), nnx.grad(loss)(m)
-
-    outs, grads = everything(agg, np.stack([x, sw]))
-    out, out_sw = np.asarray(outs)
-    # the wrappers of tree_reduce_dense and the penalties (tested in test_tree and
-    # test_monoids): traced for their shapes only
-    d = jax.eval_shape(lambda x: agg.dense(x.reshape(3, 3, 4), mask=mask), x)
-    penalties = jax.eval_shape(agg.penalties, x[:3], x[3:6], x[6:9])
-    assert [p.shape for p in penalties] == [(), ()]
-    assert out.shape == (5, 4) and out.dtype == jnp.float32
-    np.testing.assert_array_equal(out[2], agg.identity[...])  # empty segment
-    np.testing.assert_allclose(out_sw[0], out[0], rtol=1e-5, atol=1e-6)
-    # gradients reach every parameter, including the identity (empty segments)
-    leaves = jax.tree_util.tree_leaves(nnx.state(grads))
-    assert leaves and all(np.isfinite(np.asarray(v)).all() for v in leaves)
-    assert np.abs(np.asarray(grads.identity[...])).sum() > 0
-    assert d.shape == (3, 4)
-    monoid = agg.monoid()
-    assert isinstance(monoid, Monoid) and monoid.name == f"symmetric_{cell}"
-    np.testing.assert_array_equal(monoid.identity, agg.identity[...])
-    with jax.enable_x64(True):
-        x64 = jax.ShapeDtypeStruct(x.shape, jnp.float64)
-        assert jax.eval_shape(lambda x: agg(x, ids, 5), x64).dtype == jnp.float64
-
-
-def test_lcm_aggregator_module_mlp_cell():
-    """The "mlp" cell differs only in its monoid (same reduction code)."""
-    agg = eq.nn.LCMAggregator(4, max_segment_size=8, cell="mlp", rngs=nnx.Rngs(0))
-    x = np.random.default_rng(0).normal(size=(9, 4)).astype(np.float32)
-    ids = jnp.array([0, 0, 1, 1, 1, 3, 3, 3, 3])
-    f = nnx.jit(lambda m, x: m(x, ids, 5))
-    out = np.asarray(f(agg, x))
-    monoid = agg.monoid()
-    assert monoid.name == "symmetric_mlp" and out.shape == (5, 4)
-    np.testing.assert_array_equal(out[2], agg.identity[...])
-    sw = x[[1, 0, 2, 3, 4, 5, 6, 7, 8]]
-    np.testing.assert_allclose(np.asarray(f(agg, sw))[0], out[0], rtol=1e-5, atol=1e-6)
-
-
-def test_gru_aggregator_module():
-    agg = eq.nn.GRUAggregator(4, max_segment_size=8, rngs=nnx.Rngs(0))
-    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
-    out, dense = nnx.jit(
-        lambda m, x: (m(x, jnp.array([0, 0, 2, 2, 2]), 3), m.dense(x[None]))
-    )(agg, x)
-    assert out.shape == (3, 4)
-    np.testing.assert_array_equal(np.asarray(out)[1], agg.initial[...])
-    assert dense.shape == (1, 4)

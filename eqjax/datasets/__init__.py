@@ -1,0 +1,58 @@
+"""Offline data sets and batching (host-side NumPy readers and seeded generators).
+
+Graphs: the TU classification sets, EXP/CEXP, graph6 files (strongly regular
+families), CSL, the rook's and Shrikhande graphs, Paley graphs; stratified
+cross-validation folds; padded, size-bucketed ``jraph.GraphsTuple`` batches and
+dense masked tensors. Readers raise a clear error (path and line) for a missing
+or malformed file.
+"""
+
+from ._graphs import TU_SETS as TU_SETS
+from ._graphs import DenseBatch as DenseBatch
+from ._graphs import Graph as Graph
+from ._graphs import bucket_size as bucket_size
+from ._graphs import csl as csl
+from ._graphs import cv_folds as cv_folds
+from ._graphs import cycle_graph as cycle_graph
+from ._graphs import dense_batch as dense_batch
+from ._graphs import disjoint_union as disjoint_union
+from ._graphs import exp as exp
+from ._graphs import from_adjacency as from_adjacency
+from ._graphs import graph_batches as graph_batches
+from ._graphs import graph_labels as graph_labels
+from ._graphs import pad_graphs as pad_graphs
+from ._graphs import paley_graph as paley_graph
+from ._graphs import parse_graph6 as parse_graph6
+from ._graphs import read_graph6 as read_graph6
+from ._graphs import read_graphsat as read_graphsat
+from ._graphs import rook_graph as rook_graph
+from ._graphs import shrikhande_graph as shrikhande_graph
+from ._graphs import strongly_regular as strongly_regular
+from ._graphs import to_adjacency as to_adjacency
+from ._graphs import tu as tu
+
+__all__ = [
+    "TU_SETS",
+    "DenseBatch",
+    "Graph",
+    "bucket_size",
+    "csl",
+    "cv_folds",
+    "cycle_graph",
+    "dense_batch",
+    "disjoint_union",
+    "exp",
+    "from_adjacency",
+    "graph_batches",
+    "graph_labels",
+    "pad_graphs",
+    "paley_graph",
+    "parse_graph6",
+    "read_graph6",
+    "read_graphsat",
+    "rook_graph",
+    "shrikhande_graph",
+    "strongly_regular",
+    "to_adjacency",
+    "tu",
+]

@@ -3,13 +3,21 @@
 from ._frames import FrameAveraging as FrameAveraging
 from ._gaunt import GauntManyBody as GauntManyBody
 from ._gaunt import GauntTensorProduct as GauntTensorProduct
+from ._graphs import GIN as GIN
+from ._graphs import IGN as IGN
+from ._graphs import SPEN as SPEN
+from ._graphs import IGNLinear as IGNLinear
 from ._lcm import GRUAggregator as GRUAggregator
 from ._lcm import LCMAggregator as LCMAggregator
 
 __all__ = [
     "FrameAveraging",
+    "GIN",
     "GRUAggregator",
     "GauntManyBody",
     "GauntTensorProduct",
+    "IGN",
+    "IGNLinear",
     "LCMAggregator",
+    "SPEN",
 ]

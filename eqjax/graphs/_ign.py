@@ -146,31 +146,39 @@ def _letters(count: int) -> str:
     return string.ascii_lowercase[1 : 1 + count]  # "a" is kept for the batch axis
 
 
-def _apply_partition(x, mask, nreal, mu, k, l, normalization):
-    """``B_μ x`` on ``x (b, n^k, C)`` -> ``(b, n^l, C)`` (masked input)."""
-    n = mask.shape[-1]
+def _contract(x, nreal, mu, k, l, normalization):
+    """The input side of ``B_μ``: ``x (b, n^k, C)`` contracted to ``z (b, n^a, C)``
+    (one axis per block with output and input positions) and the output pattern
+    ``(blocks of μ restricted to the outputs, whether each has an input)`` that
+    says how ``z`` expands to ``(b, n^l, C)``."""
     letters = _letters(len(mu))
     block_of = {p: i for i, blk in enumerate(mu) for p in blk}
     in_sub = "".join(letters[block_of[l + j]] for j in range(k))
-    # blocks with an output position and an input position become output axes
     z_blocks = [i for i, blk in enumerate(mu) if blk[0] < l and blk[-1] >= l]
     summed = sum(1 for blk in mu if blk[0] >= l)
     z_sub = "".join(letters[i] for i in z_blocks)
     z = jnp.einsum(f"a{in_sub}z->a{z_sub}z", x) if k else x
     if summed and normalization == "mean":
         z = z / nreal.reshape((-1,) + (1,) * (z.ndim - 1)) ** summed
-    # expand: z's axes sit at the first output position of their block
-    firsts = {mu[i][0] for i in z_blocks}
+    out_blocks = tuple(tuple(p for p in blk if p < l) for blk in mu if blk[0] < l)
+    has_in = tuple(blk[-1] >= l for blk in mu if blk[0] < l)
+    return z, (out_blocks, has_in)
+
+
+def _expand(z, n, pattern, l, bsz):
+    """``z (b, n^a, D)`` -> ``(b, n^l, D)``: each z axis sits at its block's first
+    output position, other positions of the block are diagonals, blocks without
+    an input are broadcast."""
+    out_blocks, has_in = pattern
+    firsts = {blk[0] for blk, h in zip(out_blocks, has_in, strict=True) if h}
     z = jnp.expand_dims(z, [1 + p for p in range(l) if p not in firsts])
-    out = z
-    eye = jnp.eye(n, dtype=x.dtype)
-    for blk in mu:
-        outs = [p for p in blk if p < l]
-        for p in outs[1:]:  # diagonal: index p equals the block's first output index
+    eye = jnp.eye(n, dtype=z.dtype)
+    for blk in out_blocks:
+        for p in blk[1:]:
             shape = [1] * (l + 2)
-            shape[1 + outs[0]] = shape[1 + p] = n
-            out = out * eye.reshape(shape)
-    return jnp.broadcast_to(out, (x.shape[0],) + (n,) * l + (x.shape[-1],))
+            shape[1 + blk[0]] = shape[1 + p] = n
+            z = z * eye.reshape(shape)
+    return jnp.broadcast_to(z, (bsz,) + (n,) * l + (z.shape[-1],))
 
 
 def _mask_tensor(mask, order, dtype):
@@ -264,10 +272,11 @@ def ign_linear(
     nreal = jnp.maximum(jnp.sum(mf, -1).astype(dt), 1)
     xf = xf * _mask_tensor(mf, k, dt)
     w = w.astype(dt)
-    y = jnp.zeros((bsz,) + (n_nodes,) * l + (w.shape[-1],), dt)
+    # basis elements with the same output pattern share one matmul and expansion
+    groups: dict = {}
     for mu, wm in zip(set_partitions(k + l), w, strict=True):
-        z = _apply_partition(xf, mf, nreal, mu, k, l, normalization)
-        y = y + z @ wm
+        z, pattern = _contract(xf, nreal, mu, k, l, normalization)
+        groups.setdefault(pattern, []).append((z, wm))
     if params.bias is not None:
         bias = params.bias.astype(dt)
         if bias.shape != (len(set_partitions(l)), w.shape[-1]):
@@ -277,7 +286,14 @@ def ign_linear(
             )
         one = jnp.ones((bsz, 1), dt)
         for mu, bm in zip(set_partitions(l), bias, strict=True):
-            z = _apply_partition(one, mf, nreal, mu, 0, l, normalization)
-            y = y + z * bm.reshape((1,) * (l + 1) + (-1,))
+            z, pattern = _contract(one, nreal, mu, 0, l, normalization)
+            groups.setdefault(pattern, []).append((z, bm[None, :]))
+    y = None
+    for pattern, items in groups.items():
+        zs = jnp.concatenate([z for z, _ in items], -1)
+        ws = jnp.concatenate([v for _, v in items], 0)
+        term = _expand(zs @ ws, n_nodes, pattern, l, bsz)
+        y = term if y is None else y + term
+    assert y is not None
     y = y * _mask_tensor(mf, l, dt)
     return y.reshape(batch + (n_nodes,) * l + (w.shape[-1],))

@@ -399,7 +399,9 @@ def parse_graph6(line: str | bytes) -> np.ndarray:
         n = (data[1] << 12) | (data[2] << 6) | data[3]
         data = data[4:]
     else:
-        raise ValueError(f"graph6 graphs with n >= 258048 are not supported: {s[:20]!r}")
+        raise ValueError(
+            f"graph6 graphs with n >= 258048 are not supported: {s[:20]!r}"
+        )
     bits = np.unpackbits(np.asarray(data, np.uint8)[:, None], axis=1)[:, 2:].reshape(-1)
     need = n * (n - 1) // 2
     if bits.shape[0] < need:

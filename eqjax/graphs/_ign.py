@@ -138,7 +138,11 @@ def ign_init(
     nb = ign_basis_size(order_in, order_out)
     w = jax.random.normal(key, (nb, channels_in, channels_out), dtype)
     w = w / jnp.sqrt(jnp.asarray(max(channels_in, 1) * nb, dtype))
-    b = jnp.zeros((len(set_partitions(order_out)), channels_out), dtype) if bias else None
+    b = (
+        jnp.zeros((len(set_partitions(order_out)), channels_out), dtype)
+        if bias
+        else None
+    )
     return IGNParams(w, b)
 
 
@@ -192,7 +196,9 @@ def _mask_tensor(mask, order, dtype):
     return m
 
 
-@functools.partial(jax.jit, static_argnames=('order_in', 'order_out', 'normalization', 'n'))
+@functools.partial(
+    jax.jit, static_argnames=("order_in", "order_out", "normalization", "n")
+)
 def ign_linear(
     params: IGNParams,
     x: Float[Array, "*batch ... C"],
@@ -244,7 +250,9 @@ def ign_linear(
             "the same orders and channels?"
         )
     if x.ndim < k + 1:
-        raise ValueError(f"ign_linear: x of shape {x.shape} has fewer than {k} node axes")
+        raise ValueError(
+            f"ign_linear: x of shape {x.shape} has fewer than {k} node axes"
+        )
     batch = x.shape[: x.ndim - k - 1]
     node_axes = x.shape[x.ndim - k - 1 : -1]
     if len(set(node_axes)) > 1:
@@ -256,7 +264,9 @@ def ign_linear(
     elif n is not None:
         n_nodes = int(n)
     else:
-        raise ValueError("ign_linear: order_in=0 needs a mask or n to know the node count")
+        raise ValueError(
+            "ign_linear: order_in=0 needs a mask or n to know the node count"
+        )
     if mask is None:
         mask = jnp.ones(batch + (n_nodes,), bool)
     mask = jnp.asarray(mask)

@@ -41,7 +41,8 @@ def mlp_init(key: jax.Array, sizes, *, dtype: Any = jnp.float32) -> MLPParams:
     sizes = [int(s) for s in sizes]
     ks = jax.random.split(key, max(len(sizes) - 1, 1))
     ws = tuple(
-        jax.random.normal(k, (a, b), dtype) * jnp.sqrt(jnp.asarray(2.0 / max(a, 1), dtype))
+        jax.random.normal(k, (a, b), dtype)
+        * jnp.sqrt(jnp.asarray(2.0 / max(a, 1), dtype))
         for k, a, b in zip(ks, sizes[:-1], sizes[1:], strict=False)
     )
     bs = tuple(jnp.zeros((b,), dtype) for b in sizes[1:])
@@ -51,7 +52,9 @@ def mlp_init(key: jax.Array, sizes, *, dtype: Any = jnp.float32) -> MLPParams:
 def mlp(params: MLPParams, x: Float[Array, "... C"], activation=jax.nn.relu):
     """Apply an MLP (``activation`` between layers, none after the last)."""
     for i, (w, b) in enumerate(zip(params.weights, params.biases, strict=True)):
-        x = x @ w.astype(x.dtype) + b.astype(x.dtype).reshape((1,) * (x.ndim - 1) + (-1,))
+        x = x @ w.astype(x.dtype) + b.astype(x.dtype).reshape(
+            (1,) * (x.ndim - 1) + (-1,)
+        )
         if i < len(params.weights) - 1:
             x = activation(x)
     return x
@@ -95,7 +98,7 @@ def ign_model_init(
     return IGNModelParams(tuple(layers), pool, head)
 
 
-@functools.partial(jax.jit, static_argnames=('normalization',))
+@functools.partial(jax.jit, static_argnames=("normalization",))
 def ign_model(
     params: IGNModelParams,
     x: Float[Array, "*batch n n C"],

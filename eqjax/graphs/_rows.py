@@ -168,7 +168,8 @@ def _spen_layer_rows():
             act_out=None,
             make_input=make_input,
             degenerate_inputs=degenerate,
-            notes=note + f": permuting the {S} (padded) sub-graphs of bucket (3..4 nodes)",
+            notes=note
+            + f": permuting the {S} (padded) sub-graphs of bucket (3..4 nodes)",
         ),
     ]
 

@@ -209,7 +209,9 @@ def graph_subgraphs(
 ) -> EgoSubgraphs:
     """:func:`ego_subgraphs` of a (batched, padded) ``GraphsTuple`` (host side)."""
     if not isinstance(graph, jraph.GraphsTuple):
-        raise TypeError(f"graph_subgraphs expects a jraph.GraphsTuple, got {type(graph)}")
+        raise TypeError(
+            f"graph_subgraphs expects a jraph.GraphsTuple, got {type(graph)}"
+        )
     N = int(jax.tree_util.tree_leaves(graph.nodes)[0].shape[0])
     return ego_subgraphs(
         graph.senders,
@@ -252,7 +254,7 @@ def spen_layer_init(
     )
 
 
-@functools.partial(jax.jit, static_argnames=('activation', 'normalization'))
+@functools.partial(jax.jit, static_argnames=("activation", "normalization"))
 def spen_layer(
     params: Sequence[SPENLayerParams] | SPENLayerParams,
     nodes: Float[Array, "N C"],
@@ -288,7 +290,9 @@ def spen_layer(
       ValueError: mismatched shapes or a params list of the wrong length.
     """
     if not isinstance(subgraphs, EgoSubgraphs):
-        raise TypeError(f"spen_layer: subgraphs must be EgoSubgraphs, got {type(subgraphs)}")
+        raise TypeError(
+            f"spen_layer: subgraphs must be EgoSubgraphs, got {type(subgraphs)}"
+        )
     if nodes.ndim != 2 or edges.ndim != 2:
         raise ValueError(
             f"spen_layer: nodes must be (N, C) and edges (E, Ce); got {nodes.shape}, "
@@ -314,7 +318,11 @@ def spen_layer(
     e_cnt = jnp.zeros((E + 1,), dt)
     for bucket, p in zip(subgraphs.buckets, plist, strict=True):
         idx, pe, m = bucket.nodes, bucket.pair_edges, bucket.mask
-        if idx.ndim != 2 or pe.shape != idx.shape + idx.shape[-1:] or m.shape != idx.shape:
+        if (
+            idx.ndim != 2
+            or pe.shape != idx.shape + idx.shape[-1:]
+            or m.shape != idx.shape
+        ):
             raise ValueError(
                 f"spen_layer: bucket arrays disagree: nodes {idx.shape}, pair_edges "
                 f"{pe.shape}, mask {m.shape}"
@@ -406,7 +414,7 @@ def graph_ids(graph: jraph.GraphsTuple, num_nodes: int) -> Array:
     )
 
 
-@functools.partial(jax.jit, static_argnames=('normalization',))
+@functools.partial(jax.jit, static_argnames=("normalization",))
 def spen(
     params: SPENParams,
     graph: jraph.GraphsTuple,

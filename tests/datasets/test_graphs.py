@@ -95,7 +95,12 @@ def test_cv_folds_stratified_seeded_partition():
     assert sorted(tests.tolist()) == list(range(50))
     for tr, te in folds:
         assert len(np.intersect1d(tr, te)) == 0 and len(tr) + len(te) == 50
-        assert np.bincount(y[te], minlength=3).tolist() in ([3, 1, 1], [3, 2, 1], [3, 1, 0], [3, 2, 0])
+        assert np.bincount(y[te], minlength=3).tolist() in (
+            [3, 1, 1],
+            [3, 2, 1],
+            [3, 1, 0],
+            [3, 2, 0],
+        )
     assert {len(t) for _, t in folds} <= {4, 5, 6}
     again = ds.cv_folds(y, n_folds=10, seed=0)
     assert all((a[1] == b[1]).all() for a, b in zip(folds, again, strict=True))
@@ -210,7 +215,9 @@ def test_pad_graphs_jraph_convention_and_buckets():
     g, y, m = ds.pad_graphs(gs)
     assert g.nodes.shape == (16, 1) and g.senders.shape == (16,)
     assert g.n_node.tolist() == [3, 5, 1, 7] and int(g.n_edge.sum()) == 16
-    assert jraph.get_graph_padding_mask(g).tolist() == m.tolist() == [True] * 3 + [False]
+    assert (
+        jraph.get_graph_padding_mask(g).tolist() == m.tolist() == [True] * 3 + [False]
+    )
     assert int(jraph.get_number_of_padding_with_graphs_nodes(g)) == 7
     assert y.tolist() == [-1, -1, -1, -1]
     with pytest.raises(ValueError, match="too small"):
@@ -232,9 +239,14 @@ def test_dense_batch_masks_and_errors():
     d = ds.dense_batch(gs)
     assert d.adjacency.shape == (2, 5, 5, 1) and d.nodes.shape == (2, 5, 1)
     assert d.mask.tolist() == [[True] * 3 + [False] * 2, [True] * 5]
-    assert (d.adjacency[0, 3:] == 0).all() and (d.adjacency == d.adjacency.transpose(0, 2, 1, 3)).all()
+    assert (d.adjacency[0, 3:] == 0).all() and (
+        d.adjacency == d.adjacency.transpose(0, 2, 1, 3)
+    ).all()
     x = d.ign_input()
-    assert x.shape == (2, 5, 5, 2) and x[0, :, :, 1].tolist() == np.diag([1, 1, 1, 0, 0]).tolist()
+    assert (
+        x.shape == (2, 5, 5, 2)
+        and x[0, :, :, 1].tolist() == np.diag([1, 1, 1, 0, 0]).tolist()
+    )
     assert ds.dense_batch(gs, buckets="pow2").adjacency.shape == (2, 8, 8, 1)
     with pytest.raises(ValueError, match="n_max=4"):
         ds.dense_batch(gs, n_max=4)

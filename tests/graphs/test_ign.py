@@ -75,7 +75,12 @@ def test_ign_linear_equals_the_dense_basis():
         def run(xs):
             return {
                 (k, l): G.ign_linear(
-                    _params(k, l), xs[k], order_in=k, order_out=l, normalization="sum", n=n
+                    _params(k, l),
+                    xs[k],
+                    order_in=k,
+                    order_out=l,
+                    normalization="sum",
+                    n=n,
                 )
                 for k, l in _ORDERS
             }

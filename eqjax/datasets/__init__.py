@@ -16,6 +16,7 @@ from ._graphs import cv_folds as cv_folds
 from ._graphs import cycle_graph as cycle_graph
 from ._graphs import dense_batch as dense_batch
 from ._graphs import disjoint_union as disjoint_union
+from ._graphs import erdos_renyi_graph as erdos_renyi_graph
 from ._graphs import exp as exp
 from ._graphs import from_adjacency as from_adjacency
 from ._graphs import graph_batches as graph_batches
@@ -24,6 +25,7 @@ from ._graphs import pad_graphs as pad_graphs
 from ._graphs import paley_graph as paley_graph
 from ._graphs import parse_graph6 as parse_graph6
 from ._graphs import read_graph6 as read_graph6
+from ._graphs import random_regular_graph as random_regular_graph
 from ._graphs import read_graphsat as read_graphsat
 from ._graphs import rook_graph as rook_graph
 from ._graphs import shrikhande_graph as shrikhande_graph
@@ -41,6 +43,7 @@ __all__ = [
     "cycle_graph",
     "dense_batch",
     "disjoint_union",
+    "erdos_renyi_graph",
     "exp",
     "from_adjacency",
     "graph_batches",
@@ -49,6 +52,7 @@ __all__ = [
     "paley_graph",
     "parse_graph6",
     "read_graph6",
+    "random_regular_graph",
     "read_graphsat",
     "rook_graph",
     "shrikhande_graph",

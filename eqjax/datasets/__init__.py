@@ -24,8 +24,8 @@ from ._graphs import graph_labels as graph_labels
 from ._graphs import pad_graphs as pad_graphs
 from ._graphs import paley_graph as paley_graph
 from ._graphs import parse_graph6 as parse_graph6
-from ._graphs import read_graph6 as read_graph6
 from ._graphs import random_regular_graph as random_regular_graph
+from ._graphs import read_graph6 as read_graph6
 from ._graphs import read_graphsat as read_graphsat
 from ._graphs import rook_graph as rook_graph
 from ._graphs import shrikhande_graph as shrikhande_graph

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jraph
 import numpy as np
@@ -548,7 +548,9 @@ def paley_graph(q: int) -> Graph:
     return from_adjacency(A)
 
 
-def random_regular_graph(n: int, d: int, seed: int = 0, *, max_tries: int = 100) -> Graph:
+def random_regular_graph(
+    n: int, d: int, seed: int = 0, *, max_tries: int = 100
+) -> Graph:
     """A random simple ``d``-regular graph on ``n`` nodes (``n·d`` even): stubs
     are paired one at a time, each new pair drawn uniformly among the pairs that
     keep the graph simple, restarting on a dead end (the pairing algorithm of
@@ -561,7 +563,9 @@ def random_regular_graph(n: int, d: int, seed: int = 0, *, max_tries: int = 100)
     """
     n, d = int(n), int(d)
     if n * d % 2 or not 0 <= d < n:
-        raise ValueError(f"random_regular_graph needs n*d even and 0 <= d < n; got {n}, {d}")
+        raise ValueError(
+            f"random_regular_graph needs n*d even and 0 <= d < n; got {n}, {d}"
+        )
     rng = np.random.default_rng(seed)
     for _ in range(max_tries):
         stubs = list(np.repeat(np.arange(n), d))
@@ -584,7 +588,9 @@ def random_regular_graph(n: int, d: int, seed: int = 0, *, max_tries: int = 100)
             e = np.asarray(sorted(edges), np.int64).reshape(-1, 2)
             s, r = _clean_edges(e[:, 0], e[:, 1], n)
             return Graph(s, r, np.ones((n, 1), np.float32), -1)
-    raise RuntimeError(f"random_regular_graph({n}, {d}): no simple graph in {max_tries} tries")
+    raise RuntimeError(
+        f"random_regular_graph({n}, {d}): no simple graph in {max_tries} tries"
+    )
 
 
 def erdos_renyi_graph(n: int, mean_degree: float, seed: int = 0) -> Graph:
@@ -597,7 +603,9 @@ def erdos_renyi_graph(n: int, mean_degree: float, seed: int = 0) -> Graph:
     n = int(n)
     p = float(mean_degree) / max(n - 1, 1)
     if not 0 <= p <= 1:
-        raise ValueError(f"erdos_renyi_graph: mean_degree {mean_degree} impossible for n={n}")
+        raise ValueError(
+            f"erdos_renyi_graph: mean_degree {mean_degree} impossible for n={n}"
+        )
     rng = np.random.default_rng(seed)
     A = np.triu(rng.random((n, n)) < p, 1)
     s, r = np.nonzero(A)
@@ -698,15 +706,16 @@ def pad_graphs(
     labels[: len(graphs)] = [g.label for g in graphs]
     mask = np.zeros(n_graph, bool)
     mask[: len(graphs)] = True
-    gt = jraph.GraphsTuple(
-        nodes=nodes,
-        edges=None,
-        senders=senders,
-        receivers=receivers,
-        globals=None,
-        n_node=nn,
-        n_edge=ne,
-    )
+    fields: dict[str, Any] = {
+        "nodes": nodes,
+        "edges": None,
+        "senders": senders,
+        "receivers": receivers,
+        "globals": None,
+        "n_node": nn,
+        "n_edge": ne,
+    }
+    gt = jraph.GraphsTuple(**fields)  # host NumPy arrays; jnp.asarray them to use
     return gt, labels, mask
 
 

@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import functools
-
 from typing import Any, NamedTuple
 
 import jax
@@ -178,12 +177,15 @@ def gin(params: GINParams, graph: jraph.GraphsTuple) -> Float[Array, "G out"]:
     if x.ndim != 2:
         raise ValueError(f"gin: graph.nodes must be (N, F), got {x.shape}")
     N = x.shape[0]
+    if graph.senders is None or graph.receivers is None:
+        raise ValueError("gin: graph.senders and graph.receivers are required")
+    senders, receivers = jnp.asarray(graph.senders), jnp.asarray(graph.receivers)
     G = jnp.shape(graph.n_node)[0]
     gid = jnp.repeat(jnp.arange(G), jnp.asarray(graph.n_node), total_repeat_length=N)
     out = mlp(params.readout[0], jax.ops.segment_sum(x, gid, G))
     h = x
     for i, p in enumerate(params.layers):
-        agg = jax.ops.segment_sum(h[graph.senders], graph.receivers, N)
+        agg = jax.ops.segment_sum(h[senders], receivers, N)
         h = jax.nn.relu(mlp(p, (1 + params.eps[i].astype(h.dtype)) * h + agg))
         out = out + mlp(params.readout[i + 1], jax.ops.segment_sum(h, gid, G))
     return out

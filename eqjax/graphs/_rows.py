@@ -14,8 +14,15 @@ from ..groups import Sn, act_adjacency, act_graph, act_set, graph_node_permutati
 from ..testing import Transform
 from ._ign import ign_init, ign_linear
 from ._models import gin, gin_init
-from ._spen import EgoSubgraphs, graph_subgraphs, relabel_subgraphs, spen, spen_init
-from ._spen import spen_layer, spen_layer_init
+from ._spen import (
+    EgoSubgraphs,
+    graph_subgraphs,
+    relabel_subgraphs,
+    spen,
+    spen_init,
+    spen_layer,
+    spen_layer_init,
+)
 
 _N = 5  # nodes of the dense IGN input (the last one is padding)
 _C = 2
@@ -36,6 +43,7 @@ def _ign_row():
 
         def f(o, v):
             p = params[o]
+            assert p.bias is not None
             p = p._replace(
                 weights=p.weights.astype(v.dtype),
                 bias=p.bias.astype(v.dtype) + 0.3,  # non-zero biases are checked too
@@ -104,8 +112,8 @@ _SUBS = graph_subgraphs(_GT, 1, bucket_sizes=_BUCKETS)
 _SUBS = EgoSubgraphs(
     tuple(jax.tree_util.tree_map(jnp.asarray, b) for b in _SUBS.buckets)
 )
-_NN = int(_GT.nodes.shape[0])
-_NE = int(_GT.senders.shape[0])
+_NN = int(np.asarray(_GT.nodes).shape[0])
+_NE = int(np.asarray(_GT.senders).shape[0])
 
 
 def _spen_layer_rows():
@@ -201,7 +209,7 @@ def _model_rows():
     def gin_fn(x):
         gt, _ = x
         g: jraph.GraphsTuple = gt
-        return gin(cast(gp, g.nodes.dtype), g)
+        return gin(cast(gp, jnp.asarray(g.nodes).dtype), g)
 
     note = (
         "graph-level outputs [n_graph, 2] of a padded batch (a 4-cycle with a "

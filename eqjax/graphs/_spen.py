@@ -18,7 +18,6 @@ Memory: a global 2-IGN stores ``n²`` pair features; SPEN stores
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -48,9 +47,9 @@ class SubgraphBucket(NamedTuple):
         ``False``).
     """
 
-    nodes: Array
-    pair_edges: Array
-    mask: Array
+    nodes: Any
+    pair_edges: Any
+    mask: Any
 
 
 class EgoSubgraphs(NamedTuple):
@@ -117,13 +116,14 @@ def ego_subgraphs(
     """
     if isinstance(hops, bool) or not isinstance(hops, (int, np.integer)) or hops < 1:
         raise ValueError(f"ego_subgraphs: hops must be an int >= 1, got {hops!r}")
-    if isinstance(senders, jax.core.Tracer) or isinstance(receivers, jax.core.Tracer):
+    try:
+        s = np.asarray(senders)
+        r = np.asarray(receivers)
+    except jax.errors.TracerArrayConversionError:
         raise TypeError(
             "ego_subgraphs runs on the host: call it outside jax.jit on concrete "
             "arrays and pass the result into the jitted function"
-        )
-    s = np.asarray(senders)
-    r = np.asarray(receivers)
+        ) from None
     N = int(num_nodes)
     if s.ndim != 1 or r.ndim != 1 or s.shape != r.shape:
         raise ValueError(
@@ -139,12 +139,12 @@ def ego_subgraphs(
         raise ValueError(f"ego_subgraphs: node ids must lie in 0..{N - 1} (num_nodes)")
     s64, r64 = s.astype(np.int64), r.astype(np.int64)
     off = s64 != r64
-    A = sp.csr_matrix(
+    A: Any = sp.csr_matrix(
         (np.ones(int(off.sum()), np.int8), (s64[off], r64[off])), shape=(N, N)
     )
     A = ((A + A.T) > 0).astype(np.int8)
-    R = (A + sp.identity(N, dtype=np.int8, format="csr")).tocsr()
-    P = sp.identity(N, dtype=np.int8, format="csr")
+    R: Any = (A + sp.identity(N, dtype="int8", format="csr")).tocsr()
+    P: Any = sp.identity(N, dtype="int8", format="csr")
     for _ in range(int(hops)):
         P = ((P @ R) > 0).astype(np.int8).tocsr()
     P.sort_indices()
@@ -213,6 +213,10 @@ def graph_subgraphs(
             f"graph_subgraphs expects a jraph.GraphsTuple, got {type(graph)}"
         )
     N = int(jax.tree_util.tree_leaves(graph.nodes)[0].shape[0])
+    if graph.senders is None or graph.receivers is None:
+        raise ValueError(
+            "graph_subgraphs: graph.senders and graph.receivers are required"
+        )
     return ego_subgraphs(
         graph.senders,
         graph.receivers,
@@ -437,6 +441,8 @@ def spen(
     x = jnp.asarray(graph.nodes)
     if x.ndim != 2:
         raise ValueError(f"spen: graph.nodes must be (N, F), got {x.shape}")
+    if graph.senders is None:
+        raise ValueError("spen: graph.senders is required")
     N, E = x.shape[0], jnp.shape(graph.senders)[0]
     h, e = x, jnp.zeros((E, 0), x.dtype)
     feats = [h]

@@ -82,9 +82,9 @@ def ign_model_init(
     """Random parameters of :func:`ign_model`.
 
     Example:
-      >>> p = ign_model_init(jax.random.key(0), 3, 8, 2)
+      >>> p = ign_model_init(jax.random.key(0), 3, 8, 2, num_layers=1)
       >>> len(p.layers), p.pool.weights.shape
-      (2, (2, 8, 8))
+      (1, (2, 8, 8))
     """
     ks = jax.random.split(key, num_layers + 2)
     layers = []
@@ -113,7 +113,7 @@ def ign_model(
       mask: ``(*batch, n)`` node mask or ``None``.
 
     Example:
-      >>> p = ign_model_init(jax.random.key(0), 2, 4, 3)
+      >>> p = ign_model_init(jax.random.key(0), 2, 4, 3, num_layers=1)
       >>> ign_model(p, jnp.ones((5, 6, 6, 2))).shape
       (5, 3)
     """

@@ -26,7 +26,7 @@ from ._spen import (
 
 _N = 5  # nodes of the dense IGN input (the last one is padding)
 _C = 2
-_BUCKETS = (2, 4)
+_BUCKETS = (4,)
 
 
 def _ign_params():
@@ -144,7 +144,7 @@ def _spen_layer_rows():
         h, e = y
         return act_set(p, h), e
 
-    b = 1  # the bucket of sizes 3..4 (the 4-cycle nodes)
+    b = 0  # the only bucket (every 1-hop ego network here has <= 4 nodes)
     S = int(_SUBS.buckets[b].nodes.shape[0])
 
     def shuffle(p, x):
@@ -155,7 +155,7 @@ def _spen_layer_rows():
 
     note = (
         "one SPEN layer (1-hop ego networks of a padded 2-graph batch with an "
-        "isolated node; buckets (2, 4), per-bucket weights, softplus)"
+        "isolated node; one bucket (<= 4 nodes), per-bucket weights, softplus)"
     )
     return [
         Transform(
@@ -176,8 +176,7 @@ def _spen_layer_rows():
             act_out=None,
             make_input=make_input,
             degenerate_inputs=degenerate,
-            notes=note
-            + f": permuting the {S} (padded) sub-graphs of bucket (3..4 nodes)",
+            notes=note + f": permuting the {S} (padded) sub-graphs of the bucket",
         ),
     ]
 
@@ -224,7 +223,7 @@ def _model_rows():
             act_out=None,
             make_input=make_input,
             degenerate_inputs=degenerate,
-            notes="SPEN, 1 layer, 1-hop, buckets (2, 4): " + note,
+            notes="SPEN, 1 layer, 1-hop, one bucket (<= 4 nodes): " + note,
         ),
         Transform(
             name="graphs.gin_invariant",

@@ -73,7 +73,7 @@ class SPEN(_PytreeParams):
       >>> from flax import nnx
       >>> from eqjax import datasets
       >>> g, _, _ = datasets.pad_graphs([datasets.cycle_graph(5), datasets.cycle_graph(4)])
-      >>> model = SPEN(1, 8, 2, hops=1, bucket_sizes=(4, 8), rngs=nnx.Rngs(0))
+      >>> model = SPEN(1, 4, 2, hops=1, num_layers=1, bucket_sizes=(4,), rngs=nnx.Rngs(0))
       >>> model(g).shape
       (3, 2)
     """

@@ -51,7 +51,7 @@ def test_order_three_bases_independent():
         assert np.linalg.matrix_rank(M @ M.T) == BELL[k + l] == B.shape[0]
 
 
-_ORDERS = [(1, 1), (1, 2), (2, 1), (2, 2), (2, 0), (0, 2), (0, 0), (1, 0)]
+_ORDERS = [(1, 1), (1, 2), (2, 1), (2, 2), (2, 0), (0, 2)]
 
 
 @functools.cache
@@ -116,7 +116,7 @@ def test_padding_never_changes_real_outputs():
         @jax.jit
         def run(x1, x2, mask):
             out = {}
-            for k, l in [(1, 1), (2, 1), (1, 2), (2, 2), (2, 0), (1, 0)]:
+            for k, l in [(2, 1), (2, 2), (2, 0)]:
                 p = _with_bias(_params(k, l))
                 x = x1 if k == 1 else x2
                 xs = x[:, :n] if k == 1 else x[:, :n, :n]
@@ -210,6 +210,7 @@ def test_bad_input_raises_clear_errors():
         G.ign_linear(p, jnp.ones((2, 4, 4, 2), jnp.int32), order_in=2, order_out=2)
 
 
+@pytest.mark.slow
 def test_ign_model_invariant_and_padding_free(key):
     """The global 2-IGN: invariant to node relabelling; padding changes nothing."""
     with jax.enable_x64(True):

@@ -37,7 +37,12 @@ def test_contract_names_and_signatures():
     subs = eq.graphs.ego_subgraphs(g.senders, g.receivers, g.num_nodes, hops=1)
     assert sum(int(b.mask.any(1).sum()) for b in subs.buckets) == g.num_nodes
     sig = inspect.signature(eq.nn.SPEN.__init__)
-    assert list(sig.parameters)[1:5] == ["in_features", "hidden", "out_features", "hops"]
+    assert list(sig.parameters)[1:5] == [
+        "in_features",
+        "hidden",
+        "out_features",
+        "hops",
+    ]
     assert sig.parameters["rngs"].kind is inspect.Parameter.KEYWORD_ONLY
     with pytest.raises(ValueError, match="unknown TU data set"):
         eq.datasets.tu("MUTAGG", DATA)

@@ -6,6 +6,14 @@ a message when absent); CSL (Murphy et al., ICML 2019: 41-cycles with skip links
 R in {2, 3, 4, 5, 6, 9, 11, 12, 13, 16}, all 4-regular) is generated. Puny et al.
 (ICLR 2022, Table 2) report that FA-GIN+ID separates 100% of EXP pairs.
 
+Also SPEN (Mitton & Murray-Smith, arXiv:2111.11840; 1- and 2-hop ego networks, one
+weight set shared by all size buckets), a global 2-IGN (Maron et al., ICLR 2019)
+and eqjax's GIN (Xu et al., ICLR 2019), and the strongly regular pairs: the 4×4
+rook's graph vs the Shrikhande graph (generated; srg(16,6,2,2)) and, when
+``<data-dir>/sr`` exists, every pair of the srg(25,12,5,6) family. Graphs come
+from :mod:`eqjax.datasets` (``exp``, ``csl``, ``rook_graph``,
+``shrikhande_graph``, ``strongly_regular``).
+
 Models, with random weights (an expressivity test, no training): a GIN-style
 message-passing GNN with sum aggregation and readout (bounded by 1-WL), and FA-ID:
 the same GNN with each node's canonical position (one-hot) as an extra feature,
@@ -29,38 +37,42 @@ import numpy as np
 
 import eqjax as eq
 
-from ._common import write_table
+from ._common import results_dir, write_table
 
 DESCRIPTION = "EXP / CSL: fraction of 1-WL-equivalent pairs told apart (FA-ID vs GNN)"
-PAPER = {"EXP": {"FA-ID": "100%", "GNN": "0% (1-WL bound)"}, "CSL": {}}
+PAPER = {
+    "EXP": {
+        "FA-ID": "100%",
+        "GNN": "0% (1-WL bound)",
+        "GIN (eqjax)": "0% (1-WL bound)",
+    },
+    "CSL": {"GNN": "0% (1-WL bound)", "GIN (eqjax)": "0% (1-WL bound)"},
+    "rook vs Shrikhande": {
+        "2-IGN": "0% (2-WL bound)",
+        "GIN (eqjax)": "0% (1-WL bound)",
+    },
+    "SR(25,12,5,6)": {"2-IGN": "0% (2-WL bound)", "GIN (eqjax)": "0% (1-WL bound)"},
+}
 
 
-def load_exp(path: Path, max_pairs: int | None = None):
-    """Graphs of EXP as (adjacency (n, n) int8, node labels (n,)) pairs, in pairs."""
-    lines = path.read_text().split("\n")
-    count, i, graphs = int(lines[0]), 1, []
-    for _ in range(count if max_pairs is None else min(count, 2 * max_pairs)):
-        n, _label = map(int, lines[i].split())
-        i += 1
-        A, f = np.zeros((n, n), np.int8), np.zeros(n, np.int64)
-        for v in range(n):
-            t = list(map(int, lines[i].split()))
-            i += 1
-            f[v] = t[0]
-            A[v, t[2:]] = 1
-        graphs.append((np.maximum(A, A.T), f))
-    return [(graphs[2 * k], graphs[2 * k + 1]) for k in range(len(graphs) // 2)]
+def _as_pair(g: eq.datasets.Graph):
+    """(adjacency (n, n) int8, node labels (n,)) of a dataset graph."""
+    return eq.datasets.to_adjacency(g).astype(np.int8), g.nodes.argmax(1).astype(
+        np.int64
+    )
+
+
+def load_exp(data_dir, max_pairs: int | None = None, variant: str = "EXP"):
+    """EXP pairs as ((A, f), (A, f)) tuples, read by :func:`eqjax.datasets.exp`."""
+    return [
+        (_as_pair(a), _as_pair(b))
+        for a, b in eq.datasets.exp(data_dir, variant, max_pairs=max_pairs)
+    ]
 
 
 def csl_graphs(n: int = 41, skips=(2, 3, 4, 5, 6, 9, 11, 12, 13, 16)):
-    out = []
-    for r in skips:
-        A = np.zeros((n, n), np.int8)
-        for i in range(n):
-            for s in (1, r):
-                A[i, (i + s) % n] = A[(i + s) % n, i] = 1
-        out.append((A, np.zeros(n, np.int64)))
-    return out
+    """CSL graphs (:func:`eqjax.datasets.csl`) as (A, f) pairs."""
+    return [_as_pair(g) for g in eq.datasets.csl(n, skips)]
 
 
 def _mlp_init(key, sizes):
@@ -129,7 +141,7 @@ def embed_all(graphs, *, frame_size, seed, n_max, num_labels):
     )
     plain = jax.jit(jax.vmap(gnn))
     rng = np.random.default_rng(seed)
-    xs, as_, ms, frames, exact = [], [], [], [], []
+    xs, as_, ms, frames, exact, relabelled = [], [], [], [], [], []
     for copy in range(2):
         for A, f in graphs:
             n = A.shape[0]
@@ -138,6 +150,7 @@ def embed_all(graphs, *, frame_size, seed, n_max, num_labels):
                 P = np.zeros((n, n), np.int8)
                 P[p, np.arange(n)] = 1
                 A, f = P @ A @ P.T, f[np.argsort(p)]
+            relabelled.append((A, f))
             x, a, m = _pad(A, f, n_max, num_labels)
             fr, (ex, _) = eq.frames.permutation_frame(
                 A, f, num_nodes=n, max_size=frame_size, seed=seed, return_info=True
@@ -164,7 +177,41 @@ def embed_all(graphs, *, frame_size, seed, n_max, num_labels):
     for name, out in (("FA-ID", out_fa), ("GNN", out_gnn)):
         e = np.asarray(jnp.concatenate(out))
         outs[name] = (e[:g], e[g:])
+    for name, e in embed_eqjax(relabelled, seed=seed, num_labels=num_labels).items():
+        outs[name] = (e[:g], e[g:])
     return outs, float(np.mean(exact))
+
+
+def embed_eqjax(graphs, *, seed, num_labels, hidden=32, out=16, chunk=64):
+    """Graph embeddings of randomly initialised SPEN (1- and 2-hop ego networks,
+    one weight set shared by all size buckets), global 2-IGN and GIN from
+    :mod:`eqjax.graphs`, in chunks."""
+    key = jax.random.key(seed + 7)
+    k1, k2, k3 = jax.random.split(key, 3)
+    sp = eq.graphs.spen_init(k1, num_labels, hidden, out, share_weights=True)
+    ig = eq.graphs.ign_model_init(k2, 1 + num_labels, hidden, out, num_layers=2)
+    gp = eq.graphs.gin_init(k3, num_labels, hidden, out, num_layers=3)
+    spen, ign, gin = (
+        jax.jit(eq.graphs.spen),
+        jax.jit(eq.graphs.ign_model),
+        jax.jit(eq.graphs.gin),
+    )
+    dsg = [eq.datasets.from_adjacency(A, f, num_labels=num_labels) for A, f in graphs]
+    n_max = max(g.num_nodes for g in dsg)
+    res = {"SPEN k=1": [], "SPEN k=2": [], "2-IGN": [], "GIN (eqjax)": []}
+    for i in range(0, len(dsg), chunk):
+        gs = dsg[i : i + chunk]
+        gt, _, _ = eq.datasets.pad_graphs(gs, n_graph=chunk + 1)
+        gtj = jax.tree_util.tree_map(jnp.asarray, gt)
+        for hops in (1, 2):
+            subs = eq.graphs.graph_subgraphs(gt, hops, bucket_sizes=None)
+            res[f"SPEN k={hops}"].append(np.asarray(spen(sp, gtj, subs))[: len(gs)])
+        res["GIN (eqjax)"].append(np.asarray(gin(gp, gtj))[: len(gs)])
+        d = eq.datasets.dense_batch(gs, n_max=n_max)
+        res["2-IGN"].append(
+            np.asarray(ign(ig, jnp.asarray(d.ign_input()), jnp.asarray(d.mask)))
+        )
+    return {k: np.concatenate(v) for k, v in res.items()}
 
 
 def _extend(elements, n_max):
@@ -228,16 +275,30 @@ def main(argv: list[str]) -> int:
     csl_pairs = [(i, j) for i in range(len(csl)) for j in range(i + 1, len(csl))]
     csl_size = max(args.frame_size, 128)  # |IR tree| of CSL graphs is 82: exact
     rows += run_set("CSL", csl, csl_pairs, frame_size=csl_size, seed=args.seed)
+    rs = [_as_pair(eq.datasets.rook_graph(4)), _as_pair(eq.datasets.shrikhande_graph())]
+    rows += run_set(
+        "rook vs Shrikhande", rs, [(0, 1)], frame_size=csl_size, seed=args.seed
+    )
+    sr_dir = Path(args.data_dir) / "sr"
+    if (sr_dir / "sr251256.g6").exists() and not args.quick:
+        srs = [
+            _as_pair(g) for g in eq.datasets.strongly_regular("sr251256", args.data_dir)
+        ]
+        sr_pairs = [(i, j) for i in range(len(srs)) for j in range(i + 1, len(srs))]
+        rows += run_set(
+            "SR(25,12,5,6)", srs, sr_pairs, frame_size=args.frame_size, seed=args.seed
+        )
     path = Path(args.data_dir) / "exp" / "EXP_GRAPHSAT.txt"
     if path.exists():
-        pairs = load_exp(path, args.max_pairs)
+        pairs = load_exp(args.data_dir, args.max_pairs)
         graphs = [g for pair in pairs for g in pair]
         idx = [(2 * k, 2 * k + 1) for k in range(len(pairs))]
         rows += run_set("EXP", graphs, idx, frame_size=args.frame_size, seed=args.seed)
     else:
         print(f"EXP data not found at {path}: skipping EXP (pass --data-dir)")
     pre = (
-        "Fraction of non-isomorphic, 1-WL-equivalent pairs told apart by randomly "
+        "Fraction of non-isomorphic, 1-WL-equivalent pairs (2-WL-equivalent for the "
+        "strongly regular sets) told apart by randomly "
         "initialised models (no training). Told apart = embedding distance > 3x "
         "the relabelling noise of either graph. 'noise' = largest embedding change "
         "under a random node relabelling, relative to the embedding scale "
@@ -268,5 +329,35 @@ def main(argv: list[str]) -> int:
         rows,
         preamble=pre,
     )
+    _plot(
+        rows,
+        results_dir("graph_separation") / f"{'quick' if args.quick else 'results'}.png",
+    )
     print(md)
     return 0
+
+
+def _plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = list(dict.fromkeys(r[0] for r in rows))
+    models = list(dict.fromkeys(r[1] for r in rows))
+    fig, ax = plt.subplots(figsize=(1.6 * len(sets) + 2, 3.5))
+    w = 0.8 / len(models)
+    for j, m in enumerate(models):
+        vals = [
+            next(
+                (float(r[3].rstrip("%")) for r in rows if r[0] == s and r[1] == m), 0.0
+            )
+            for s in sets
+        ]
+        ax.bar(np.arange(len(sets)) + j * w, vals, w, label=m)
+    ax.set_xticks(np.arange(len(sets)) + w * (len(models) - 1) / 2, sets, fontsize=8)
+    ax.set_ylabel("pairs told apart (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -8,6 +8,10 @@ from ._geometric import PONITA as PONITA
 from ._geometric import ConvNeXtBlock as ConvNeXtBlock
 from ._geometric import EGNNLayer as EGNNLayer
 from ._geometric import EGNNOutput as EGNNOutput
+from ._graphs import GIN as GIN
+from ._graphs import IGN as IGN
+from ._graphs import SPEN as SPEN
+from ._graphs import IGNLinear as IGNLinear
 from ._lcm import GRUAggregator as GRUAggregator
 from ._lcm import LCMAggregator as LCMAggregator
 
@@ -18,8 +22,12 @@ __all__ = [
     "EGNNOutput",
     "PONITA",
     "FrameAveraging",
+    "GIN",
     "GRUAggregator",
     "GauntManyBody",
     "GauntTensorProduct",
+    "IGN",
+    "IGNLinear",
     "LCMAggregator",
+    "SPEN",
 ]

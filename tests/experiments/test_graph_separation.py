@@ -22,3 +22,14 @@ def test_quick_run_writes_table():
     assert csl["GNN"]["told apart"] == "0.0%"  # 1-WL bound: the control
     assert float(csl["FA-ID"]["told apart"].rstrip("%")) > 90
     assert np.isfinite(float(csl["FA-ID"]["noise"]))
+    # eqjax.graphs models: GIN is 1-WL-bounded; 2-IGN cannot beat 2-WL on the
+    # strongly regular pair; the exactly invariant models have float-level noise
+    assert csl["GIN (eqjax)"]["told apart"] == "0.0%"
+    assert {"SPEN k=1", "SPEN k=2", "2-IGN"} <= set(csl)
+    sr = {r["model"]: r for r in rows if r["set"] == "rook vs Shrikhande"}
+    assert (
+        sr["2-IGN"]["told apart"] == "0.0%"
+        and sr["GIN (eqjax)"]["told apart"] == "0.0%"
+    )
+    for m in ("SPEN k=1", "SPEN k=2", "2-IGN", "GIN (eqjax)"):
+        assert float(csl[m]["noise"]) < 1e-4

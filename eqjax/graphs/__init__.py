@@ -1,0 +1,70 @@
+"""Permutation-equivariant graph networks: IGN layers, a global 2-IGN, GIN, SPEN.
+
+Maron et al., "Invariant and Equivariant Graph Networks" (ICLR 2019): linear
+``S_n``-equivariant maps between order-k tensors, one basis element per set
+partition (:func:`ign_linear`, :func:`ign_basis`). Mitton & Murray-Smith,
+"Subgraph Permutation Equivariant Networks" (arXiv:2111.11840): 2-IGN layers on
+k-hop ego networks, weights shared per sub-graph size bucket
+(:func:`ego_subgraphs`, :func:`spen_layer`, :func:`spen`). Xu et al., "How
+Powerful are Graph Neural Networks?" (ICLR 2019): the GIN baseline (:func:`gin`).
+"""
+
+from ._ign import IGNParams as IGNParams
+from ._ign import ign_basis as ign_basis
+from ._ign import ign_basis_size as ign_basis_size
+from ._ign import ign_init as ign_init
+from ._ign import ign_linear as ign_linear
+from ._ign import set_partitions as set_partitions
+from ._models import GINParams as GINParams
+from ._models import IGNModelParams as IGNModelParams
+from ._models import MLPParams as MLPParams
+from ._models import gin as gin
+from ._models import gin_init as gin_init
+from ._models import ign_model as ign_model
+from ._models import ign_model_init as ign_model_init
+from ._models import mlp as mlp
+from ._models import mlp_init as mlp_init
+from ._spen import DEFAULT_BUCKETS as DEFAULT_BUCKETS
+from ._spen import EgoSubgraphs as EgoSubgraphs
+from ._spen import SPENLayerParams as SPENLayerParams
+from ._spen import SPENParams as SPENParams
+from ._spen import SubgraphBucket as SubgraphBucket
+from ._spen import ego_subgraphs as ego_subgraphs
+from ._spen import graph_ids as graph_ids
+from ._spen import graph_subgraphs as graph_subgraphs
+from ._spen import relabel_subgraphs as relabel_subgraphs
+from ._spen import spen as spen
+from ._spen import spen_init as spen_init
+from ._spen import spen_layer as spen_layer
+from ._spen import spen_layer_init as spen_layer_init
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "EgoSubgraphs",
+    "GINParams",
+    "IGNModelParams",
+    "IGNParams",
+    "MLPParams",
+    "SPENLayerParams",
+    "SPENParams",
+    "SubgraphBucket",
+    "ego_subgraphs",
+    "gin",
+    "gin_init",
+    "graph_ids",
+    "graph_subgraphs",
+    "ign_basis",
+    "ign_basis_size",
+    "ign_init",
+    "ign_linear",
+    "ign_model",
+    "ign_model_init",
+    "mlp",
+    "mlp_init",
+    "relabel_subgraphs",
+    "set_partitions",
+    "spen",
+    "spen_init",
+    "spen_layer",
+    "spen_layer_init",
+]

@@ -1,0 +1,241 @@
+"""Registry rows for eqjax.graphs: the IGN maps, the SPEN layer (node relabelling;
+permuting the sub-graphs of one bucket), the SPEN model and GIN (graph-level
+invariance on a padded ``GraphsTuple``)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import jraph
+import numpy as np
+
+from .. import datasets as ds
+from ..groups import Sn, act_adjacency, act_graph, act_set, graph_node_permutations
+from ..testing import Transform
+from ._ign import ign_init, ign_linear
+from ._models import gin, gin_init
+from ._spen import (
+    EgoSubgraphs,
+    graph_subgraphs,
+    relabel_subgraphs,
+    spen,
+    spen_init,
+    spen_layer,
+    spen_layer_init,
+)
+
+_N = 5  # nodes of the dense IGN input (the last one is padding)
+_C = 2
+_BUCKETS = (4,)
+
+
+def _ign_params():
+    k = jax.random.split(jax.random.key(7), 6)
+    orders = [(1, 1), (2, 1), (1, 2), (2, 2), (1, 0), (2, 0)]
+    return {o: ign_init(k[i], *o, _C, 3) for i, o in enumerate(orders)}
+
+
+def _ign_row():
+    params = _ign_params()
+
+    def fn(x):
+        x1, x2, mask = x
+
+        def f(o, v):
+            p = params[o]
+            assert p.bias is not None
+            p = p._replace(
+                weights=p.weights.astype(v.dtype),
+                bias=p.bias.astype(v.dtype) + 0.3,  # non-zero biases are checked too
+            )
+            return ign_linear(p, v, mask, order_in=o[0], order_out=o[1])
+
+        y1 = f((1, 1), x1) + f((2, 1), x2)
+        y2 = f((2, 2), x2) + f((1, 2), x1)
+        y0 = f((1, 0), x1) + f((2, 0), x2)
+        return y1, y2, y0
+
+    def act_in(p, x):
+        x1, x2, mask = x
+        return (
+            act_set(p, x1),
+            act_adjacency(p, x2, num_feature_axes=1),
+            act_set(p, mask, axis=-1),
+        )
+
+    def act_out(p, y):
+        y1, y2, y0 = y
+        return act_set(p, y1), act_adjacency(p, y2, num_feature_axes=1), y0
+
+    mask = jnp.arange(_N) < _N - 1
+
+    def make_input(key, dtype):
+        k1, k2 = jax.random.split(key)
+        x1 = jax.random.normal(k1, (_N, _C), dtype)
+        x2 = jax.random.normal(k2, (_N, _N, _C), dtype)
+        return x1, x2, mask
+
+    def degenerate(dtype):
+        z1, z2 = jnp.zeros((_N, _C), dtype), jnp.zeros((_N, _N, _C), dtype)
+        one = jnp.arange(_N) < 1
+        empty = jnp.zeros((_N,), bool)
+        o1, o2 = jnp.ones((_N, _C), dtype), jnp.ones((_N, _N, _C), dtype)
+        return [(z1, z2, mask), (o1, o2, one), (o1, o2, empty)]
+
+    return Transform(
+        name="graphs.ign_maps",
+        fn=fn,
+        group=Sn(_N),
+        act_in=act_in,
+        act_out=act_out,
+        make_input=make_input,
+        degenerate_inputs=degenerate,
+        notes="1→1+2→1, 2→2+1→2, 1→0+2→0 IGN maps with biases, n=5, one padded node "
+        "(mask permuted with the nodes); degenerate: zeros, one real node, empty graph",
+    )
+
+
+def _graph_batch(dtype=np.float32):
+    """Two graphs (a 4-cycle with a pendant; an edge and an isolated node) padded
+    to 10 nodes / 16 edges: isolated nodes and jraph padding in one batch."""
+    g1 = ds.cycle_graph(4)
+    s = np.concatenate([g1.senders, [0, 4]]).astype(np.int32)
+    r = np.concatenate([g1.receivers, [4, 0]]).astype(np.int32)
+    g1 = ds.Graph(s, r, np.ones((5, 1), np.float32), 0)
+    g2 = ds.from_adjacency(np.array([[0, 1, 0], [1, 0, 0], [0, 0, 0]]))
+    gt, _, _ = ds.pad_graphs([g1, g2], n_node=10, n_edge=16, n_graph=3)
+    return gt
+
+
+_GT = _graph_batch()
+_SUBS = graph_subgraphs(_GT, 1, bucket_sizes=_BUCKETS)
+_SUBS = EgoSubgraphs(
+    tuple(jax.tree_util.tree_map(jnp.asarray, b) for b in _SUBS.buckets)
+)
+_NN = int(np.asarray(_GT.nodes).shape[0])
+_NE = int(np.asarray(_GT.senders).shape[0])
+
+
+def _spen_layer_rows():
+    k = jax.random.split(jax.random.key(3), len(_BUCKETS))
+    params = [spen_layer_init(kb, 3, 2, 4, 4) for kb in k]
+
+    def fn(x):
+        h, e, subs = x
+        p = jax.tree_util.tree_map(lambda v: v.astype(h.dtype), params)
+        return spen_layer(p, h, e, subs, activation=jax.nn.softplus)
+
+    def make_input(key, dtype):
+        k1, k2 = jax.random.split(key)
+        return (
+            jax.random.normal(k1, (_NN, 3), dtype),
+            jax.random.normal(k2, (_NE, 2), dtype),
+            _SUBS,
+        )
+
+    def degenerate(dtype):
+        return [(jnp.zeros((_NN, 3), dtype), jnp.zeros((_NE, 2), dtype), _SUBS)]
+
+    def relabel(p, x):
+        h, e, subs = x
+        return act_set(p, h), e, relabel_subgraphs(p, subs)
+
+    def relabel_out(p, y):
+        h, e = y
+        return act_set(p, h), e
+
+    b = 0  # the only bucket (every 1-hop ego network here has <= 4 nodes)
+    S = int(_SUBS.buckets[b].nodes.shape[0])
+
+    def shuffle(p, x):
+        h, e, subs = x
+        bk = list(subs.buckets)
+        bk[b] = jax.tree_util.tree_map(lambda v: act_set(p, v, axis=0), bk[b])
+        return h, e, EgoSubgraphs(tuple(bk))
+
+    note = (
+        "one SPEN layer (1-hop ego networks of a padded 2-graph batch with an "
+        "isolated node; one bucket (<= 4 nodes), per-bucket weights, softplus)"
+    )
+    return [
+        Transform(
+            name="graphs.spen_layer_relabel",
+            fn=fn,
+            group=Sn(_NN),
+            act_in=relabel,
+            act_out=relabel_out,
+            make_input=make_input,
+            degenerate_inputs=degenerate,
+            notes=note + ": node relabelling moves node outputs, edge outputs stay",
+        ),
+        Transform(
+            name="graphs.spen_layer_subgraph_order",
+            fn=fn,
+            group=Sn(S),
+            act_in=shuffle,
+            act_out=None,
+            make_input=make_input,
+            degenerate_inputs=degenerate,
+            notes=note + f": permuting the {S} (padded) sub-graphs of the bucket",
+        ),
+    ]
+
+
+def _model_rows():
+    group = graph_node_permutations(_GT)
+    sp = spen_init(jax.random.key(5), 3, 6, 2, num_layers=1, num_buckets=len(_BUCKETS))
+    gp = gin_init(jax.random.key(6), 3, 6, 2, num_layers=2)
+
+    def make_input(key, dtype):
+        gt = jax.tree_util.tree_map(jnp.asarray, _GT)
+        return gt._replace(nodes=jax.random.normal(key, (_NN, 3), dtype)), _SUBS
+
+    def degenerate(dtype):
+        gt = jax.tree_util.tree_map(jnp.asarray, _GT)
+        return [(gt._replace(nodes=jnp.zeros((_NN, 3), dtype)), _SUBS)]
+
+    def act(p, x):
+        gt, subs = x
+        return act_graph(p, gt), relabel_subgraphs(p, subs)
+
+    def cast(params, dtype):
+        return jax.tree_util.tree_map(lambda v: v.astype(dtype), params)
+
+    def spen_fn(x):
+        gt, subs = x
+        return spen(cast(sp, gt.nodes.dtype), gt, subs)
+
+    def gin_fn(x):
+        gt, _ = x
+        g: jraph.GraphsTuple = gt
+        return gin(cast(gp, jnp.asarray(g.nodes).dtype), g)
+
+    note = (
+        "graph-level outputs [n_graph, 2] of a padded batch (a 4-cycle with a "
+        "pendant; an edge and an isolated node); nodes relabelled within graphs"
+    )
+    return [
+        Transform(
+            name="graphs.spen_model_invariant",
+            fn=spen_fn,
+            group=group,
+            act_in=act,
+            act_out=None,
+            make_input=make_input,
+            degenerate_inputs=degenerate,
+            notes="SPEN, 1 layer, 1-hop, one bucket (<= 4 nodes): " + note,
+        ),
+        Transform(
+            name="graphs.gin_invariant",
+            fn=gin_fn,
+            group=group,
+            act_in=act,
+            act_out=None,
+            make_input=make_input,
+            degenerate_inputs=degenerate,
+            notes="GIN, 2 layers: " + note,
+        ),
+    ]
+
+
+ROWS: list[Transform] = [_ign_row(), *_spen_layer_rows(), *_model_rows()]

@@ -1,0 +1,269 @@
+"""NNX wrappers around :mod:`eqjax.graphs`: SPEN, a global 2-IGN, GIN and one IGN
+linear layer.
+
+Mitton & Murray-Smith, "Subgraph Permutation Equivariant Networks",
+arXiv:2111.11840; Maron et al., "Invariant and Equivariant Graph Networks",
+ICLR 2019; Xu et al., "How Powerful are Graph Neural Networks?", ICLR 2019.
+Each module holds its parameter pytree as ``nnx.Param`` leaves and calls the
+pure function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import jraph
+from flax import nnx
+from jaxtyping import Array, Bool, Float
+
+from ..graphs import (
+    DEFAULT_BUCKETS,
+    EgoSubgraphs,
+    gin,
+    gin_init,
+    graph_subgraphs,
+    ign_init,
+    ign_linear,
+    ign_model,
+    ign_model_init,
+    spen,
+    spen_init,
+)
+
+
+class _PytreeParams(nnx.Module):
+    """Stores a parameter pytree as ``nnx.Param`` leaves (``self.leaves``)."""
+
+    def _store(self, tree: Any) -> None:
+        leaves, self._treedef = jax.tree_util.tree_flatten(tree)
+        self.leaves = nnx.List([nnx.Param(v) for v in leaves])
+
+    def _params(self, dtype: Any = None) -> Any:
+        vals = [p[...] for p in self.leaves]
+        if dtype is not None:
+            vals = [v.astype(dtype) for v in vals]
+        return jax.tree_util.tree_unflatten(self._treedef, vals)
+
+
+class SPEN(_PytreeParams):
+    """Sub-graph permutation-equivariant network (Mitton & Murray-Smith).
+
+    ``hops``-hop ego networks in size buckets (host side), ``num_layers`` SPEN
+    layers (2-IGN updates of each sub-graph's node and pair features, weights
+    per size bucket unless ``share_weights``, scattered back and averaged),
+    per-graph sum readout, MLP head. :func:`eqjax.graphs.spen` underneath.
+
+    Args:
+      in_features: node feature width ``F``.
+      hidden: width of node and pair features.
+      out_features: output width.
+      hops: ego-network radius ``k >= 1``.
+      num_layers: SPEN layers.
+      bucket_sizes: sub-graph size buckets (increasing node capacities).
+      share_weights: one weight set for every bucket (then the output does not
+        depend on the bucket boundaries either).
+      rngs: ``nnx.Rngs`` (keyword-only).
+      dtype: computation dtype (default: that of the node features).
+      param_dtype: parameter dtype.
+
+    Example:
+      >>> from flax import nnx
+      >>> from eqjax import datasets
+      >>> g, _, _ = datasets.pad_graphs([datasets.cycle_graph(5), datasets.cycle_graph(4)])
+      >>> model = SPEN(1, 4, 2, hops=1, num_layers=1, bucket_sizes=(4,), rngs=nnx.Rngs(0))
+      >>> model(g).shape
+      (3, 2)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: int,
+        out_features: int,
+        hops: int = 1,
+        *,
+        num_layers: int = 2,
+        bucket_sizes: Sequence[int] = DEFAULT_BUCKETS,
+        share_weights: bool = False,
+        rngs: nnx.Rngs,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+    ):
+        if isinstance(hops, bool) or not isinstance(hops, int) or hops < 1:
+            raise ValueError(f"SPEN: hops must be an int >= 1, got {hops!r}")
+        self.hops = hops
+        self.bucket_sizes = tuple(int(b) for b in bucket_sizes)
+        self.dtype = dtype
+        self._store(
+            spen_init(
+                rngs.params(),
+                in_features,
+                hidden,
+                out_features,
+                num_layers=num_layers,
+                num_buckets=len(self.bucket_sizes),
+                share_weights=share_weights,
+                dtype=param_dtype,
+            )
+        )
+
+    def subgraphs(self, graph: jraph.GraphsTuple) -> EgoSubgraphs:
+        """The ego networks of ``graph`` in this model's buckets (host side: call
+        outside ``jit`` and pass the result to ``__call__``)."""
+        return graph_subgraphs(graph, self.hops, bucket_sizes=self.bucket_sizes)
+
+    def __call__(
+        self, graph: jraph.GraphsTuple, subgraphs: EgoSubgraphs | None = None
+    ) -> Float[Array, "G out"]:
+        """Logits ``(n_graph, out)`` of a padded ``GraphsTuple`` with ``(N, F)``
+        node features (one-hot labels). ``subgraphs`` defaults to
+        :meth:`subgraphs` (concrete arrays only)."""
+        if subgraphs is None:
+            subgraphs = self.subgraphs(graph)
+        if subgraphs.sizes != self.bucket_sizes:
+            raise ValueError(
+                f"SPEN: sub-graph buckets {subgraphs.sizes} differ from the model's "
+                f"{self.bucket_sizes}"
+            )
+        x = jnp.asarray(graph.nodes)
+        dt = self.dtype or x.dtype
+        return spen(self._params(dt), graph._replace(nodes=x.astype(dt)), subgraphs)
+
+
+class IGN(_PytreeParams):
+    """Global 2-IGN (Maron et al., ICLR 2019) on dense ``[B, n, n, C]`` tensors
+    with a ``[B, n]`` node mask: :func:`eqjax.graphs.ign_model`.
+
+    Example:
+      >>> from flax import nnx
+      >>> IGN(2, 4, 3, num_layers=1, rngs=nnx.Rngs(0))(jnp.ones((4, 5, 5, 2))).shape
+      (4, 3)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden: int,
+        out_features: int,
+        *,
+        num_layers: int = 2,
+        rngs: nnx.Rngs,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+    ):
+        self.dtype = dtype
+        self._store(
+            ign_model_init(
+                rngs.params(),
+                in_channels,
+                hidden,
+                out_features,
+                num_layers=num_layers,
+                dtype=param_dtype,
+            )
+        )
+
+    def __call__(
+        self, x: Float[Array, "B n n C"], mask: Bool[Array, "B n"] | None = None
+    ) -> Float[Array, "B out"]:
+        """Invariant outputs ``(B, out)``."""
+        dt = self.dtype or x.dtype
+        return ign_model(self._params(dt), x.astype(dt), mask)
+
+
+class GIN(_PytreeParams):
+    """GIN (Xu et al., ICLR 2019) on a padded ``GraphsTuple``:
+    :func:`eqjax.graphs.gin`.
+
+    Example:
+      >>> from flax import nnx
+      >>> from eqjax import datasets
+      >>> g, _, _ = datasets.pad_graphs([datasets.cycle_graph(5)])
+      >>> GIN(1, 8, 2, num_layers=1, rngs=nnx.Rngs(0))(g).shape
+      (2, 2)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        hidden: int,
+        out_features: int,
+        *,
+        num_layers: int = 3,
+        rngs: nnx.Rngs,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+    ):
+        self.dtype = dtype
+        self._store(
+            gin_init(
+                rngs.params(),
+                in_features,
+                hidden,
+                out_features,
+                num_layers=num_layers,
+                dtype=param_dtype,
+            )
+        )
+
+    def __call__(self, graph: jraph.GraphsTuple) -> Float[Array, "G out"]:
+        """Logits ``(n_graph, out)``."""
+        x = jnp.asarray(graph.nodes)
+        dt = self.dtype or x.dtype
+        return gin(self._params(dt), graph._replace(nodes=x.astype(dt)))
+
+
+class IGNLinear(_PytreeParams):
+    """One equivariant linear layer ``order_in → order_out`` (orders 0–3):
+    :func:`eqjax.graphs.ign_linear`.
+
+    Example:
+      >>> from flax import nnx
+      >>> layer = IGNLinear(2, 1, 3, 4, rngs=nnx.Rngs(0))
+      >>> layer(jnp.ones((2, 5, 5, 3))).shape
+      (2, 5, 4)
+    """
+
+    def __init__(
+        self,
+        order_in: int,
+        order_out: int,
+        channels_in: int,
+        channels_out: int,
+        *,
+        bias: bool = True,
+        normalization: str = "mean",
+        rngs: nnx.Rngs,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+    ):
+        self.order_in, self.order_out = int(order_in), int(order_out)
+        self.normalization = normalization
+        self.dtype = dtype
+        self._store(
+            ign_init(
+                rngs.params(),
+                order_in,
+                order_out,
+                channels_in,
+                channels_out,
+                bias=bias,
+                dtype=param_dtype,
+            )
+        )
+
+    def __call__(self, x: Array, mask: Array | None = None, *, n: int | None = None):
+        """Apply the layer to ``x (*batch, n, …, n, C)`` (``order_in`` node axes)."""
+        dt = self.dtype or x.dtype
+        return ign_linear(
+            self._params(dt),
+            x.astype(dt),
+            mask,
+            order_in=self.order_in,
+            order_out=self.order_out,
+            normalization=self.normalization,
+            n=n,
+        )

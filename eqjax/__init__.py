@@ -27,7 +27,7 @@ _SUBPACKAGES = sorted(
     for m in _pkgutil.iter_modules(__path__)
     if m.ispkg and not m.name.startswith("_")
 )
-__all__ = list(_SUBPACKAGES)
+__all__ = list(_SUBPACKAGES)  # pyright: ignore[reportUnsupportedDunderAll]
 
 
 def __getattr__(name):

@@ -17,6 +17,8 @@ from ._gaunt import gaunt_tensor_product as gaunt_tensor_product
 from ._gaunt import gaunt_vector_product as gaunt_vector_product
 from ._gaunt import signal_irreps as signal_irreps
 from ._plan import choose_method as choose_method
+from ._radial import bessel_basis as bessel_basis
+from ._radial import smooth_cutoff as smooth_cutoff
 from ._tables import fourier_to_sh as fourier_to_sh
 from ._tables import gaunt_coefficients as gaunt_coefficients
 from ._tables import real_spherical_harmonics as real_spherical_harmonics
@@ -25,6 +27,7 @@ from ._tables import sh_to_fourier as sh_to_fourier
 __all__ = [
     "METHODS",
     "SignalIrreps",
+    "bessel_basis",
     "choose_method",
     "fourier_to_sh",
     "gaunt_coefficients",
@@ -37,4 +40,5 @@ __all__ = [
     "real_spherical_harmonics",
     "sh_to_fourier",
     "signal_irreps",
+    "smooth_cutoff",
 ]

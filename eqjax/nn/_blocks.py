@@ -68,7 +68,7 @@ class Linear(nnx.Module):
         self.dtype = check_dtype(dtype, "dtype", allow_none=True)
         param_dtype = check_dtype(param_dtype, "param_dtype", allow_none=False)
         reachable = {ir for _, ir in self.irreps_in} | (
-            {e3nn.Irrep("0e")} if biases else set()
+            {e3nn.Irrep(0, 1)} if biases else set()
         )
         missing = [str(ir) for _, ir in irreps_out if ir not in reachable]
         if missing:
@@ -110,7 +110,7 @@ def gate_irreps(irreps_out: Any) -> e3nn.Irreps:
     irreps_out = _irreps(irreps_out, "irreps_out")
     scalars = e3nn.Irreps([(m, ir) for m, ir in irreps_out if ir.l == 0])
     vectors = e3nn.Irreps([(m, ir) for m, ir in irreps_out if ir.l > 0])
-    gates = e3nn.Irreps([(vectors.num_irreps, "0e")]) if vectors else e3nn.Irreps("")
+    gates = e3nn.Irreps(f"{vectors.num_irreps}x0e") if vectors else e3nn.Irreps("")
     return scalars + gates + vectors
 
 
@@ -243,6 +243,7 @@ class RadialMLP(nnx.Module):
         env = smooth_cutoff(r, self.cutoff)[..., None]
         h = bessel_basis(r, self.num_basis, self.cutoff) * env
         for i, layer in enumerate(self.layers):
+            assert layer.bias is not None  # nnx.Linear(use_bias=True)
             b = layer.bias[...].astype(dtype)
             h = jnp.einsum("...i,io->...o", h, layer.kernel[...].astype(dtype))
             h = h + b.reshape((1,) * (h.ndim - 1) + b.shape)

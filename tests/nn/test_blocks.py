@@ -44,7 +44,9 @@ def _act_in(R, inp):
     return act(R, h), vec @ R.T
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize(
+    "dtype", [jnp.float32, pytest.param(jnp.float64, marks=pytest.mark.slow)]
+)
 def test_block_equivariant_jit_grad(dtype):
     with jax.enable_x64(dtype == jnp.float64):
         mods = _block(nnx.Rngs(0))

@@ -27,7 +27,7 @@ def _x64(irreps, seed, shape=()):
     return e3nn.IrrepsArray(irreps, jnp.asarray(a, jnp.float64))
 
 
-@pytest.mark.parametrize("lmax_out", [5, 8])
+@pytest.mark.parametrize("lmax_out", [pytest.param(5, marks=pytest.mark.slow), 8])
 def test_fft_lmax_out_above_total_degree(lmax_out):
     """The reproduction of issue 12: 0e+1o+2e squared to lmax_out = 8 on the FFT
     path (and power, vector product) agrees with s2grid and fourier_direct."""
@@ -68,12 +68,20 @@ def _fourier_gaunt(l1, l2, l3):
 
 
 def test_fast_tables_match_fourier_construction():
-    for l1, l2, l3 in [(2, 3, 3), (3, 4, 5), (4, 4, 2), (1, 5, 6), (5, 5, 8)]:
+    for l1, l2, l3 in [
+        (2, 3, 3),
+        (3, 4, 5),
+        (4, 4, 2),
+        (1, 5, 6),
+        (5, 5, 8),
+        (9, 8, 7),
+    ]:
         np.testing.assert_allclose(
             gaunt_coefficients(l1, l2, l3), _fourier_gaunt(l1, l2, l3), atol=1e-13
         )
 
 
+@pytest.mark.slow  # e3nn.clebsch_gordan at L = 12 takes ~10 s
 def test_fast_tables_large_degree_selection_rules_and_cg():
     """At L = 12 the tables still equal e3nn's Clebsch–Gordan tensor times the
     closed-form scale, with exact zeros off the selection rules."""
@@ -220,6 +228,7 @@ def test_radial_basis_finite_at_zero_and_cutoff():
         bessel_basis(jnp.arange(3), 4, 5.0)
 
 
+@pytest.mark.slow
 def test_orthonormal_bessel():
     """∫_0^c r² B_n B_m dr = δ_nm (DimeNet's normalisation), by quadrature."""
     x, w = np.polynomial.legendre.leggauss(200)

@@ -48,7 +48,7 @@ def test_energy_invariant_forces_equivariant_float64():
             act_out=O3.act, key=jax.random.key(1), num_samples=4,
         )  # fmt: skip
         e, f = model.energy_and_forces(R)
-        et, ft = model.energy_and_forces(R + jnp.array([1.0, -2.0, 0.5]))
+        et, ft = model.energy_and_forces(R + jnp.array([[1.0, -2.0, 0.5]]))
         # control: a term that depends on the absolute x-coordinate must fail
         bad = lambda r: model.energy(r) + 0.1 * r[0, 0]  # noqa: E731
         bad_err = eq.testing.equivariance_error(

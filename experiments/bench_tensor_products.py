@@ -337,10 +337,31 @@ def main(argv: list[str]) -> int:
         model[jax.default_backend()] = {"device": device, "times": cost}
         path.write_text(json.dumps(model, indent=1) + "\n")
         _plan.cost_model.cache_clear()
+    md += "\n" + _table_build_times()
     _plot(out, Ls, times, auto, args.quick)
     print(md)
     print(f"total {time.perf_counter() - t_start:.0f} s; results in {out}")
     return 0
+
+
+def _table_build_times() -> str:
+    """First-call (uncached) time of ``gaunt_coefficients(L, L, L)``; issue 12
+    measured 23-41 s at L = 16 and 95-175 s at L = 20 before the quadrature."""
+    from eqjax.tensor_products import _tables as tb
+
+    rows = []
+    for L in (8, 16, 20):
+        tb._gaunt_cached.cache_clear()
+        t = time.perf_counter()
+        tb.gaunt_coefficients(L, L, L)
+        rows.append([L, (time.perf_counter() - t) * 1e3])
+    return write_table(
+        NAME,
+        "tables",
+        ["L", "gaunt_coefficients(L, L, L) first call (ms)"],
+        rows,
+        preamble="Gaunt table construction (float64 NumPy, uncached).",
+    )
 
 
 def _interleaved(calls: dict, rounds: int, desc: str) -> dict:

@@ -167,7 +167,12 @@ class Potential(nnx.Module):
         irreps = e3nn.Irreps([(channels, (l, (-1) ** l)) for l in range(lmax + 1)])
         if product == "gaunt":
             self.prod = GauntManyBody(
-                irreps, correlation=correlation, lmax_out=0, method="auto", rngs=rngs
+                irreps,
+                correlation=correlation,
+                lmax_out=0,
+                method="auto",
+                normalization="integral",  # as recorded (the default is now "component")
+                rngs=rngs,
             )
         elif product == "cg":
             self.prod = CGManyBody(channels, lmax, correlation, 0, rngs=rngs)

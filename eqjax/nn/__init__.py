@@ -1,5 +1,9 @@
 """Flax NNX modules: parameters around the pure functions of eqjax."""
 
+from ._blocks import Gate as Gate
+from ._blocks import Linear as Linear
+from ._blocks import RadialMLP as RadialMLP
+from ._blocks import gate_irreps as gate_irreps
 from ._frames import FrameAveraging as FrameAveraging
 from ._gaunt import GauntManyBody as GauntManyBody
 from ._gaunt import GauntTensorProduct as GauntTensorProduct
@@ -25,9 +29,13 @@ __all__ = [
     "GIN",
     "GRUAggregator",
     "GauntManyBody",
+    "Gate",
     "GauntTensorProduct",
     "IGN",
     "IGNLinear",
     "LCMAggregator",
     "SPEN",
+    "Linear",
+    "RadialMLP",
+    "gate_irreps",
 ]

@@ -158,8 +158,23 @@ def _apply_degree_weights(sig: _Signal, w: Any, name: str) -> None:
             f"{name} must have shape (..., {sig.L + 1}) (one weight per degree "
             f"0..{sig.L}, channels/batch broadcast), got {w.shape}"
         )
+    target = sig.batch + (sig.C, sig.L + 1)
+    try:
+        jnp.broadcast_shapes(w.shape, target)
+    except ValueError:
+        raise ValueError(
+            f"{name} of shape {w.shape} does not broadcast against the input's "
+            f"(*batch, channels, degrees) = {target}"
+        ) from None
+    if not jnp.issubdtype(w.dtype, jnp.floating) and not jnp.issubdtype(
+        w.dtype, jnp.integer
+    ):
+        raise TypeError(f"{name} must be real numbers, got dtype {w.dtype}")
     ls = jnp.asarray([l for l in range(sig.L + 1) for _ in range(2 * l + 1)])
     sig.c = _aligned_mul(sig.c, jnp.take(w, ls, axis=-1).astype(sig.dtype))
+    # weights may broadcast the input: per-channel weights on a one-channel input,
+    # per-item (e.g. per-edge) weights on a shared input
+    sig.batch, sig.C = tuple(sig.c.shape[:-2]), int(sig.c.shape[-2])
 
 
 def _aligned_mul(a, b):
@@ -221,9 +236,10 @@ def _product(sigs: list[_Signal], lmax_out, method, normalization) -> e3nn.Irrep
         method = _plan.choose_method(Ls, L_out, n)
     # equal ranks: the inputs' batch axes broadcast by size only (no rank promotion)
     rank = len(batch) + 2
-    cs = [K.lead_axes(s.c, rank) for s in sigs]
+    dtype, work = _work_dtype(sigs[0].dtype)
+    cs = [K.lead_axes(s.c, rank).astype(work) for s in sigs]
     if method == "s2grid":
-        itemsize = jnp.dtype(sigs[0].dtype).itemsize
+        itemsize = jnp.dtype(work).itemsize
         layout, chunk = _plan.s2grid_plan(Ls, L_out, n, itemsize)
         out = K.product_s2grid(cs, Ls, L_out, layout=layout, chunk=chunk)
     elif method == "fourier_fft":
@@ -232,7 +248,14 @@ def _product(sigs: list[_Signal], lmax_out, method, normalization) -> e3nn.Irrep
         out = K.product_fourier_direct(cs, Ls, L_out)
     if normalization == "component":
         out = out * jnp.asarray(K.SQRT_4PI ** (len(sigs) - 1), out.dtype)
-    return _to_irreps_array(out, C, L_out, p, batch)
+    return _to_irreps_array(out.astype(dtype), C, L_out, p, batch)
+
+
+def _work_dtype(dtype):
+    """``(dtype, computation dtype)``: float16/bfloat16 inputs are computed in
+    float32 and rounded back (error: the output's half-precision rounding)."""
+    dtype = jnp.dtype(dtype)
+    return dtype, (jnp.dtype(jnp.float32) if dtype.itemsize < 4 else dtype)
 
 
 def gaunt_tensor_product(
@@ -241,7 +264,7 @@ def gaunt_tensor_product(
     *,
     lmax_out: int | None = None,
     method: str = "auto",
-    normalization: str = "integral",
+    normalization: str = "component",
     weights1: Any = None,
     weights2: Any = None,
 ) -> e3nn.IrrepsArray:
@@ -250,13 +273,17 @@ def gaunt_tensor_product(
     Operations in the Fourier Basis via Gaunt Tensor Products", ICLR 2024).
 
     Each input is read as ``C`` spherical functions ``f(x) = Σ_lm c_lm Y_lm(x)`` with
-    e3nn-jax's real harmonics: ``normalization="integral"`` (default) uses the
-    orthonormal ``Y`` (``∫ Y_i Y_j dΩ = δ_ij``), ``"component"`` uses e3nn-jax's
-    default ``√(4π)`` times larger ones. The output holds the coefficients (in the
-    same normalisation) of ``f1·f2`` truncated at ``lmax_out``; for two inputs this is
-    ``Σ c1_i c2_j G_ijk`` with ``G`` = :func:`gaunt_coefficients` (times ``√(4π)``
-    for ``"component"``). Only paths with even ``l1+l2+l3`` exist (see
-    :func:`gaunt_vector_product` for the odd ones).
+    e3nn-jax's real harmonics: ``normalization="component"`` (default) uses e3nn-jax's
+    default harmonics (``e3nn.spherical_harmonics(..., normalization="component")``,
+    ``Σ_m Y_lm(x)² = 2l+1``; the grid values of
+    ``e3nn.to_s2grid(x, ..., normalization="integral")``), ``"integral"`` the
+    orthonormal ones, ``√(4π)`` times smaller (``∫ Y_i Y_j dΩ = δ_ij``). The output
+    holds the coefficients (in the same normalisation) of ``f1·f2`` truncated at
+    ``lmax_out``; for two inputs this is ``Σ c1_i c2_j G_ijk`` with ``G`` =
+    :func:`gaunt_coefficients` (times ``√(4π)`` for ``"component"``). The table
+    relating these to e3nn-jax's names is in :mod:`eqjax.tensor_products`. Only
+    paths with even ``l1+l2+l3`` exist (see :func:`gaunt_vector_product` for the
+    odd ones).
 
     Irreps: every degree ``l`` must appear once per input with the same multiplicity
     ``C`` (the channel count) and parity ``p·(-1)^l`` for one ``p`` per input
@@ -273,7 +300,7 @@ def gaunt_tensor_product(
         ``O(L⁴)``, small ``L``), ``"s2grid"`` (Gauss–Legendre grid, exact) or
         ``"auto"`` (:func:`choose_method`: the measured table on CPU,
         ``"s2grid"`` on backends without one). All agree to float rounding.
-      normalization: ``"integral"`` or ``"component"`` (see above).
+      normalization: ``"component"`` (default) or ``"integral"`` (see above).
       weights1, weights2: optional per-degree weights ``(..., L+1)`` applied in the
         SH domain before the product (the paper's parameterisation), broadcast
         against ``(*batch, C, L+1)``.
@@ -294,7 +321,7 @@ def gaunt_tensor_product(
       >>> y = gaunt_tensor_product(x1, x2, lmax_out=1, method="fourier_fft")
       >>> y.irreps
       1x0e+1x1o
-      >>> np.round(np.asarray(y.array) * np.sqrt(4 * np.pi), 5)  # Y00 = 1/√(4π)
+      >>> np.round(np.asarray(y.array, float), 5)  # 1 · (2 Y_1) with Y_00 = 1
       array([0., 0., 2., 0.])
     """
     s1, s2 = _Signal(x1, "x1"), _Signal(x2, "x2")
@@ -308,7 +335,7 @@ def gaunt_product(
     *,
     lmax_out: int | None = None,
     method: str = "auto",
-    normalization: str = "integral",
+    normalization: str = "component",
 ) -> e3nn.IrrepsArray:
     """Multi-input Gaunt product ``f1·f2·…·fν`` computed in one go: every factor goes
     to the Fourier (or grid) domain once, the factors are multiplied there, and only
@@ -343,7 +370,7 @@ def gaunt_power(
     *,
     lmax_out: int | None = None,
     method: str = "auto",
-    normalization: str = "integral",
+    normalization: str = "component",
     weights: Any = None,
 ) -> e3nn.IrrepsArray:
     """``f^ν`` for one input (``ν ≥ 1``), staying in the Fourier/grid domain between
@@ -370,7 +397,7 @@ def gaunt_self_interaction(
     weights2: Any = None,
     lmax_out: int | None = None,
     method: str = "auto",
-    normalization: str = "integral",
+    normalization: str = "component",
 ) -> e3nn.IrrepsArray:
     """Equivariant feature self-interaction ``(w1 ⊙ x) ⊗_Gaunt (w2 ⊙ x)``: one input
     reweighted per degree twice and multiplied with itself (Luo et al., ICLR 2024,
@@ -400,7 +427,7 @@ def gaunt_vector_product(
     *,
     lmax_out: int | None = None,
     method: str = "auto",
-    normalization: str = "integral",
+    normalization: str = "component",
 ) -> e3nn.IrrepsArray:
     """Antisymmetric vector-signal Gaunt product: the coefficients of the spherical
     function ``r̂ · (∇_S f1 × ∇_S f2)`` (surface gradients, pointwise cross product).
@@ -416,8 +443,8 @@ def gaunt_vector_product(
     ``l1, l2 ≥ 1``, and the product is antisymmetric in ``x1 ↔ x2``.
 
     Output parity: ``r̂·(a×b)`` is a pseudoscalar field, so degree ``l`` carries
-    ``-p1 p2 (-1)^l``. For ``f_k = c_k · Y_1`` (orthonormal) the result is
-    ``√(3/4π) (c_1 × c_2) · Y_1``.
+    ``-p1 p2 (-1)^l``. For ``f_k = c_k · Y_1`` the result is ``√3 (c_1 × c_2) · Y_1``
+    (``"component"``) or ``√(3/4π) (c_1 × c_2) · Y_1`` (``"integral"``).
 
     Args:
       x1, x2: as in :func:`gaunt_tensor_product`.
@@ -433,7 +460,7 @@ def gaunt_vector_product(
       >>> y = gaunt_vector_product(a, b, lmax_out=1)
       >>> y.irreps
       1x0o+1x1e
-      >>> np.round(np.asarray(y.array) / np.sqrt(3 / (4 * np.pi)), 5) + 0.0
+      >>> np.round(np.asarray(y.array) / np.sqrt(3), 5) + 0.0
       array([0., 0., 0., 1.])
     """
     _check_method(method)
@@ -444,7 +471,8 @@ def gaunt_vector_product(
     if method == "auto":
         method = _plan.choose_method([s1.L, s2.L], L_out, math.prod(batch + (C,)))
     rank = len(batch) + 2
-    c1, c2 = (K.lead_axes(s.c, rank) for s in (s1, s2))
+    dtype, work = _work_dtype(s1.dtype)
+    c1, c2 = (K.lead_axes(s.c, rank).astype(work) for s in (s1, s2))
     if method == "s2grid":
         out = K.vector_product_s2grid(
             c1, s1.L, c2, s2.L, L_out, dense=_plan.use_dense_vector_grid
@@ -453,7 +481,7 @@ def gaunt_vector_product(
         out = K.vector_product_fourier_fft(c1, s1.L, c2, s2.L, L_out)
     if normalization == "component":
         out = out * jnp.asarray(K.SQRT_4PI, out.dtype)
-    return _to_irreps_array(out, C, L_out, -s1.p * s2.p, batch)
+    return _to_irreps_array(out.astype(dtype), C, L_out, -s1.p * s2.p, batch)
 
 
 def gaunt_many_body(
@@ -463,7 +491,7 @@ def gaunt_many_body(
     *,
     lmax_out: int,
     method: str = "auto",
-    normalization: str = "integral",
+    normalization: str = "component",
 ) -> e3nn.IrrepsArray:
     """Many-body (MACE-style) product basis with Gaunt powers:
     ``Σ_{n=1}^{ν} w_out[n] ⊙ (w_in[n] ⊙ x)^n``, each power computed in one pass in
@@ -496,17 +524,24 @@ def gaunt_many_body(
             f"gaunt_many_body needs parity p=+1 signals ('0e+1o+2e…'), got {x.irreps}"
         )
     w_in, w_out = jnp.asarray(weights_in), jnp.asarray(weights_out)
-    if w_in.ndim == 0 or w_out.ndim == 0 or not 0 < w_in.shape[0] == w_out.shape[0]:
+    if w_in.ndim < 2 or w_out.ndim < 2 or not 0 < w_in.shape[0] == w_out.shape[0]:
         raise ValueError(
-            "weights_in and weights_out need the same, non-empty leading correlation "
-            "axis, got "
+            "weights_in and weights_out need shapes (ν, ..., degrees) with the same, "
+            "non-empty leading correlation axis ν ≥ 1, got "
             f"shapes {jnp.shape(weights_in)} and {jnp.shape(weights_out)}"
         )
     L_out = _check_lmax(lmax_out, s.L)
-    if w_out.shape[-1] != L_out + 1:
-        raise ValueError(
-            f"weights_out must end in lmax_out+1 = {L_out + 1}, got {w_out.shape}"
-        )
+    for name, w, L in (("weights_in", w_in, s.L), ("weights_out", w_out, L_out)):
+        target = s.batch + (s.C, L + 1)
+        try:
+            if w.shape[-1] != L + 1:
+                raise ValueError
+            jnp.broadcast_shapes(w.shape[1:], target)
+        except ValueError:
+            raise ValueError(
+                f"{name} must have shape (ν, ..., {L + 1}) broadcasting against the "
+                f"input's (*batch, channels, degrees) = {target}, got {w.shape}"
+            ) from None
     total = None
     for n in range(w_in.shape[0]):
         y = gaunt_power(

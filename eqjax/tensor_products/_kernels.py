@@ -192,7 +192,8 @@ def product_fourier_fft(cs, Ls, L_out: int):
     for c, L in zip(cs, Ls, strict=True):
         f = _torus_values(sh_to_half_spectrum(c, L), n_u, n_v)
         prod = f if prod is None else prod * f
-    G = _torus_to_spectrum(prod, D, L_out)
+    # orders v > D of the product are exactly zero (and beyond the rfft's columns)
+    G = _pad_v(_torus_to_spectrum(prod, D, min(L_out, D)), L_out)
     return half_spectrum_to_sh(G, L_out, D, cs[0].dtype)
 
 
@@ -541,8 +542,8 @@ def vector_product_fourier_fft(c1, L1: int, c2, L2: int, L_out: int):
 
     t1, p1 = parts(c1, L1)
     t2, p2 = parts(c2, L2)
-    G = _torus_to_spectrum(t1 * p2 - p1 * t2, D, L_out)
-    return half_spectrum_to_sh(G, L_out, D, c1.dtype, measure="flat")
+    G = _torus_to_spectrum(t1 * p2 - p1 * t2, D, min(L_out, D))
+    return half_spectrum_to_sh(_pad_v(G, L_out), L_out, D, c1.dtype, measure="flat")
 
 
 SQRT_4PI = math.sqrt(4 * math.pi)

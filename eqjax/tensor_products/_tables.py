@@ -291,48 +291,38 @@ def gaunt_scale(l1: int, l2: int, l3: int) -> float:
     )
 
 
-@functools.cache
-def _gaunt_block(l1: int, l2: int) -> np.ndarray:
-    """All ``∫ Y_i Y_j Y_k`` for ``l(i) = l1``, ``l(j) = l2``, ``l(k) ≤ l1 + l2``."""
-    L = max(l1, l2)
-    T = sh_to_fourier(L)
-    t1 = T[l1 * l1 : (l1 + 1) ** 2]
-    t2 = T[l2 * l2 : (l2 + 1) ** 2]
-    D = l1 + l2
-    n = 2 * D + 1
-    # Exact linear convolution of the two coefficient grids by zero-padded FFTs.
-    p1 = np.zeros((t1.shape[0], n, n), complex)
-    p2 = np.zeros((t2.shape[0], n, n), complex)
-    p1[:, : 2 * L + 1, : 2 * L + 1] = t1
-    p2[:, : 2 * L + 1, : 2 * L + 1] = t2
-    f1 = np.fft.fft2(p1)
-    f2 = np.fft.fft2(p2)
-    prod = np.fft.ifft2(f1[:, None] * f2[None, :])  # [i, j, n, n], offset 2L
-    idx = np.arange(2 * L - D, 2 * L + D + 1) % n  # result offset 2L, wrap-free
-    prod = prod[..., idx, :][..., idx]
-    B = fourier_to_sh(D, D)
-    G = np.tensordot(prod, B, axes=([2, 3], [0, 1])).real  # Σ_uv prod[ijuv] B[uvk]
-    # Exact zeros of the φ-integral ∫Φ_m1 Φ_m2 Φ_m3 dφ (entries of Φ̂ are 1, ±1/2,
-    # ±i/2, so this mask is computed without rounding).
-    ph = _phi_hat(D)
-    m1 = np.arange(-l1, l1 + 1) + D
-    m2 = np.arange(-l2, l2 + 1) + D
-    conv = np.zeros((len(m1), len(m2), 4 * D + 1), complex)
-    for a, i in enumerate(m1):
-        for b, j in enumerate(m2):
-            conv[a, b] = np.convolve(ph[i], ph[j])  # v1 + v2 in [-2D, 2D]
-    # ∫ e^{i(v1+v2+v3)φ} ≠ 0 iff v3 = -(v1+v2): pick conv at -v3 for each m3.
-    mid = 2 * D
-    phi_int = np.einsum("abw,kw->abk", conv[:, :, mid - D : mid + D + 1][..., ::-1], ph)
-    m3 = np.concatenate([np.arange(-l, l + 1) for l in range(D + 1)]) + D
-    return np.where(np.abs(phi_int[:, :, m3]) > 0.1, G, 0.0)
+def _phi_triple(l1: int, l2: int, l3: int) -> np.ndarray:
+    """``∫_0^{2π} Φ_m1 Φ_m2 Φ_m3 dφ`` of shape ``(2l1+1, 2l2+1, 2l3+1)``: products of
+    cosines/sines integrate to ``2π``, ``π`` or ``±π/2`` when ``±m1 ± m2 ± m3 = 0``
+    and to zero otherwise. Computed by uniform quadrature (exact for trigonometric
+    polynomials of degree ``< n``) and snapped to the exact zeros."""
+    n = l1 + l2 + l3 + 1
+    phi = 2 * np.pi * np.arange(n) / n
+    p1 = phi_functions(l1, phi)
+    p2 = phi_functions(l2, phi)
+    p3 = phi_functions(l3, phi)
+    out = np.einsum("an,bn,cn->abc", p1, p2, p3) * (2 * np.pi / n)
+    return np.where(np.abs(out) > 0.1, out, 0.0)
 
 
 @functools.cache
 def _gaunt_cached(l1: int, l2: int, l3: int) -> np.ndarray:
+    """Vectorised exact quadrature: ``Y = Θ_l|m|(θ) Φ_m(φ)`` separates, the φ
+    integral is :func:`_phi_triple`, and where it is non-zero ``|m1|+|m2|+|m3|`` is
+    even, so ``Θ1 Θ2 Θ3`` is a polynomial of degree ``l1+l2+l3`` in ``cos θ``:
+    Gauss–Legendre with ``⌊(l1+l2+l3)/2⌋ + 1`` nodes integrates it exactly.
+    ``O(L⁴)`` flops (L = 20: milliseconds)."""
     out = np.zeros((2 * l1 + 1, 2 * l2 + 1, 2 * l3 + 1))
     if (l1 + l2 + l3) % 2 == 0 and abs(l1 - l2) <= l3 <= l1 + l2:
-        out[...] = _gaunt_block(l1, l2)[..., l3 * l3 : (l3 + 1) ** 2]
+        L = max(l1, l2, l3)
+        x, w = np.polynomial.legendre.leggauss((l1 + l2 + l3) // 2 + 1)
+        th = legendre_theta(L, np.arccos(x))  # [l, |m|, t]
+
+        def theta(l: int) -> np.ndarray:  # [t, m = -l … l]
+            return th[l, np.abs(np.arange(-l, l + 1))].T
+
+        t_int = np.einsum("t,ta,tb,tc->abc", w, theta(l1), theta(l2), theta(l3))
+        out[...] = t_int * _phi_triple(l1, l2, l3)
     return _readonly(out)
 
 
@@ -340,8 +330,9 @@ def gaunt_coefficients(l1: int, l2: int, l3: int) -> np.ndarray:
     """Real Gaunt coefficients ``G[m1, m2, m3] = ∫ Y_{l1 m1} Y_{l2 m2} Y_{l3 m3} dΩ``
     in e3nn-jax's real basis with orthonormal (``"integral"``) normalisation.
 
-    Computed exactly from the 2D Fourier tables (product = convolution, then the
-    back map; Luo et al., ICLR 2024, Sec. 3). Exactly zero when ``l1 + l2 + l3`` is
+    Computed by exact quadrature: the φ-integral of the three azimuthal factors in
+    closed form and a Gauss–Legendre rule in ``cos θ`` exact for the polynomial
+    degree of the product (``O(L⁴)`` flops, milliseconds at ``L = 20``). Exactly zero when ``l1 + l2 + l3`` is
     odd or the triangle rule fails. ``G`` equals e3nn-jax's
     ``clebsch_gordan(l1, l2, l3)`` times ``±`` :func:`gaunt_scale`.
 

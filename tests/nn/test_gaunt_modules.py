@@ -119,3 +119,85 @@ def test_bad_configurations_raise():
         GauntManyBody("2x0e+2x1o", correlation=0, lmax_out=1, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="parity"):
         GauntTensorProduct("0e+1e", "0e", lmax_out=1, rngs=nnx.Rngs(0))
+
+
+def _tp(**kw):
+    args = dict(lmax_out=2, rngs=nnx.Rngs(0)) | kw
+    return GauntTensorProduct("4x0e+4x1o", "4x0e+4x1o", **args)
+
+
+def test_module_checks_inputs_against_its_construction():
+    """Issue 12, §3: wrong parity, an extra degree, a non-IrrepsArray, mixed dtypes
+    and bad per-edge weights are refused naming the argument and both irreps."""
+    tp = _tp()
+    good = _normal("4x0e+4x1o", 1, (3,))
+    with pytest.raises(
+        ValueError, match=r"x1 with irreps 4x0e\+4x1o, got irreps 4x0o\+4x1e"
+    ):
+        tp(_normal("4x0o+4x1e", 1, (3,)), good)
+    with pytest.raises(
+        ValueError, match=r"x2 with irreps 4x0e\+4x1o, got irreps 4x0e\+4x1o\+4x2e"
+    ):
+        tp(good, _normal("4x0e+4x1o+4x2e", 1, (3,)))
+    with pytest.raises(TypeError, match="x1 must be an e3nn_jax.IrrepsArray"):
+        tp(good.array, good)
+    with pytest.raises(TypeError, match="dtypes differ"):
+        tp(good, good.astype(jnp.float16))
+    with pytest.raises(ValueError, match="weights must have shape"):
+        tp(good, good, weights=jnp.ones((3, 7)))
+    with pytest.raises(ValueError, match="do not broadcast"):
+        tp(good, good, weights=jnp.ones((4, tp.weight_numel)))
+    mb = GauntManyBody("2x0e+2x1o", correlation=2, lmax_out=1, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"GauntManyBody was built for x"):
+        mb(_normal("2x0e+2x1o+2x2e", 1, ()))
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(method="fft"), "method"),
+        (dict(normalization="norm"), "normalization"),
+        (dict(lmax_out=-1), "lmax_out"),
+        (dict(lmax_out=2.0), "lmax_out"),
+        (dict(channels_out=0), "channels_out"),
+        (dict(channels_out="4"), "channels_out"),
+        (dict(dtype=jnp.int32), "dtype"),
+        (dict(param_dtype="nope"), "param_dtype"),
+    ],
+)
+def test_every_option_validated_at_construction(kw, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        _tp(**kw)
+    mb_kw = {k: v for k, v in kw.items() if k != "channels_out"} | (
+        {"channels_out": kw["channels_out"]} if "channels_out" in kw else {}
+    )
+    with pytest.raises((ValueError, TypeError), match=match):
+        GauntManyBody("2x0e+2x1o", correlation=2, **(dict(lmax_out=1) | mb_kw),
+                      rngs=nnx.Rngs(0))  # fmt: skip
+    with pytest.raises(ValueError, match="correlation"):
+        GauntManyBody("2x0e+2x1o", correlation=2.0, lmax_out=1, rngs=nnx.Rngs(0))
+
+
+def test_single_channel_input_with_per_channel_weights():
+    """A one-channel input times a C-channel one: the module's per-channel weights
+    broadcast it (the docstring's promise), equal to copying it into C channels."""
+    tp = GauntTensorProduct("0e+1o", "4x0e+4x1o", lmax_out=2, rngs=nnx.Rngs(0))
+    x1, x2 = _normal("0e+1o", 1, (3,)), _normal("4x0e+4x1o", 2, (3,))
+    y = _call(tp, x1, x2)
+    assert y.irreps == e3nn.Irreps("4x0e+4x1o+4x2e")
+    ref = gaunt_tensor_product(
+        x1, x2, lmax_out=2, weights1=tp.w1[...], weights2=tp.w2[...]
+    )
+    np.testing.assert_allclose(y.array, ref.array, atol=1e-5)
+    assert _rel(_call(tp, _act(0, x1), _act(0, x2)).array, _act(0, y).array) < 1e-4
+
+
+@pytest.mark.parametrize("dtype,tol", [(jnp.float16, 5e-3), (jnp.bfloat16, 3e-2)])
+def test_half_precision_within_documented_tolerance(dtype, tol):
+    tp = _tp()
+    x = _normal("4x0e+4x1o", 3, (4,)).astype(dtype)
+    y = _call(tp, x, x)
+    assert y.dtype == dtype
+    ref = _call(tp, x.astype(jnp.float32), x.astype(jnp.float32)).array
+    err = jnp.abs(y.array.astype(jnp.float32) - ref).max() / jnp.abs(ref).max()
+    assert float(err) < tol

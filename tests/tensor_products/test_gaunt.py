@@ -4,6 +4,8 @@ Compilation dominates these tests, so the fast tier reuses a few jitted function
 and shapes, computes references in NumPy (``gaunt_helpers``) and checks trace-time
 properties with ``jax.eval_shape``; the ``slow`` parameters sweep more sizes."""
 
+import functools
+
 import e3nn_jax as e3nn
 import jax
 import jax.numpy as jnp
@@ -24,15 +26,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import eqjax as eq
+from eqjax import tensor_products as _tp
 from eqjax.tensor_products import _kernels as K
 from eqjax.tensor_products import _tables as tb
-from eqjax.tensor_products import (
-    gaunt_many_body,
-    gaunt_power,
-    gaunt_product,
-    gaunt_self_interaction,
-    gaunt_tensor_product,
-    gaunt_vector_product,
+
+# These tests compare with orthonormal references (gaunt_helpers.direct_gaunt,
+# eval_sh): they call the products with normalization="integral". The default
+# ("component") is checked against e3nn-jax in test_issue12.py.
+gaunt_many_body = functools.partial(_tp.gaunt_many_body, normalization="integral")
+gaunt_power = functools.partial(_tp.gaunt_power, normalization="integral")
+gaunt_product = functools.partial(_tp.gaunt_product, normalization="integral")
+gaunt_self_interaction = functools.partial(
+    _tp.gaunt_self_interaction, normalization="integral"
+)
+gaunt_tensor_product = functools.partial(
+    _tp.gaunt_tensor_product, normalization="integral"
+)
+gaunt_vector_product = functools.partial(
+    _tp.gaunt_vector_product, normalization="integral"
 )
 
 METHODS = ("fourier_fft", "fourier_direct", "s2grid")

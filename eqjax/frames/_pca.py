@@ -328,8 +328,9 @@ def _axial(a, special: bool):
     b0, _ = _safe_unit(jnp.cross(a, e))
     c0 = jnp.cross(a, b0)
     ang = 2 * np.pi * np.arange(_AXIAL) / _AXIAL
-    cos = jnp.asarray(np.cos(ang), a.dtype)[:, None]
-    sin = jnp.asarray(np.sin(ang), a.dtype)[:, None]
+    lead = (1,) * (a.ndim - 1)
+    cos = jnp.asarray(np.cos(ang), a.dtype).reshape(*lead, _AXIAL, 1)
+    sin = jnp.asarray(np.sin(ang), a.dtype).reshape(*lead, _AXIAL, 1)
     b = cos * b0[..., None, :] + sin * c0[..., None, :]  # (*batch, n, m, 3)
     aa = jnp.broadcast_to(a[..., None, :], b.shape)
     c = jnp.cross(aa, b)

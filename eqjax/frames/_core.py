@@ -431,7 +431,7 @@ def frame_average(
       >>> frame = eq.frames.pca_frame(eq.groups.E3)
       >>> phi = lambda x: jnp.sum(jax.nn.softplus(x[:, 0] + 0.3))
       >>> act = eq.groups.cloud_action(eq.groups.E3)  # or eq.groups.E3.act
-      >>> f = eq.frames.frame_average(phi, frame, act_in=act)
+      >>> f = jax.jit(eq.frames.frame_average(phi, frame, act_in=act))
       >>> x = jax.random.normal(jax.random.key(0), (6, 3))
       >>> g = eq.groups.E3.sample(jax.random.key(1))
       >>> bool(jnp.allclose(f(x), f(act(g, x)), rtol=1e-4))
@@ -480,7 +480,7 @@ def stochastic_frame_average(
 
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq
-      >>> frame = eq.frames.pca_frame(eq.groups.O3)
+      >>> frame = eq.frames.plain_pca_frame(eq.groups.O3)
       >>> phi = lambda x: jnp.sum(jax.nn.softplus(x[:, 0] + 0.3))
       >>> f = eq.frames.stochastic_frame_average(
       ...     phi, frame, act_in=eq.groups.O3.act, num_samples=2)

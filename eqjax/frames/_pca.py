@@ -470,10 +470,10 @@ def point_pair_frame(group: Group | str):
       ``frame((points, mask))``) whose ``group`` is ``group``.
 
     Example:
-      >>> import jax.numpy as jnp, eqjax as eq
+      >>> import jax, jax.numpy as jnp, eqjax as eq
       >>> square = jnp.array([[1., 0, 0], [0, 1, 0], [-1, 0, 0], [0, -1, 0]])
       >>> frame = point_pair_frame(eq.groups.E3)
-      >>> frame(square).weights.shape, frame.size_for(4)
+      >>> jax.jit(frame)(square).weights.shape, frame.size_for(4)
       ((104,), 104)
     """
     group, kind, d = _point_group(group, "point_pair_frame")
@@ -544,7 +544,7 @@ def pca_frame(group: Group | str):
     Example:
       >>> import jax, eqjax as eq
       >>> frame = eq.frames.pca_frame(eq.groups.E3)
-      >>> f = frame(jax.random.normal(jax.random.key(0), (10, 3)))
+      >>> f = jax.jit(frame)(jax.random.normal(jax.random.key(0), (10, 3)))
       >>> f.elements.R.shape, f.weights.shape, frame.size_for(10), f.group
       ((316, 3, 3), (316,), 316, Group(E3))
     """

@@ -231,6 +231,27 @@ def test_bad_frames():
         h(jnp.ones((4, 3)))
     with pytest.raises(ValueError, match="no frame"):
         eq.frames.frame_average(lambda x: x, None, **kw)(jnp.ones((4, 3)))
+    # invalid weights: integer, not summing to one, negative, NaN
+    avg = eq.frames.frame_average(lambda x: jnp.sum(x), None, **kw)
+    R2 = jnp.stack([jnp.eye(3)] * 2)
+    E2 = eq.groups.EuclideanElement(R2, jnp.zeros((2, 3)))
+    for w, err, msg in [
+        (jnp.ones(2, jnp.int32), TypeError, "floating"),
+        (jnp.ones(2), ValueError, "sum to one"),
+        (jnp.array([1.5, -0.5]), ValueError, ">= 0"),
+        (jnp.array([jnp.nan, 0.5]), ValueError, "NaN"),
+    ]:
+        with pytest.raises(err, match=msg):
+            avg(jnp.ones((4, 3)), frame=eq.frames.Frame(E2, w, E3))
+    # an equivariant average whose backbone output act_out cannot act on
+    bad = eq.frames.frame_average(
+        lambda x: x.reshape(-1),
+        eq.frames.plain_pca_frame(E3),
+        act_in=ACT,
+        act_out=ACT,
+    )
+    with pytest.raises(ValueError, match="backbone's output y of shape"):
+        bad(jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float32))
 
 
 def test_product_frame_sn_times_e3():

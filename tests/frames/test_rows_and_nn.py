@@ -24,7 +24,10 @@ def test_frame_averaging_module_trains_and_stays_equivariant():
     n = 5
     act = eq.groups.cloud_action(eq.groups.E3)
     model = eq.nn.FrameAveraging(
-        _MLP(n, nnx.Rngs(0)), eq.frames.pca_frame(eq.groups.E3), act_in=act, act_out=act
+        _MLP(n, nnx.Rngs(0)),
+        eq.frames.plain_pca_frame(eq.groups.E3),  # pca_frame: test_clouds.py
+        act_in=act,
+        act_out=act,
     )
     x = normal(0, (16, n, 3))
     target = 2.0 * x - x.mean(-2, keepdims=True)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import frames as fr
-from ..groups import E3, O3, SO3, Sn, act_graph_tensors, act_set, cloud_action
+from ..groups import E3, SO3, Sn, act_graph_tensors, act_set, cloud_action
 from ..testing import Transform
 
 _N = 7  # points per cloud
@@ -192,28 +192,21 @@ def _product_row():
 
 ROWS: list[Transform] = [
     _cloud_row(
-        "frames.pca_E3_invariant",
+        "frames.pca_E3_equivariant",
         fr.pca_frame(E3),
         E3,
-        False,
-        ("square", "tetrahedron", "collinear", "coincident"),
+        True,
+        ("tetrahedron", "collinear", "coincident"),
         _PCA_NOTE,
     ),
     _cloud_row(
-        "frames.pca_SO3_equivariant",
-        fr.pca_frame(SO3),
+        "frames.plain_pca_SO3_equivariant",
+        fr.plain_pca_frame(SO3),
         SO3,
         True,
-        ("planar", "cylinder", "collinear"),
-        _PCA_NOTE,
-    ),
-    _cloud_row(
-        "frames.point_pair_O3_equivariant",
-        fr.point_pair_frame(O3),
-        O3,
-        True,
-        ("square", "tetrahedron", "coincident"),
-        _PAIR_NOTE,
+        ("planar",),
+        "plain PCA frame (Puny et al.): exact on simple spectra only (generic and "
+        "planar clouds here); not equivariant on degenerate ones (its docstring).",
     ),
     _product_row(),
     *_graph_rows(),

@@ -203,6 +203,17 @@ def invert_elements(elements: Any, group: Group | None = None) -> Any:
     return group.inverse(elements)
 
 
+def _is_concrete(x) -> bool:
+    """Whether ``x`` has a value now (not a tracer under jit/vmap/grad)."""
+    try:
+        np.asarray(x)
+    except jax.errors.TracerArrayConversionError:
+        return False
+    except jax.errors.ConcretizationTypeError:
+        return False
+    return True
+
+
 def _check_weights(weights, where: str) -> None:
     """Floating weights always; when they are concrete (not traced), also finite,
     non-negative and summing to one (per frame)."""
@@ -211,7 +222,7 @@ def _check_weights(weights, where: str) -> None:
             f"{where}: frame weights must be floating, got dtype {weights.dtype} "
             "(integer weights would truncate to 0; e.g. use jnp.full(k, 1 / k))"
         )
-    if isinstance(weights, jax.core.Tracer):
+    if isinstance(weights, jax.Array) and not _is_concrete(weights):
         return
     w = np.asarray(weights, np.float64)
     if not np.all(np.isfinite(w)):

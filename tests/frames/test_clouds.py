@@ -38,9 +38,12 @@ def _backbones(dtype, n=N_MAX):
     return phi, psi
 
 
-def _rel(a, b, axes=None):
+def _rel(a, b, axes=None, floor=1e-300):
+    """``max |a - b| / max |b|``; ``floor`` bounds the denominator below (an
+    all-zero cloud's O(3)-equivariant output is 0 exactly: rounding there is
+    compared with the floor)."""
     num = jnp.max(jnp.abs(a - b), axis=axes)
-    return num / jnp.maximum(jnp.max(jnp.abs(b), axis=axes), 1e-300)
+    return num / jnp.maximum(jnp.max(jnp.abs(b), axis=axes), floor)
 
 
 def _program(frame, group, dtype, with_grad=True):
@@ -69,7 +72,7 @@ def _program(frame, group, dtype, with_grad=True):
         grad = jax.grad(loss)(x) if with_grad else x
         return {
             "inv": jnp.max(_rel(y[1:], y[:1])),
-            "eqv": jnp.max(_rel(ye[1:], want)),
+            "eqv": jnp.max(_rel(ye[1:], want, floor=1e-12)),
             "orth": orth,
             "det_min": jnp.min(jnp.where(live, det, 1.0)),
             "wsum": jnp.max(jnp.abs(jnp.sum(fr.weights, -1) - 1)),

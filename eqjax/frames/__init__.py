@@ -16,6 +16,7 @@ from ._core import product_frame as product_frame
 from ._core import stochastic_frame_average as stochastic_frame_average
 from ._pca import pca_frame as pca_frame
 from ._pca import pca_spectrum as pca_spectrum
+from ._pca import plain_pca_frame as plain_pca_frame
 from ._pca import point_pair_frame as point_pair_frame
 from ._permutations import graph_frame as graph_frame
 from ._permutations import permutation_frame as permutation_frame
@@ -31,6 +32,7 @@ __all__ = [
     "invert_elements",
     "pca_frame",
     "pca_spectrum",
+    "plain_pca_frame",
     "permutation_frame",
     "point_pair_frame",
     "product_act",

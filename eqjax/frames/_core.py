@@ -203,6 +203,41 @@ def invert_elements(elements: Any, group: Group | None = None) -> Any:
     return group.inverse(elements)
 
 
+def _is_concrete(x) -> bool:
+    """Whether ``x`` has a value now (not a tracer under jit/vmap/grad)."""
+    try:
+        np.asarray(x)
+    except jax.errors.TracerArrayConversionError:
+        return False
+    except jax.errors.ConcretizationTypeError:
+        return False
+    return True
+
+
+def _check_weights(weights, where: str) -> None:
+    """Floating weights always; when they are concrete (not traced), also finite,
+    non-negative and summing to one (per frame)."""
+    if not jnp.issubdtype(weights.dtype, jnp.floating):
+        raise TypeError(
+            f"{where}: frame weights must be floating, got dtype {weights.dtype} "
+            "(integer weights would truncate to 0; e.g. use jnp.full(k, 1 / k))"
+        )
+    if isinstance(weights, jax.Array) and not _is_concrete(weights):
+        return
+    w = np.asarray(weights, np.float64)
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"{where}: frame weights contain NaN or inf: {w}")
+    if np.any(w < 0):
+        raise ValueError(f"{where}: frame weights must be >= 0, got {w}")
+    total = w.sum(axis=-1)
+    tol = 1e3 * float(jnp.finfo(weights.dtype).eps) * max(w.shape[-1], 1) ** 0.5
+    if w.size and np.any(np.abs(total - 1) > tol):
+        raise ValueError(
+            f"{where}: frame weights must sum to one, got sums {total} (normalise "
+            "them: w / w.sum())"
+        )
+
+
 def _check_frame(frame: Any, where: str) -> Frame:
     if isinstance(frame, Frame):
         elements, weights, group = frame.elements, frame.weights, frame.group
@@ -226,6 +261,7 @@ def _check_frame(frame: Any, where: str) -> Frame:
                 f"{where}: frame elements must have leading frame axis {k}; got a "
                 f"leaf of shape {leaf.shape}"
             )
+    _check_weights(weights, where)
     return Frame(elements, weights, group)
 
 
@@ -318,7 +354,18 @@ def _averager(fn, frame_fn, act_in, act_out, group, inverse, schedule, num_sampl
 
         def one(g, g_inv):
             y = fn(act_in(g_inv, x), *args)
-            return y if act_out is None else act_out(g, y)
+            if act_out is None:
+                return y
+            try:
+                return act_out(g, y)
+            except (TypeError, ValueError) as err:
+                shapes = jax.tree_util.tree_map(lambda v: getattr(v, "shape", v), y)
+                raise type(err)(
+                    f"{where}: act_out(g, y) failed on the backbone's output y of "
+                    f"shape {shapes}: the backbone must return what act_out acts on "
+                    "(e.g. (n, 3) per-point vectors for cloud_action). Cause: "
+                    f"{err}"
+                ) from err
 
         inv = invert(elements)
         ys = _over_frame(one, elements, inv, chunk_size, remat, stored_elements)
@@ -368,6 +415,10 @@ def frame_average(
         passed at call time.
       act_in: action on inputs, ``act_in(g, x)`` for one element ``g``.
       act_out: action on outputs, ``act_out(g, y)``; ``None`` for invariance.
+        For per-point *vectors* (forces, velocities, displacements) under E(d)
+        or SE(d) use ``eq.groups.act_vectors`` (rotation only), not
+        ``E3.act`` / ``cloud_action(E3)``, which also translate (right for
+        positions only).
       group: the group of the frame elements, for frames that do not carry one
         (``Frame.group is None``); overrides the frame's group when given.
       inverse: ``inverse(elements) -> elements``; overrides ``group.inverse``.
@@ -391,7 +442,7 @@ def frame_average(
       >>> frame = eq.frames.pca_frame(eq.groups.E3)
       >>> phi = lambda x: jnp.sum(jax.nn.softplus(x[:, 0] + 0.3))
       >>> act = eq.groups.cloud_action(eq.groups.E3)  # or eq.groups.E3.act
-      >>> f = eq.frames.frame_average(phi, frame, act_in=act)
+      >>> f = jax.jit(eq.frames.frame_average(phi, frame, act_in=act))
       >>> x = jax.random.normal(jax.random.key(0), (6, 3))
       >>> g = eq.groups.E3.sample(jax.random.key(1))
       >>> bool(jnp.allclose(f(x), f(act(g, x)), rtol=1e-4))
@@ -440,7 +491,7 @@ def stochastic_frame_average(
 
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq
-      >>> frame = eq.frames.pca_frame(eq.groups.O3)
+      >>> frame = eq.frames.plain_pca_frame(eq.groups.O3)
       >>> phi = lambda x: jnp.sum(jax.nn.softplus(x[:, 0] + 0.3))
       >>> f = eq.frames.stochastic_frame_average(
       ...     phi, frame, act_in=eq.groups.O3.act, num_samples=2)
@@ -485,7 +536,7 @@ def product_frame(frame_a: Callable[[Any], Frame], frame_b: Callable[[Any], Fram
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq
       >>> fr = product_frame(eq.frames.sort_frame(lambda x: jnp.linalg.norm(
-      ...     x - x.mean(0, keepdims=True), axis=-1)), eq.frames.pca_frame("E3"))
+      ...     x - x.mean(0, keepdims=True), axis=-1)), eq.frames.plain_pca_frame("E3"))
       >>> f = fr(jax.random.normal(jax.random.key(0), (5, 3)))
       >>> f.weights.shape, f.group
       ((8,), Group(Sn(5)×E3))

@@ -211,8 +211,14 @@ def _permutation_frame(
     adjacency, node_features, num_nodes, max_size, refine, seed, dtype
 ) -> tuple[Frame, tuple[bool, int]]:
     """:func:`permutation_frame` and its ``(exact, num_leaves)``."""
+    if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
+        raise TypeError(f"permutation_frame: max_size must be an int, got {max_size!r}")
     if max_size < 1:
         raise ValueError(f"permutation_frame: max_size must be >= 1, got {max_size}")
+    if not np.issubdtype(np.dtype(dtype), np.floating):
+        raise TypeError(
+            f"permutation_frame: dtype of the weights must be floating, got {dtype!r}"
+        )
     if adjacency is None:
         if node_features is None:
             raise ValueError("permutation_frame needs an adjacency or node_features")
@@ -331,6 +337,10 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
       >>> fr.elements.shape, round(float(fr.weights.sum()), 5)
       ((16, 5), 1.0)
     """
+    if isinstance(max_size, bool) or not isinstance(max_size, (int, np.integer)):
+        raise TypeError(f"graph_frame: max_size must be an int, got {max_size!r}")
+    if max_size < 1:
+        raise ValueError(f"graph_frame: max_size must be >= 1, got {max_size}")
     max_size = int(max_size)
 
     def host_one(x, a):
@@ -361,8 +371,20 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
             raise ValueError(
                 f"graph_frame expects X (n, f) and A (n, n); got {x.shape}, {a.shape}"
             )
+        if x.shape[0] == 0:
+            raise ValueError(
+                "graph_frame: the graph has 0 nodes (X of shape "
+                f"{x.shape}); an empty graph has no node orderings to average "
+                "over: pad it to at least one node"
+            )
         x, a = jax.lax.stop_gradient(x), jax.lax.stop_gradient(a)
         n = x.shape[0]
+        # weights are floating even for integer (label) features
+        wdtype = (
+            x.dtype
+            if jnp.issubdtype(x.dtype, jnp.floating)
+            else jax.dtypes.canonicalize_dtype(np.float64)
+        )
         out = (
             jax.ShapeDtypeStruct((max_size, n), jnp.int32),
             jax.ShapeDtypeStruct((), jnp.int32),
@@ -372,7 +394,7 @@ def graph_frame(max_size: int = 16, *, refine: bool = True, seed: int = 0):
         )
         # uniform weights over the `count` distinct leaves, zero on the padding rows
         live = jnp.arange(max_size) < count
-        weights = jnp.where(live, 1.0 / jnp.maximum(count, 1).astype(x.dtype), 0.0)
-        return Frame(elements, weights.astype(x.dtype), Sn(n))
+        weights = jnp.where(live, 1.0 / jnp.maximum(count, 1).astype(wdtype), 0.0)
+        return Frame(elements, weights.astype(wdtype), Sn(n))
 
     return frame

@@ -50,10 +50,13 @@ def test_frames_say_their_group():
         group = getattr(G, name) if hasattr(G, name) else G.En(2)
         for factory in (eq.frames.pca_frame, eq.frames.point_pair_frame):
             assert factory(group).group is group and factory(name).group is group
-    assert eq.frames.pca_frame("SE(5)").group is G.SEn(5)
-    assert eq.frames.pca_frame(G.On(2)).size == 4
+    assert eq.frames.plain_pca_frame("SE(5)").group is G.SEn(5)
+    assert eq.frames.plain_pca_frame(G.On(2)).size == 4
+    assert eq.frames.pca_frame(G.On(2)).size_for(5) == 4 + 2 * 5 + 8
+    assert eq.frames.pca_frame("SE3").size_for(5) == 4 + 25 + 15 + 24
+    assert eq.frames.point_pair_frame("O3").size_for(5) == 2 * 25 + 30 + 48
     x = normal(0, (2, 6, 3))
-    batched = jax.jit(jax.vmap(eq.frames.pca_frame(E3)))(x)
+    batched = jax.jit(jax.vmap(eq.frames.plain_pca_frame(E3)))(x)
     assert batched.group is E3 and batched.elements.R.shape == (2, 8, 3, 3)
     elements_, weights = batched  # unpacks like the pair it holds
     assert weights.shape == (2, 8) and elements_ is batched.elements
@@ -63,7 +66,9 @@ def test_frames_say_their_group():
     A = jnp.asarray(np.roll(np.eye(5), 1, 0) + np.roll(np.eye(5), -1, 0))
     assert eq.frames.graph_frame(4)((jnp.ones((5, 1)), A)).group is G.Sn(5)
     dist = lambda x: jnp.linalg.norm(x, axis=-1)
-    prod = eq.frames.product_frame(eq.frames.sort_frame(dist), eq.frames.pca_frame(E3))
+    prod = eq.frames.product_frame(
+        eq.frames.sort_frame(dist), eq.frames.plain_pca_frame(E3)
+    )
     fp = jax.jit(prod)(x[0])
     assert fp.group.name == "Sn(6)×E3" and fp.weights.shape == (8,)
     ident = jax.jit(lambda e: fp.group.compose(e, fp.group.inverse(e)))(fp.elements)
@@ -132,7 +137,7 @@ def test_pytree_output_and_side_inputs():
             return {"energy": y["energy"], "pos": ACT(g, y["pos"])}
 
         f = eq.frames.frame_average(
-            fn, eq.frames.pca_frame(E3), act_in=ACT, act_out=act_out
+            fn, eq.frames.plain_pca_frame(E3), act_in=ACT, act_out=act_out
         )
         x = normal(1, (n, 3), jnp.float64)
         q = jnp.array([1.0, -1, 1, 1, -1, 2], jnp.float64)
@@ -146,7 +151,7 @@ def _irreps_average(irreps, act_out):
     net = mlp(0, n * 3, irreps.dim, dtype=jnp.float64)
     fn = lambda x: e3nn.IrrepsArray(irreps, net(x))
     f = eq.frames.frame_average(
-        fn, eq.frames.pca_frame(E3), act_in=ACT, act_out=act_out
+        fn, eq.frames.plain_pca_frame(E3), act_in=ACT, act_out=act_out
     )
     return f, normal(1, (n, 3), jnp.float64), elements(E3, 4, 2, jnp.float64)
 
@@ -197,7 +202,7 @@ def test_stochastic_is_exact_for_a_single_element_frame_and_jits():
     with jax.enable_x64(True):
         phi, _ = point_backbones(0, 7, dtype=jnp.float64)
         x = normal(1, (7, 3), jnp.float64)
-        frame = eq.frames.pca_frame(E3)
+        frame = eq.frames.plain_pca_frame(E3)
         sfa = jax.jit(
             eq.frames.stochastic_frame_average(phi, frame, act_in=ACT, num_samples=64)
         )
@@ -226,6 +231,27 @@ def test_bad_frames():
         h(jnp.ones((4, 3)))
     with pytest.raises(ValueError, match="no frame"):
         eq.frames.frame_average(lambda x: x, None, **kw)(jnp.ones((4, 3)))
+    # invalid weights: integer, not summing to one, negative, NaN
+    avg = eq.frames.frame_average(lambda x: jnp.sum(x), None, **kw)
+    R2 = jnp.stack([jnp.eye(3)] * 2)
+    E2 = eq.groups.EuclideanElement(R2, jnp.zeros((2, 3)))
+    for w, err, msg in [
+        (jnp.ones(2, jnp.int32), TypeError, "floating"),
+        (jnp.ones(2), ValueError, "sum to one"),
+        (jnp.array([1.5, -0.5]), ValueError, ">= 0"),
+        (jnp.array([jnp.nan, 0.5]), ValueError, "NaN"),
+    ]:
+        with pytest.raises(err, match=msg):
+            avg(jnp.ones((4, 3)), frame=eq.frames.Frame(E2, w, E3))
+    # an equivariant average whose backbone output act_out cannot act on
+    bad = eq.frames.frame_average(
+        lambda x: x.reshape(-1),
+        eq.frames.plain_pca_frame(E3),
+        act_in=ACT,
+        act_out=ACT,
+    )
+    with pytest.raises(ValueError, match="backbone's output y of shape"):
+        bad(jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float32))
 
 
 def test_product_frame_sn_times_e3():
@@ -235,7 +261,7 @@ def test_product_frame_sn_times_e3():
         phi, psi = point_backbones(0, n, dtype=jnp.float64)
         dist = lambda x: jnp.linalg.norm(x - x.mean(0, keepdims=True), axis=-1)
         frame = eq.frames.product_frame(
-            eq.frames.sort_frame(dist), eq.frames.pca_frame(E3)
+            eq.frames.sort_frame(dist), eq.frames.plain_pca_frame(E3)
         )
         act = eq.frames.product_act(eq.groups.act_set, ACT)
         f = eq.frames.frame_average(phi, frame, act_in=act)
@@ -246,7 +272,7 @@ def test_product_frame_sn_times_e3():
         )
         # Control: the E(3) frame alone leaves the order-sensitive backbone
         # non-invariant under relabelling.
-        f_e3 = eq.frames.frame_average(phi, eq.frames.pca_frame(E3), act_in=ACT)
+        f_e3 = eq.frames.frame_average(phi, eq.frames.plain_pca_frame(E3), act_in=ACT)
         checks = {"inv": (f, None), "eqv": (fe, act), "control": (f_e3, None)}
         errs = errors(checks, act, gs, x)
         assert errs["inv"] < 1e-9 and errs["eqv"] < 1e-9
@@ -290,7 +316,7 @@ def test_default_is_one_vmap_whatever_the_environment(monkeypatch, tunables):
         monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     else:
         monkeypatch.setenv("GLIBC_TUNABLES", tunables)
-    f = eq.frames.frame_average(fn, eq.frames.pca_frame(E3), act_in=ACT)
+    f = eq.frames.frame_average(fn, eq.frames.plain_pca_frame(E3), act_in=ACT)
     x = normal(1, (32, 3))
     jaxpr = str(jax.make_jaxpr(f)(x, params))
     assert jaxpr.count("tanh") == 1 and "f32[8,32,16] = tanh" in jaxpr
@@ -304,7 +330,7 @@ def test_default_is_one_vmap_whatever_the_environment(monkeypatch, tunables):
     y = jax.jit(f)(x, params)
     # identical to the environment-free reference, bit for bit
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
-    g = eq.frames.frame_average(fn, eq.frames.pca_frame(E3), act_in=ACT)
+    g = eq.frames.frame_average(fn, eq.frames.plain_pca_frame(E3), act_in=ACT)
     assert str(jax.make_jaxpr(g)(x, params)) == jaxpr
     np.testing.assert_array_equal(jax.jit(g)(x, params), y)
 
@@ -316,7 +342,7 @@ def test_chunks_at_least_the_frame_are_the_default_program():
         c: str(
             jax.make_jaxpr(
                 eq.frames.frame_average(
-                    fn, eq.frames.pca_frame(E3), act_in=ACT, chunk_size=c
+                    fn, eq.frames.plain_pca_frame(E3), act_in=ACT, chunk_size=c
                 )
             )(x, params)
         )
@@ -357,7 +383,7 @@ def _psi(fn):
 def _schedule_loss(**kw):
     fn, _ = _pointnet(0, dtype=jnp.float64)
     f = eq.frames.frame_average(
-        _psi(fn), eq.frames.pca_frame(E3), act_in=ACT, act_out=ACT, **kw
+        _psi(fn), eq.frames.plain_pca_frame(E3), act_in=ACT, act_out=ACT, **kw
     )
     return lambda p, xs: jnp.sum(jnp.sin(jax.vmap(f, in_axes=(0, None))(xs, p)))
 
@@ -398,7 +424,7 @@ def test_stochastic_schedule_same_draws_same_values():
         kw = dict(chunk_size=1, remat=True, stored_elements=1)
         s0, s1 = (
             eq.frames.stochastic_frame_average(
-                phi, eq.frames.pca_frame(E3), act_in=ACT, num_samples=3, **k
+                phi, eq.frames.plain_pca_frame(E3), act_in=ACT, num_samples=3, **k
             )
             for k in ({}, kw)
         )
@@ -426,7 +452,7 @@ def test_stored_elements_split_the_frame_loop():
     def program(stored, remat=True):
         f = eq.frames.frame_average(
             fn,
-            eq.frames.pca_frame(E3),
+            eq.frames.plain_pca_frame(E3),
             act_in=ACT,
             chunk_size=1,
             remat=remat,
@@ -460,7 +486,7 @@ def test_stored_elements_split_the_frame_loop():
 )
 def test_bad_schedule_options_raise(option, bad, err):
     phi, _ = point_backbones(0, 5)
-    frame = eq.frames.pca_frame(E3)
+    frame = eq.frames.plain_pca_frame(E3)
     with pytest.raises(err, match=option):
         eq.frames.frame_average(phi, frame, act_in=ACT, **{option: bad})
     with pytest.raises(err, match=option):
@@ -482,7 +508,7 @@ def test_public_contract_with_group_actions_directly():
         def mlp(p):  # non-odd: biases and softplus
             return jax.nn.softplus(p.reshape(-1) @ w1 + b) @ w2
 
-        frame = eq.frames.pca_frame(E3)
+        frame = eq.frames.plain_pca_frame(E3)
         phi = lambda p: jnp.sum(mlp(p) ** 2)[None]
         psi = lambda p: mlp(p).reshape(9, 3)
         f_inv = eq.frames.frame_average(phi, frame, act_in=E3.act)

@@ -177,3 +177,21 @@ def test_bad_input():
         eq.frames.permutation_frame(np.zeros((3, 3)), np.zeros(4))
     with pytest.raises(ValueError, match="key_fn"):
         eq.frames.sort_frame(lambda x: x)(jnp.ones((3, 2)))
+    with pytest.raises(ValueError, match="max_size must be >= 1"):
+        eq.frames.graph_frame(max_size=0)
+    with pytest.raises(TypeError, match="max_size must be an int"):
+        eq.frames.graph_frame(max_size=2.5)
+    with pytest.raises(TypeError, match="floating"):
+        eq.frames.permutation_frame(np.zeros((3, 3)), dtype=np.int32)
+    # an empty graph is reported at trace time (it was "INTERNAL: CpuCallback")
+    with pytest.raises(ValueError, match="0 nodes"):
+        jax.jit(eq.frames.graph_frame(4))((jnp.ones((0, 1)), jnp.ones((0, 0))))
+
+
+def test_integer_node_features_give_float_weights():
+    """Integer labels: the weights are floating (they were int32 zeros)."""
+    A = jnp.asarray(_circulant(5, [1]), jnp.int32)
+    x = jnp.asarray(np.eye(5, 2, dtype=np.int32))
+    fr = jax.jit(eq.frames.graph_frame(16))((x, A))
+    assert jnp.issubdtype(fr.weights.dtype, jnp.floating)
+    assert abs(float(fr.weights.sum()) - 1) < 1e-6

@@ -24,7 +24,10 @@ def test_frame_averaging_module_trains_and_stays_equivariant():
     n = 5
     act = eq.groups.cloud_action(eq.groups.E3)
     model = eq.nn.FrameAveraging(
-        _MLP(n, nnx.Rngs(0)), eq.frames.pca_frame(eq.groups.E3), act_in=act, act_out=act
+        _MLP(n, nnx.Rngs(0)),
+        eq.frames.plain_pca_frame(eq.groups.E3),  # pca_frame: test_clouds.py
+        act_in=act,
+        act_out=act,
     )
     x = normal(0, (16, n, 3))
     target = 2.0 * x - x.mean(-2, keepdims=True)
@@ -72,7 +75,7 @@ def test_frame_averaging_module_passes_its_options():
     n = 5
     E3 = eq.groups.E3
     act = eq.groups.cloud_action(E3)
-    frame = eq.frames.pca_frame(E3)
+    frame = eq.frames.plain_pca_frame(E3)
     backbone = _MLP(n, nnx.Rngs(0))
     default = eq.nn.FrameAveraging(backbone, frame, act_in=act, act_out=act)
     chunked = eq.nn.FrameAveraging(
@@ -117,7 +120,7 @@ def test_frame_averaging_module_schedules_agree(chunk_size, remat):
                 layer.bias.set_value(layer.bias.get_value().astype(jnp.float64))
             model = eq.nn.FrameAveraging(
                 backbone,
-                eq.frames.pca_frame(eq.groups.E3),
+                eq.frames.plain_pca_frame(eq.groups.E3),
                 act_in=act,
                 act_out=act,
                 **kw,

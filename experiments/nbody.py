@@ -171,7 +171,9 @@ def act_state(g, xv):
     return E3_POINTS(g, x), O3_POINTS(g.R, v)
 
 
-_PCA = eq.frames.pca_frame("E3")
+# Puny et al.'s 8-element frame: exact on the generic clouds the simulator makes
+# (eq.frames.pca_frame, exact on every cloud, evaluates the network O(n²) times).
+_PCA = eq.frames.plain_pca_frame("E3")
 fa_gnn_apply_single = eq.frames.frame_average(
     lambda xv, q, params: gnn_apply(params, xv, q),
     lambda xv: _PCA(xv[0]),

@@ -171,6 +171,9 @@ def registered(
         wanted = (areas,)
     else:
         wanted = tuple(areas)
+        bad = [a for a in wanted if not isinstance(a, str)]
+        if bad:
+            raise TypeError(f"registered: areas must be names (str), got {bad!r}")
     unknown = [a for a in wanted if a not in found]
     if unknown:
         raise RegistryError(f"unknown areas {unknown}; the areas are {list(found)}")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -230,7 +231,8 @@ def membership_tolerance(dtype: Any) -> float:
     return 10.0 * float(np.sqrt(np.finfo(np.dtype(dtype)).eps))
 
 
-def _where(bad: np.ndarray) -> str:
+def _where(bad: Any) -> str:
+    bad = np.asarray(bad)
     if bad.ndim == 0:
         return ""
     idx = np.argwhere(bad)
@@ -301,7 +303,7 @@ def check_invertible_values(
         if positive and (det <= 0).any():
             raise ValueError(
                 f"{where}: the matrix has det = {det[det <= 0].ravel()[0]:.3g} <= 0, "
-                f"not in GL+(n){_where(det <= 0)}"
+                f"not in GL+(n){_where(np.asarray(det <= 0))}"
             )
         if unimodular:
             tol = membership_tolerance(dtype) * n

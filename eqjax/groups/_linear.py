@@ -122,7 +122,14 @@ def polar_compose(
       >>> polar_compose(2.0 * jnp.eye(2), jnp.eye(2))[0, 0]
       Array(2., dtype=float32)
     """
+    _check_pair(P, Q, "polar_compose", ("P", "Q"))
     return P @ Q
+
+
+def _check_pair(P, Q, where, names):
+    n = getattr(P, "shape", (0,))[-1] if getattr(P, "shape", ()) else 0
+    check_square(P, n, f"{where} ({names[0]})")
+    check_square(Q, n, f"{where} ({names[1]})")
 
 
 def iwasawa_decomposition(
@@ -179,6 +186,9 @@ def iwasawa_compose(
       Array([[2. , 0. ],
              [0. , 0.5]], dtype=float32)
     """
+    _check_pair(K, N, "iwasawa_compose", ("K", "N"))
+    n = K.shape[-1]
+    check_vectors(d, n, "iwasawa_compose", where="iwasawa_compose (d)")
     return K @ (d[..., :, None] * N)
 
 

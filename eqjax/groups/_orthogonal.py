@@ -89,14 +89,26 @@ def so3_exp(w: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3 3"]:
       >>> jnp.round(R @ jnp.array([1.0, 0.0, 0.0]), 6)
       Array([0., 1., 0.], dtype=float32)
     """
-    check_vectors(w, 3, "SO3.exp")
-    theta, small = _safe_norm(w)
+    check_vectors(w, 3, "so3_exp (w)")
+    # Scale-safe: away from 0 the formula uses the unit axis u = w/θ, so
+    # R = I + sin θ [u]× + (1 − cos θ) [u]×² stays finite for |w| up to the
+    # dtype's maximum (|w|² would overflow at 1e20 in float32).
+    m = jnp.max(jnp.abs(w), axis=-1, keepdims=True)
+    m = jnp.where(m > 0, m, 1.0)
+    ws = w / m  # entries in [-1, 1]
+    theta_s, _ = _safe_norm(ws)
+    theta = theta_s * m[..., 0]
     t2 = jnp.sum(w * w, axis=-1)
-    a = jnp.where(small, 1.0 - t2 / 6.0 + t2**2 / 120.0, jnp.sin(theta) / theta)
+    small = theta < jnp.sqrt(jnp.finfo(w.dtype).eps)
+    small_t2 = jnp.where(small, t2, 0.0)
+    u = ws / theta_s[..., None]
+    K = skew(jnp.where(small[..., None], w, u))
+    a = jnp.where(small, 1.0 - small_t2 / 6.0 + small_t2**2 / 120.0, jnp.sin(theta))
     b = jnp.where(
-        small, 0.5 - t2 / 24.0 + t2**2 / 720.0, (1.0 - jnp.cos(theta)) / theta**2
+        small,
+        0.5 - small_t2 / 24.0 + small_t2**2 / 720.0,
+        2.0 * jnp.sin(0.5 * theta) ** 2,  # 1 − cos θ without cancellation
     )
-    K = skew(w)
     eye = jnp.broadcast_to(jnp.eye(3, dtype=w.dtype), K.shape)
     return eye + a[..., None, None] * K + b[..., None, None] * (K @ K)
 

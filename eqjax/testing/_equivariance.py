@@ -316,6 +316,11 @@ def assert_sides_close(
       ...
       AssertionError: fn is not equivariant under the group: ...
     """
+    if not isinstance(sides, Sides):
+        raise TypeError(
+            f"assert_sides_close expects the Sides of equivariance_sides, got "
+            f"{type(sides).__name__}"
+        )
     kind = "invariant" if invariant else "equivariant"
     head = f"{name} is not {kind} under {group_name}"
     try:

@@ -99,7 +99,12 @@ def discover_areas(package: str = PACKAGE) -> tuple[str, ...]:
       >>> "groups" in discover_areas() and "testing" not in discover_areas()
       True
     """
-    pkg = importlib.import_module(package)
+    try:
+        pkg = importlib.import_module(package)
+    except ImportError as e:
+        raise RegistryError(
+            f"discover_areas: cannot import package {package!r}: {e}"
+        ) from e
     found = sorted(
         m.name
         for m in pkgutil.iter_modules(pkg.__path__)

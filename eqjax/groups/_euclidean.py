@@ -18,9 +18,12 @@ from ._base import (
     add_broadcast,
     as_shape,
     check_float,
+    check_orthogonal_values,
+    check_square,
     check_vectors,
     matvec,
     resolve_dtype,
+    static_int,
 )
 from ._orthogonal import On, SOn, _safe_norm, skew, so3_exp, so3_log
 
@@ -85,6 +88,7 @@ def se3_log(g: EuclideanElement) -> Float[Array, "*batch 6"]:
       >>> bool(jnp.allclose(se3_log(se3_exp(xi)), xi, atol=1e-5))
       True
     """
+    SE3.validate(g)
     R, t = g
     w = so3_log(R)
     theta, small = _safe_norm(w)
@@ -102,19 +106,31 @@ def se3_log(g: EuclideanElement) -> Float[Array, "*batch 6"]:
     return jnp.concatenate([w, matvec(Vinv, t)], -1)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _sample_euclidean(key, shape, n, dtype, special, translation_scale):
+    k1, k2 = jax.random.split(key)
+    t = translation_scale * jax.random.normal(k2, (*shape, n), dtype)
+    rot = SOn(n) if special else On(n)
+    return EuclideanElement(rot.sample(k1, shape, dtype), t)
+
+
 @functools.cache
 def _euclidean(n: int, special: bool) -> Group:
     rot = SOn(n) if special else On(n)
     name = ("SE" if special else "E") + (f"{n}" if n <= 3 else f"({n})")
 
-    def validate(g):
+    def check(g, where):
         if not isinstance(g, tuple) or len(g) != 2:
             raise TypeError(
-                f"{name} expects an (R, t) EuclideanElement, got {type(g).__name__}"
+                f"{where} expects an (R, t) EuclideanElement, got {type(g).__name__}"
             )
         R, t = g
-        rot.validate(R)
-        check_vectors(t, n, name)
+        check_square(R, n, f"{where} R")
+        check_orthogonal_values(R, f"{where} R", special=special)
+        check_vectors(t, n, name, where=f"{where} t")
+
+    def validate(g):
+        check(g, name)
 
     def identity(shape=(), dtype=None):
         shape = as_shape(shape)
@@ -123,24 +139,22 @@ def _euclidean(n: int, special: bool) -> Group:
         )
 
     def compose(g, h):
-        validate(g)
-        validate(h)
+        check(g, f"{name}.compose (g)")
+        check(h, f"{name}.compose (h)")
         return EuclideanElement(g[0] @ h[0], add_broadcast(matvec(g[0], h[1]), g[1]))
 
     def inverse(g):
-        validate(g)
+        check(g, f"{name}.inverse (g)")
         Rt = jnp.swapaxes(g[0], -1, -2)
         return EuclideanElement(Rt, -matvec(Rt, g[1]))
 
     def sample(key, shape=(), dtype=None, translation_scale=1.0):
-        shape = as_shape(shape)
-        k1, k2 = jax.random.split(key)
-        dtype = resolve_dtype(dtype)
-        t = translation_scale * jax.random.normal(k2, (*shape, n), dtype)
-        return EuclideanElement(rot.sample(k1, shape, dtype), t)
+        return _sample_euclidean(
+            key, as_shape(shape), n, resolve_dtype(dtype), special, translation_scale
+        )
 
     def act(g, x):
-        validate(g)
+        check(g, f"{name}.act (g)")
         check_vectors(x, n, name)
         return add_broadcast(matvec(g[0], x), g[1])
 
@@ -174,7 +188,7 @@ def En(n: int) -> Group:
       >>> (g.R.shape, g.t.shape)
       ((3, 3), (3,))
     """
-    return _euclidean(int(n), False)
+    return _euclidean(static_int(n, "En: n", minimum=1), False)
 
 
 def SEn(n: int) -> Group:
@@ -188,7 +202,7 @@ def SEn(n: int) -> Group:
       >>> SEn(3).sample(jax.random.key(0), (5,)).t.shape
       (5, 3)
     """
-    return _euclidean(int(n), True)
+    return _euclidean(static_int(n, "SEn: n", minimum=1), True)
 
 
 E3 = En(3)
@@ -208,6 +222,8 @@ def act_vectors(g: EuclideanElement | Array, v: Float[Array, "*batch n"]) -> Arr
       True
     """
     M = g[0] if isinstance(g, tuple) else g
+    shape = getattr(M, "shape", None)
+    check_square(M, shape[-1] if shape else 0, "act_vectors (g)")
     check_float(v, "act_vectors input")
     if v.shape[-1:] != M.shape[-1:]:
         raise ValueError(

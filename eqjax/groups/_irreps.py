@@ -6,7 +6,7 @@ import e3nn_jax as e3nn
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._base import check_square
+from ._base import check_orthogonal_values, check_square
 
 
 def act_irreps(R: Float[Array, "*batch 3 3"], x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
@@ -36,7 +36,8 @@ def act_irreps(R: Float[Array, "*batch 3 3"], x: e3nn.IrrepsArray) -> e3nn.Irrep
         raise TypeError(
             f"act_irreps expects an e3nn_jax.IrrepsArray, got {type(x).__name__}"
         )
-    check_square(R, 3, "act_irreps")
+    check_square(R, 3, "act_irreps (R)")
+    check_orthogonal_values(R, "act_irreps (R)", special=False)
     if R.dtype != x.dtype:
         raise TypeError(f"act_irreps: R has dtype {R.dtype} but x has dtype {x.dtype}")
     det = jnp.sign(jnp.linalg.det(R))

@@ -21,12 +21,14 @@ from ._base import (
     Group,
     add_broadcast,
     as_shape,
+    check_invertible_values,
     check_square,
     check_vectors,
     flip_to_det_one,
     matvec,
     random_orthogonal,
     resolve_dtype,
+    static_int,
 )
 
 
@@ -61,8 +63,19 @@ def polar_decomposition(
     Computed by Higham's scaled Newton iteration ``X ← (γX + (γX)⁻ᵀ)/2`` (Higham,
     "Computing the polar decomposition—with applications", SIAM J. Sci. Stat.
     Comput. 1986), unrolled a fixed number of times. Unlike an SVD, its gradient
-    stays finite at repeated singular values (e.g. ``A = I``). Twelve iterations
-    converge to machine precision for condition numbers up to about 1e12.
+    stays finite at repeated singular values (e.g. ``A = I``). ``A`` is first
+    divided by its largest entry (``Q`` does not depend on the scale), so any
+    magnitude representable in the dtype works (``1e-30·I`` and ``1e30·I`` in
+    float32 included). Twelve iterations converge to machine precision for
+    condition numbers up to about 1e12 (float64; about ``1/eps`` in float32).
+
+    ``A`` must be invertible: eagerly a singular ``A`` raises ``ValueError``; under
+    ``jit`` it is not checked and ``Q`` (and ``P``) are NaN/inf for singular
+    ``A`` (the polar factor ``Q`` is not unique there).
+
+    Args:
+      A: ``(*batch, n, n)`` invertible matrices.
+      iterations: number of Newton steps (a static int ``>= 1``).
 
     Returns:
       ``(P, Q)`` with ``P @ Q == A``; the inverse map is :func:`polar_compose`.
@@ -74,9 +87,20 @@ def polar_decomposition(
       >>> bool(jnp.allclose(P @ Q, A, atol=1e-5))
       True
     """
-    n = A.shape[-1]
-    check_square(A, n, "polar_decomposition")
-    X = A
+    shape = getattr(A, "shape", None)
+    check_square(A, shape[-1] if shape else 0, "polar_decomposition (A)")
+    iterations = static_int(iterations, "polar_decomposition: iterations", minimum=1)
+    check_invertible_values(A, "polar_decomposition (A)")
+    return _polar(A, iterations)
+
+
+@functools.partial(jax.jit, static_argnums=(1,))
+def _polar(A, iterations):
+    # Q(cA) = Q(A) for c > 0: scale to max|A| = 1 so that the Frobenius norms
+    # below neither underflow (1e-19·I in float32) nor overflow (1e30·I).
+    s = jnp.max(jnp.abs(A), axis=(-2, -1), keepdims=True)
+    s = jax.lax.stop_gradient(jnp.where(s > 0, s, 1.0))
+    X = A / s
     for _ in range(iterations):
         Xinv_T = jnp.swapaxes(jnp.linalg.inv(X), -1, -2)
         fro = jnp.sqrt(jnp.sum(X * X, axis=(-2, -1)))
@@ -98,7 +122,14 @@ def polar_compose(
       >>> polar_compose(2.0 * jnp.eye(2), jnp.eye(2))[0, 0]
       Array(2., dtype=float32)
     """
+    _check_pair(P, Q, "polar_compose", ("P", "Q"))
     return P @ Q
+
+
+def _check_pair(P, Q, where, names):
+    n = getattr(P, "shape", (0,))[-1] if getattr(P, "shape", ()) else 0
+    check_square(P, n, f"{where} ({names[0]})")
+    check_square(Q, n, f"{where} ({names[1]})")
 
 
 def iwasawa_decomposition(
@@ -110,7 +141,9 @@ def iwasawa_decomposition(
 
     ``K ∈ SO(n)``, ``d > 0`` and ``N`` unit upper triangular — the ``KAN``
     decomposition, unique and smooth on GL+(n). For ``det A < 0`` the same formula
-    gives ``K`` with ``det K = -1``.
+    gives ``K`` with ``det K = -1``. ``A`` must be invertible: eagerly a singular
+    ``A`` raises ``ValueError``; under ``jit`` it is not checked and ``N`` has
+    NaN/inf entries where ``d`` is zero.
 
     Returns:
       ``(K, d, N)``; the inverse map is :func:`iwasawa_compose`.
@@ -122,8 +155,14 @@ def iwasawa_decomposition(
       >>> bool(jnp.allclose(iwasawa_compose(K, d, N), A, atol=1e-5))
       True
     """
-    n = A.shape[-1]
-    check_square(A, n, "iwasawa_decomposition")
+    shape = getattr(A, "shape", None)
+    check_square(A, shape[-1] if shape else 0, "iwasawa_decomposition (A)")
+    check_invertible_values(A, "iwasawa_decomposition (A)")
+    return _iwasawa(A)
+
+
+@jax.jit
+def _iwasawa(A):
     K, R = jnp.linalg.qr(A)
     s = jnp.sign(jnp.diagonal(R, axis1=-2, axis2=-1))
     s = jnp.where(s == 0, 1.0, s).astype(A.dtype)
@@ -147,10 +186,14 @@ def iwasawa_compose(
       Array([[2. , 0. ],
              [0. , 0.5]], dtype=float32)
     """
+    _check_pair(K, N, "iwasawa_compose", ("K", "N"))
+    n = K.shape[-1]
+    check_vectors(d, n, "iwasawa_compose", where="iwasawa_compose (d)")
     return K @ (d[..., :, None] * N)
 
 
-def _iwasawa_sample(key, shape, n, dtype, scale, *, special_linear, orthogonal):
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 5, 6))
+def _iwasawa_sample(key, shape, n, dtype, scale, special_linear, orthogonal):
     k1, k2, k3 = jax.random.split(key, 3)
     K = random_orthogonal(k1, shape, n, dtype)
     if not orthogonal:
@@ -172,35 +215,34 @@ def _check_expm_input(X, n, name):
 def _linear(n: int, special_linear: bool) -> Group:
     name = f"SL({n})" if special_linear else f"GLPlus({n})"
 
+    def check(g, where):
+        check_square(g, n, where)
+        check_invertible_values(g, where, positive=True, unimodular=special_linear)
+
     def validate(g):
-        check_square(g, n, name)
+        check(g, name)
 
     def identity(shape=(), dtype=None):
         shape = as_shape(shape)
         return jnp.broadcast_to(jnp.eye(n, dtype=resolve_dtype(dtype)), (*shape, n, n))
 
     def compose(g, h):
-        validate(g)
-        validate(h)
+        check(g, f"{name}.compose (g)")
+        check(h, f"{name}.compose (h)")
         return g @ h
 
     def inverse(g):
-        validate(g)
+        # eagerly a singular g raises here; under jit inv gives inf/NaN
+        check(g, f"{name}.inverse (g)")
         return jnp.linalg.inv(g)
 
     def sample(key, shape=(), dtype=None, scale=0.3):
         return _iwasawa_sample(
-            key,
-            as_shape(shape),
-            n,
-            resolve_dtype(dtype),
-            scale,
-            special_linear=special_linear,
-            orthogonal=False,
+            key, as_shape(shape), n, resolve_dtype(dtype), scale, special_linear, False
         )
 
     def act(g, x):
-        validate(g)
+        check(g, f"{name}.act (g)")
         check_vectors(x, n, name)
         return matvec(g, x)
 
@@ -241,7 +283,7 @@ def GLPlus(n: int) -> Group:
       >>> bool((jnp.linalg.det(A) > 0).all())
       True
     """
-    return _linear(int(n), False)
+    return _linear(static_int(n, "GLPlus: n", minimum=1), False)
 
 
 def SL(n: int) -> Group:
@@ -256,20 +298,32 @@ def SL(n: int) -> Group:
       >>> bool(jnp.allclose(jnp.linalg.det(A), 1.0, atol=1e-5))
       True
     """
-    return _linear(int(n), True)
+    return _linear(static_int(n, "SL: n", minimum=1), True)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _affine_sample(key, shape, n, dtype, scale, translation_scale):
+    k1, k2 = jax.random.split(key)
+    A = _iwasawa_sample(k1, shape, n, dtype, scale, False, True)
+    b = translation_scale * jax.random.normal(k2, (*shape, n), dtype)
+    return AffineElement(A, b)
 
 
 @functools.cache
 def _affine(n: int) -> Group:
     name = f"Aff({n})"
 
-    def validate(g):
+    def check(g, where):
         if not isinstance(g, tuple) or len(g) != 2:
             raise TypeError(
-                f"{name} expects an (A, b) AffineElement, got {type(g).__name__}"
+                f"{where} expects an (A, b) AffineElement, got {type(g).__name__}"
             )
-        check_square(g[0], n, name)
-        check_vectors(g[1], n, name)
+        check_square(g[0], n, f"{where} A")
+        check_vectors(g[1], n, name, where=f"{where} b")
+        check_invertible_values(g[0], f"{where} A")
+
+    def validate(g):
+        check(g, name)
 
     def identity(shape=(), dtype=None):
         shape = as_shape(shape)
@@ -280,27 +334,22 @@ def _affine(n: int) -> Group:
         )
 
     def compose(g, h):
-        validate(g)
-        validate(h)
+        check(g, f"{name}.compose (g)")
+        check(h, f"{name}.compose (h)")
         return AffineElement(g[0] @ h[0], add_broadcast(matvec(g[0], h[1]), g[1]))
 
     def inverse(g):
-        validate(g)
+        check(g, f"{name}.inverse (g)")
         Ainv = jnp.linalg.inv(g[0])
         return AffineElement(Ainv, -matvec(Ainv, g[1]))
 
     def sample(key, shape=(), dtype=None, scale=0.3, translation_scale=1.0):
-        shape = as_shape(shape)
-        dtype = resolve_dtype(dtype)
-        k1, k2 = jax.random.split(key)
-        A = _iwasawa_sample(
-            k1, shape, n, dtype, scale, special_linear=False, orthogonal=True
+        return _affine_sample(
+            key, as_shape(shape), n, resolve_dtype(dtype), scale, translation_scale
         )
-        b = translation_scale * jax.random.normal(k2, (*shape, n), dtype)
-        return AffineElement(A, b)
 
     def act(g, x):
-        validate(g)
+        check(g, f"{name}.act (g)")
         check_vectors(x, n, name)
         return add_broadcast(matvec(g[0], x), g[1])
 
@@ -333,4 +382,4 @@ def Aff(n: int) -> Group:
       >>> (g.A.shape, g.b.shape)
       ((2, 3, 3), (2, 3))
     """
-    return _affine(int(n))
+    return _affine(static_int(n, "Aff: n", minimum=1))

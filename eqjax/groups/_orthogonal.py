@@ -18,12 +18,16 @@ from ._base import (
     Group,
     as_shape,
     check_float,
+    check_orthogonal_values,
     check_square,
     check_vectors,
+    concrete,
     flip_to_det_one,
     matvec,
+    membership_tolerance,
     random_orthogonal,
     resolve_dtype,
+    static_int,
 )
 
 
@@ -35,6 +39,7 @@ def skew(w: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3 3"]:
       >>> skew(jnp.array([0.0, 0.0, 1.0])) @ jnp.array([1.0, 0.0, 0.0])
       Array([0., 1., 0.], dtype=float32)
     """
+    check_vectors(w, 3, "skew", where="skew")
     x, y, z = w[..., 0], w[..., 1], w[..., 2]
     o = jnp.zeros_like(x)
     return jnp.stack(
@@ -55,6 +60,7 @@ def vee(K: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch 3"]:
       >>> vee(skew(jnp.array([1.0, 2.0, 3.0])))
       Array([1., 2., 3.], dtype=float32)
     """
+    check_square(K, 3, "vee")
     return 0.5 * jnp.stack(
         [
             K[..., 2, 1] - K[..., 1, 2],
@@ -83,14 +89,26 @@ def so3_exp(w: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3 3"]:
       >>> jnp.round(R @ jnp.array([1.0, 0.0, 0.0]), 6)
       Array([0., 1., 0.], dtype=float32)
     """
-    check_vectors(w, 3, "SO3.exp")
-    theta, small = _safe_norm(w)
+    check_vectors(w, 3, "so3_exp (w)")
+    # Scale-safe: away from 0 the formula uses the unit axis u = w/θ, so
+    # R = I + sin θ [u]× + (1 − cos θ) [u]×² stays finite for |w| up to the
+    # dtype's maximum (|w|² would overflow at 1e20 in float32).
+    m = jnp.max(jnp.abs(w), axis=-1, keepdims=True)
+    m = jnp.where(m > 0, m, 1.0)
+    ws = w / m  # entries in [-1, 1]
+    theta_s, _ = _safe_norm(ws)
+    theta = theta_s * m[..., 0]
     t2 = jnp.sum(w * w, axis=-1)
-    a = jnp.where(small, 1.0 - t2 / 6.0 + t2**2 / 120.0, jnp.sin(theta) / theta)
+    small = theta < jnp.sqrt(jnp.finfo(w.dtype).eps)
+    small_t2 = jnp.where(small, t2, 0.0)
+    u = ws / theta_s[..., None]
+    K = skew(jnp.where(small[..., None], w, u))
+    a = jnp.where(small, 1.0 - small_t2 / 6.0 + small_t2**2 / 120.0, jnp.sin(theta))
     b = jnp.where(
-        small, 0.5 - t2 / 24.0 + t2**2 / 720.0, (1.0 - jnp.cos(theta)) / theta**2
+        small,
+        0.5 - small_t2 / 24.0 + small_t2**2 / 720.0,
+        2.0 * jnp.sin(0.5 * theta) ** 2,  # 1 − cos θ without cancellation
     )
-    K = skew(w)
     eye = jnp.broadcast_to(jnp.eye(3, dtype=w.dtype), K.shape)
     return eye + a[..., None, None] * K + b[..., None, None] * (K @ K)
 
@@ -135,8 +153,15 @@ def matrix_to_quaternion(R: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch 
 def so3_log(R: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch 3"]:
     """Rotation matrix -> rotation vector with angle in ``[0, π]``.
 
-    Inverse of :func:`so3_exp` for angles below π (at exactly π the two opposite
-    axes are equivalent and one of them is returned).
+    Inverse of :func:`so3_exp` for angles below π. At angle π the axes ``±u``
+    give the same rotation: when ``R`` is exactly symmetric (``trace R = -1``
+    with no rounding, e.g. ``diag(-1, -1, 1)``) the axis returned has its
+    largest-magnitude component positive (Shepperd's pivot), so
+    ``so3_log(diag(-1, -1, 1)) = (0, 0, π)`` and
+    ``so3_log(diag(1, -1, -1)) = (π, 0, 0)``; for a matrix within rounding of a
+    π-rotation the sign follows the rounding (both answers are correct). ``R`` must be a rotation: eagerly, a
+    reflection (``det R = -1``, e.g. ``-I``) or a non-orthogonal matrix raises
+    ``ValueError``; under ``jit`` it is not checked and the result is unspecified.
 
     Example:
       >>> import jax.numpy as jnp
@@ -144,6 +169,8 @@ def so3_log(R: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch 3"]:
       >>> bool(jnp.allclose(so3_log(so3_exp(w)), w, atol=1e-6))
       True
     """
+    check_square(R, 3, "so3_log")
+    check_orthogonal_values(R, "so3_log (R)", special=True)
     q = matrix_to_quaternion(R)
     w, v = q[..., 0], q[..., 1:]
     n, small = _safe_norm(v)
@@ -179,7 +206,16 @@ def so2_log(R: Float[Array, "*batch 2 2"]) -> Float[Array, "*batch"]:
       0.5
     """
     check_square(R, 2, "SO2.log")
+    check_orthogonal_values(R, "SO2.log (R)", special=True)
     return jnp.arctan2(R[..., 1, 0], R[..., 0, 0])
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _sample_orthogonal(key, shape, n, dtype, special):
+    # One compiled program per (shape, n, dtype): an eager call compiles once
+    # instead of dispatching (and compiling) every primitive on its own.
+    q = random_orthogonal(key, shape, n, dtype)
+    return flip_to_det_one(q) if special else q
 
 
 def _matrix_group(
@@ -190,28 +226,34 @@ def _matrix_group(
     exp=None,
     log=None,
 ) -> Group:
+    def check(g, where):
+        check_square(g, n, where)
+        check_orthogonal_values(g, where, special=special)
+
     def validate(g):
-        check_square(g, n, name)
+        check(g, name)
 
     def identity(shape=(), dtype=None):
         shape = as_shape(shape)
         return jnp.broadcast_to(jnp.eye(n, dtype=resolve_dtype(dtype)), (*shape, n, n))
 
     def compose(g, h):
-        validate(g)
-        validate(h)
+        check(g, f"{name}.compose (g)")
+        check(h, f"{name}.compose (h)")
         return g @ h
 
     def inverse(g):
-        validate(g)
+        # the inverse is the transpose only for orthogonal g: checked eagerly
+        check(g, f"{name}.inverse (g)")
         return jnp.swapaxes(g, -1, -2)
 
     def sample(key, shape=(), dtype=None):
-        q = random_orthogonal(key, as_shape(shape), n, resolve_dtype(dtype))
-        return flip_to_det_one(q) if special else q
+        return _sample_orthogonal(
+            key, as_shape(shape), n, resolve_dtype(dtype), special
+        )
 
     def act(g, x):
-        validate(g)
+        check(g, f"{name}.act (g)")
         check_vectors(x, n, name)
         return matvec(g, x)
 
@@ -244,6 +286,7 @@ def SOn(n: int) -> Group:
       >>> SOn(4).sample(jax.random.key(0), (2,)).shape
       (2, 4, 4)
     """
+    n = static_int(n, "SOn: n", minimum=1)
     exp, log = {2: (so2_exp, so2_log), 3: (so3_exp, so3_log)}.get(n, (None, None))
     return _matrix_group(
         f"SO{n}" if n <= 3 else f"SO({n})", n, special=True, exp=exp, log=log
@@ -263,6 +306,7 @@ def On(n: int) -> Group:
       >>> On(3).sample(jax.random.key(0), (2,)).shape
       (2, 3, 3)
     """
+    n = static_int(n, "On: n", minimum=1)
     exp, log = {2: (so2_exp, so2_log), 3: (so3_exp, so3_log)}.get(n, (None, None))
     return _matrix_group(
         f"O{n}" if n <= 3 else f"O({n})", n, special=False, exp=exp, log=log
@@ -275,33 +319,80 @@ SO3 = SOn(3)
 O3 = On(3)
 
 
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _sample_axis(key, shape, dtype, unit):
+    theta = jax.random.uniform(key, shape, dtype, -jnp.pi, jnp.pi)
+    return _axis_exp(unit, theta)
+
+
+def _axis_exp(unit, theta):
+    u = jnp.asarray(unit, dtype=theta.dtype)
+    K = jnp.broadcast_to(skew(u), (*theta.shape, 3, 3))
+    eye = jnp.broadcast_to(jnp.eye(3, dtype=theta.dtype), K.shape)
+    s, c = jnp.sin(theta)[..., None, None], jnp.cos(theta)[..., None, None]
+    return eye + s * K + (1.0 - c) * (K @ K)
+
+
 @functools.cache
 def _axis_rotations(axis: tuple[float, float, float]) -> Group:
     unit = axis
     name = f"SO2[axis={tuple(round(a, 4) for a in unit)}]"
     base = SOn(3)
 
+    def check(R, where):
+        check_square(R, 3, where)
+        check_orthogonal_values(R, where, special=True)
+        a = concrete(R)
+        if a is not None and a.size:
+            moved = np.abs(a.astype(np.float64) @ np.asarray(unit) - unit).max(-1)
+            tol = membership_tolerance(a.dtype)
+            if (moved > tol).any():
+                raise ValueError(
+                    f"{where}: the element is a rotation that does not fix the axis "
+                    f"{unit} (|R u − u| = {moved.max():.3g}, tolerance {tol:.1e})"
+                )
+
+    def validate(g):
+        check(g, name)
+
+    def compose(g, h):
+        check(g, f"{name}.compose (g)")
+        check(h, f"{name}.compose (h)")
+        return g @ h
+
+    def inverse(g):
+        check(g, f"{name}.inverse (g)")
+        return jnp.swapaxes(g, -1, -2)
+
+    def act(g, x):
+        check(g, f"{name}.act (g)")
+        check_vectors(x, 3, name)
+        return matvec(g, x)
+
     def exp(theta):
         check_float(theta, f"{name}.exp input")
-        u = jnp.asarray(unit, dtype=theta.dtype)
-        K = jnp.broadcast_to(skew(u), (*theta.shape, 3, 3))
-        eye = jnp.broadcast_to(jnp.eye(3, dtype=theta.dtype), K.shape)
-        s, c = jnp.sin(theta)[..., None, None], jnp.cos(theta)[..., None, None]
-        return eye + s * K + (1.0 - c) * (K @ K)
+        return _axis_exp(unit, theta)
 
     def log(R):
-        check_square(R, 3, name)
+        check(R, f"{name}.log (R)")
         u = jnp.asarray(unit, dtype=R.dtype)
         sin = jnp.sum(vee(R) * jnp.broadcast_to(u, R.shape[:-1]), axis=-1)
         cos = 0.5 * (jnp.trace(R, axis1=-2, axis2=-1) - 1.0)
         return jnp.arctan2(sin, cos)
 
     def sample(key, shape=(), dtype=None):
-        dtype = resolve_dtype(dtype)
-        theta = jax.random.uniform(key, as_shape(shape), dtype, -jnp.pi, jnp.pi)
-        return exp(theta)
+        return _sample_axis(key, as_shape(shape), resolve_dtype(dtype), unit)
 
-    return base._replace(name=name, sample=sample, exp=exp, log=log)
+    return base._replace(
+        name=name,
+        sample=sample,
+        exp=exp,
+        log=log,
+        validate=validate,
+        compose=compose,
+        inverse=inverse,
+        act=act,
+    )
 
 
 def axis_rotations(axis=(0.0, 0.0, 1.0)) -> Group:
@@ -321,10 +412,18 @@ def axis_rotations(axis=(0.0, 0.0, 1.0)) -> Group:
       >>> bool(jnp.allclose(R[:, :, 2], jnp.array([[0.0, 0.0, 1.0]])))
       True
     """
-    a = tuple(float(v) for v in np.asarray(axis, dtype=np.float64).reshape(-1))
+    try:
+        arr = np.asarray(axis, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"axis_rotations expects a 3-vector axis, got {axis!r}"
+        ) from None
+    a = tuple(float(v) for v in arr)
     if len(a) != 3:
         raise ValueError(f"axis_rotations expects a 3-vector axis, got {axis!r}")
-    norm = math.sqrt(sum(v * v for v in a))
+    norm = math.hypot(*a)
+    if not math.isfinite(norm):
+        raise ValueError(f"axis_rotations needs a finite axis, got {axis!r}")
     if norm == 0.0:
         raise ValueError("axis_rotations needs a non-zero axis")
     return _axis_rotations(tuple(v / norm for v in a))

@@ -14,12 +14,38 @@ import functools
 import jax
 import jax.numpy as jnp
 import jraph
+import numpy as np
 from jaxtyping import Array, Int
 
-from ._base import Group, as_shape
+from ._base import Group, as_shape, concrete, normalize_axis, static_int
 
 
 def _check_perm(p, n: int | None, name: str) -> None:
+    """Shape and dtype always; when ``p`` is concrete, that every row is a
+    permutation of ``0..n-1`` (no duplicates, nothing out of range)."""
+    _check_perm_shape(p, n, name)
+    a = concrete(p)
+    if a is None or a.size == 0:
+        return
+    m = a.shape[-1]
+    ok = (np.sort(a, axis=-1) == np.arange(m)).all(axis=-1)
+    if not ok.all():
+        idx = tuple(int(i) for i in np.argwhere(~ok)[0]) if ok.ndim else ()
+        row = a[idx] if idx else a
+        out = row[(row < 0) | (row >= m)]
+        vals, counts = np.unique(row, return_counts=True)
+        what = (
+            f"entries out of range 0..{m - 1}: {out[:5].tolist()}"
+            if out.size
+            else f"duplicate entries {vals[counts > 1][:5].tolist()}"
+        )
+        where = f" at batch index {idx}" if idx else ""
+        raise ValueError(
+            f"{name}: p is not a permutation of 0..{m - 1}{where} ({what})"
+        )
+
+
+def _check_perm_shape(p, n: int | None, name: str) -> None:
     shape = getattr(p, "shape", None)
     if shape is None:
         raise TypeError(
@@ -66,14 +92,16 @@ def act_set(p: Int[Array, "*batch n"], x: Array, *, axis: int = -2) -> Array:
       Array([11., 12., 10.], dtype=float32)
     """
     _check_perm(p, None, "act_set")
-    axis = axis % x.ndim
+    if not hasattr(x, "ndim") or not hasattr(x, "shape"):
+        raise TypeError(f"act_set expects an array x, got {type(x).__name__}")
+    axis = normalize_axis(axis, x.ndim, "act_set: axis")
     n = p.shape[-1]
     if x.shape[axis] != n:
         raise ValueError(
             f"act_set: permutation of length {n} does not match item axis {axis} of "
             f"input with shape {x.shape}"
         )
-    inv = permutation_inverse(p)
+    inv = jnp.argsort(p, axis=-1)  # p was checked above
     trailing = x.ndim - axis - 1
     idx = inv.reshape(inv.shape + (1,) * trailing)
     lead = x.shape[:axis]
@@ -101,7 +129,9 @@ def act_adjacency(
       >>> act_adjacency(jnp.array([2, 1, 0]), A)[2, 1]
       Array(1., dtype=float32)
     """
-    f = int(num_feature_axes)
+    f = static_int(num_feature_axes, "act_adjacency: num_feature_axes", minimum=0)
+    if not hasattr(A, "ndim"):
+        raise TypeError(f"act_adjacency expects an array A, got {type(A).__name__}")
     if A.ndim < 2 + f or A.shape[A.ndim - 2 - f] != A.shape[A.ndim - 1 - f]:
         raise ValueError(
             f"act_adjacency expects A of shape (..., n, n{', ...' * bool(f)}); got {A.shape}"
@@ -167,12 +197,36 @@ def act_graph(p: Int[Array, " n_total"], graph: jraph.GraphsTuple) -> jraph.Grap
         raise ValueError(
             f"act_graph takes one permutation of shape ({n_total},); use jax.vmap for batches, got {p.shape}"
         )
+    _check_within_graphs(p, graph, "act_graph")
     nodes = jax.tree_util.tree_map(lambda v: act_set(p, v, axis=0), graph.nodes)
     return graph._replace(
         nodes=nodes,
         senders=p[graph.senders] if graph.senders is not None else None,
         receivers=p[graph.receivers] if graph.receivers is not None else None,
     )
+
+
+def _check_within_graphs(p, graph: jraph.GraphsTuple, name: str) -> None:
+    """When ``p`` and ``graph.n_node`` are concrete: every node must stay in its
+    own graph (jraph keeps each graph's nodes in one contiguous block)."""
+    a, n_node = concrete(p), concrete(graph.n_node)
+    if a is None or n_node is None or a.size == 0:
+        return
+    if int(n_node.sum()) != a.shape[-1]:
+        raise ValueError(
+            f"{name}: graph.n_node sums to {int(n_node.sum())} but the graph has "
+            f"{a.shape[-1]} node rows"
+        )
+    gid = np.repeat(np.arange(n_node.shape[0]), n_node)
+    moved = gid[a] != gid
+    if moved.any():
+        i = int(np.argmax(moved))
+        raise ValueError(
+            f"{name}: p moves node {i} of graph {int(gid[i])} to position "
+            f"{int(a[i])} in graph {int(gid[a[i]])}; a permutation of a batched "
+            "GraphsTuple must keep every node in its own graph (sample one with "
+            "graph_node_permutations(graph).sample)"
+        )
 
 
 def _num_node_rows(graph: jraph.GraphsTuple) -> int:
@@ -239,15 +293,19 @@ def Sn(n: int, item_axis: int = -2) -> Group:
       >>> Sn(7).sample(jax.random.key(0), (5,)).shape
       (5, 7)
     """
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"Sn needs n >= 1, got {n}")
+    n = static_int(n, "Sn: n", minimum=1)
+    item_axis = static_int(item_axis, "Sn: item_axis")
 
     def sample(key, shape=(), dtype=jnp.int32):
-        u = jax.random.uniform(key, (*as_shape(shape), n))
-        return jnp.argsort(u, axis=-1).astype(dtype)
+        return _sample_sn(key, as_shape(shape), n, jnp.dtype(dtype))
 
-    return _sn_group(n, int(item_axis), f"Sn({n})", sample)
+    return _sn_group(n, item_axis, f"Sn({n})", sample)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _sample_sn(key, shape, n, dtype):
+    u = jax.random.uniform(key, (*shape, n))
+    return jnp.argsort(u, axis=-1).astype(dtype)
 
 
 def graph_node_permutations(graph: jraph.GraphsTuple) -> Group:

@@ -217,7 +217,12 @@ def equivariance_sides(
       >>> s.lhs.shape, s.rhs.shape
       ((2, 4, 3), (2, 4, 3))
     """
-    m = int(num_samples)
+    m = _num_samples(num_samples)
+    if not isinstance(group, Group):
+        raise TypeError(
+            f"equivariance check: group must be an eqjax.groups.Group, got "
+            f"{type(group).__name__}"
+        )
     draw = sample if sample is not None else group.sample
     gs = cast_floating(draw(key, (m,)), _float_dtype(x))
     y = fn(x)
@@ -229,6 +234,17 @@ def equivariance_sides(
     else:
         rhs = jax.vmap(lambda g: act_out(g, y))(gs)
     return Sides(gs, lhs, rhs)
+
+
+def _num_samples(num_samples: Any) -> int:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int | np.integer):
+        raise TypeError(
+            f"num_samples must be an int, got {num_samples!r} "
+            f"({type(num_samples).__name__})"
+        )
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {num_samples}")
+    return int(num_samples)
 
 
 def _describe_element(g: Any, i: int) -> str:
@@ -300,6 +316,11 @@ def assert_sides_close(
       ...
       AssertionError: fn is not equivariant under the group: ...
     """
+    if not isinstance(sides, Sides):
+        raise TypeError(
+            f"assert_sides_close expects the Sides of equivariance_sides, got "
+            f"{type(sides).__name__}"
+        )
     kind = "invariant" if invariant else "equivariant"
     head = f"{name} is not {kind} under {group_name}"
     try:
@@ -415,17 +436,32 @@ def assert_equivariant(
             sample=sample,
         )
 
+    if not (tol >= 0):
+        raise ValueError(f"tol must be a non-negative number, got {tol!r}")
     s = (jax.jit(sides) if jit else sides)(x, key)
-    return assert_sides_close(
-        s,
-        tol=tol,
-        rtol=rtol,
-        atol=atol,
-        dtype=dtype,
-        name=name or getattr(fn, "__name__", "fn"),
-        group_name=group.name,
-        invariant=act_out is None,
-    )
+    try:
+        return assert_sides_close(
+            s,
+            tol=tol,
+            rtol=rtol,
+            atol=atol,
+            dtype=dtype,
+            name=name or getattr(fn, "__name__", "fn"),
+            group_name=group.name,
+            invariant=act_out is None,
+        )
+    except AssertionError as failure:
+        # The error path only: were the sampled elements in the group at all (a
+        # custom ``sample=`` drawing reflections for SO(3), non-orthogonal
+        # matrices, ...)? Group.validate checks membership on concrete arrays.
+        try:
+            group.validate(s.elements)
+        except (ValueError, TypeError) as bad:
+            raise AssertionError(
+                f"{failure}\nnote: the sampled elements are not valid elements of "
+                f"{group.name}: {bad}"
+            ) from None
+        raise
 
 
 def assert_invariant(

@@ -24,6 +24,16 @@ DEGENERATE_CLOUDS = (
 """Names accepted by :func:`degenerate_cloud`."""
 
 
+def _size(value, what: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(
+            f"{what} must be an int, got {value!r} ({type(value).__name__})"
+        )
+    if value < minimum:
+        raise ValueError(f"{what} must be >= {minimum}, got {value}")
+    return int(value)
+
+
 def random_cloud(
     seed: int, n: int = 8, dim: int = 3, dtype: DTypeLike = np.float64
 ) -> np.ndarray:
@@ -34,6 +44,8 @@ def random_cloud(
       >>> random_cloud(0, 5).shape
       (5, 3)
     """
+    n = _size(n, "random_cloud: n", 0)
+    dim = _size(dim, "random_cloud: dim", 1)
     rng = np.random.default_rng(seed)
     scales = np.linspace(1.5, 0.5, dim)
     return (rng.normal(size=(n, dim)) * scales).astype(dtype)
@@ -104,6 +116,18 @@ def random_graph(
       >>> (g.nodes.shape, g.senders.shape, g.n_node.tolist())
       ((8, 3), (8,), [3, 2, 3])
     """
+    if isinstance(n_node, int | str) or not all(
+        isinstance(k, int | np.integer) and not isinstance(k, bool) and k >= 0
+        for k in n_node
+    ):
+        raise TypeError(
+            f"random_graph: n_node must be a tuple of non-negative ints, got {n_node!r}"
+        )
+    if n_edge is not None and len(tuple(n_edge)) != len(tuple(n_node)):
+        raise ValueError(
+            f"random_graph: n_edge {n_edge!r} must have one entry per graph of "
+            f"n_node {n_node!r}"
+        )
     rng = np.random.default_rng(seed)
     if n_edge is None:
         n_edge = tuple(max(n - 1, 0) for n in n_node)

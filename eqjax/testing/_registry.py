@@ -99,7 +99,12 @@ def discover_areas(package: str = PACKAGE) -> tuple[str, ...]:
       >>> "groups" in discover_areas() and "testing" not in discover_areas()
       True
     """
-    pkg = importlib.import_module(package)
+    try:
+        pkg = importlib.import_module(package)
+    except ImportError as e:
+        raise RegistryError(
+            f"discover_areas: cannot import package {package!r}: {e}"
+        ) from e
     found = sorted(
         m.name
         for m in pkgutil.iter_modules(pkg.__path__)
@@ -171,6 +176,9 @@ def registered(
         wanted = (areas,)
     else:
         wanted = tuple(areas)
+        bad = [a for a in wanted if not isinstance(a, str)]
+        if bad:
+            raise TypeError(f"registered: areas must be names (str), got {bad!r}")
     unknown = [a for a in wanted if a not in found]
     if unknown:
         raise RegistryError(f"unknown areas {unknown}; the areas are {list(found)}")

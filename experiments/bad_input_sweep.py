@@ -1,0 +1,720 @@
+"""The whole public API under bad input (issue 12 §5): a sweep that tries each class
+of bad input and classifies what comes back.
+
+Two parts:
+
+* **callables** — every public callable of ``eqjax.groups`` and ``eqjax.testing``
+  (every name of their ``__all__``; a test checks none is missing) is called with
+  recipes of bad input: wrong shape, wrong dtype (int, float16), NaN/inf, zero
+  vectors, 1e±30 magnitudes, empty batches, elements of the wrong group, bad
+  static arguments;
+* **rows** — every registered transform of every area (``eq.testing.registered()``,
+  the public equivariant functions of frames, reductions, tensor products, ...)
+  is called, jitted, on its own input pushed to 1e30 and 1e-30 (float32), zeros,
+  NaN, float16, int32 and a wrong trailing shape; results are checked against the
+  row's equivariance claim.
+
+Outcomes: ``clear`` (ValueError/TypeError raised by eqjax's own code, which names
+the argument), ``unclear`` (any other error: raised deep inside JAX/NumPy),
+``silent`` (a finite result that violates the documented property), ``nan``
+(NaN/inf where a finite answer exists), ``nan-ok`` (NaN/inf from NaN/inf input:
+no finite answer exists), ``ok`` (a finite result that satisfies the property,
+or a documented acceptance). Compute budget: about 2 min on 2 cores for the
+callables and rows of groups/testing (``--quick``), ~10-20 min for every row.
+There is no paper number: the first user report (issue 12) found 339 clear, 77
+unclear and 62 silently wrong answers over 576 bad inputs, and 8 avoidable NaN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import eqjax as eq
+
+DESCRIPTION = "bad-input sweep over the public API: clear/unclear/silent/NaN counts"
+OUTCOMES = ("clear", "unclear", "silent", "nan", "nan-ok", "ok")
+RESULTS = Path(__file__).resolve().parent / "results" / "bad_input_sweep.md"
+
+
+@dataclass
+class Case:
+    area: str
+    name: str  # the public callable (or registry row)
+    kind: str  # the class of bad input
+    call: Callable[[], Any]
+    finite: bool = True  # a finite answer exists
+    check: Callable[[Any], bool] | None = None  # the documented property
+
+
+def _raised_by_eqjax(e: BaseException) -> bool:
+    frames = traceback.extract_tb(e.__traceback__)
+    return bool(frames) and "/eqjax/" in frames[-1].filename.replace("\\", "/")
+
+
+def classify(case: Case) -> tuple[str, str]:
+    try:
+        out = case.call()
+        out = jax.block_until_ready(out)
+    except (ValueError, TypeError, eq.testing.RegistryError) as e:
+        # Python's own "missing required argument" names the argument: clear
+        python_args = isinstance(e, TypeError) and "required" in str(e)
+        return ("clear" if python_args or _raised_by_eqjax(e) else "unclear"), _short(e)
+    except AssertionError as e:  # eqjax.testing's assertions
+        return ("clear" if _raised_by_eqjax(e) else "unclear"), _short(e)
+    except Exception as e:
+        return "unclear", _short(e)
+    leaves = [
+        np.asarray(v)
+        for v in jax.tree_util.tree_leaves(out)
+        if hasattr(v, "dtype") and np.issubdtype(np.asarray(v).dtype, np.inexact)
+    ]
+    if not all(np.isfinite(v.astype(np.float64)).all() for v in leaves):
+        return ("nan" if case.finite else "nan-ok"), "non-finite output"
+    if case.check is not None:
+        try:
+            good = bool(case.check(out))
+        except Exception as e:
+            return "silent", f"property check raised {_short(e)}"
+        if not good:
+            return "silent", "finite output violates the property"
+    return "ok", ""
+
+
+def _short(e: BaseException) -> str:
+    text = f"{type(e).__name__}: {e}".splitlines()[0]
+    return text[:140]
+
+
+# ----------------------------------------------------------------- callables
+
+G = eq.groups
+K = jax.random.key(0)
+I3 = jnp.eye(3)
+REFL = jnp.diag(jnp.array([1.0, 1.0, -1.0]))
+X = jnp.ones((4, 3))
+
+
+def _close(a, b, tol=1e-4):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.allclose(a, b, rtol=tol, atol=tol * max(np.abs(b).max(initial=0), 1e-300))
+
+
+def _orth(R, tol=1e-4):
+    R = np.asarray(R, np.float64)
+    return np.abs(np.swapaxes(R, -1, -2) @ R - np.eye(R.shape[-1])).max() < tol
+
+
+def _group_cases() -> list[Case]:
+    c: list[Case] = []
+
+    def add(name, kind, call, finite=True, check=None):
+        c.append(Case("groups", name, kind, call, finite, check))
+
+    # static arguments of the factories
+    for fname in ("SOn", "On", "GLPlus", "SL", "Aff", "En", "SEn", "Sn"):
+        f = getattr(G, fname)
+        add(fname, "float size", lambda f=f: f(2.7))
+        add(fname, "string size", lambda f=f: f("4"))
+        add(fname, "zero size", lambda f=f: f(0))
+        add(fname, "negative size", lambda f=f: f(-3))
+    add("axis_rotations", "zero vector", lambda: G.axis_rotations((0, 0, 0)))
+    add("axis_rotations", "NaN", lambda: G.axis_rotations((0, float("nan"), 1)))
+    add("axis_rotations", "wrong shape", lambda: G.axis_rotations((0, 1)))
+    add("axis_rotations", "1e30", lambda: G.axis_rotations((0, 0, 1e30)), True,
+        lambda g: g.name == G.axis_rotations((0, 0, 1)).name)  # fmt: skip
+    groups = [G.SO3, G.O3, G.SE3, G.E3, G.GLPlus(3), G.SL(3), G.Aff(3)]
+    for grp in groups + [G.Sn(5), G.axis_rotations((0, 0, 1))]:
+        n = grp.name
+        add(f"{n}.sample", "float shape", lambda g=grp: g.sample(K, (2.7,)))
+        add(f"{n}.sample", "negative shape", lambda g=grp: g.sample(K, -1))
+        add(f"{n}.sample", "string shape", lambda g=grp: g.sample(K, "4"))
+        add(f"{n}.sample", "empty batch", lambda g=grp: g.sample(K, (0,)))
+        add(f"{n}.identity", "float shape", lambda g=grp: g.identity(1.5))
+    # elements: wrong shape, dtype, NaN, wrong group, 1e±30 points, zeros, empty
+    for grp in groups:
+        n = grp.name
+        pair = isinstance(grp.identity(), tuple)
+
+        def el(M, g=grp, pair=pair):
+            return (M, jnp.zeros(M.shape[:-1], M.dtype)) if pair else M
+
+        e = grp.identity()
+        add(
+            f"{n}.act",
+            "wrong shape element",
+            lambda g=grp, el=el: g.act(el(jnp.eye(2)), X),
+        )
+        add(
+            f"{n}.act",
+            "int element",
+            lambda g=grp, el=el: g.act(el(jnp.eye(3, dtype=jnp.int32)), X),
+        )
+        add(
+            f"{n}.act",
+            "wrong shape points",
+            lambda g=grp, e=e: g.act(e, jnp.ones((4, 2))),
+        )
+        add(
+            f"{n}.act",
+            "int points",
+            lambda g=grp, e=e: g.act(e, jnp.ones((4, 3), jnp.int32)),
+        )
+        add(
+            f"{n}.act",
+            "NaN element",
+            lambda g=grp, el=el: g.act(el(jnp.full((3, 3), jnp.nan)), X),
+            False,
+        )
+        add(
+            f"{n}.act",
+            "NaN points",
+            lambda g=grp, e=e: g.act(e, jnp.full((4, 3), jnp.nan)),
+            False,
+        )
+        add(f"{n}.act", "float16 points", lambda g=grp: g.act(
+            eq.testing.cast_floating(g.identity(), jnp.float16), X.astype(jnp.float16)),
+            True, lambda y: y.dtype == jnp.float16 and _close(y, X, 1e-3))  # fmt: skip
+        for scale in (1e30, 1e-30):
+            gs = grp.sample(K)
+            xs = scale * X
+            add(f"{n}.act", f"{scale:.0e} points", lambda g=grp, gs=gs, xs=xs: g.act(gs, xs),
+                True, lambda y, xs=xs, gs=gs, g=grp: _close(
+                    g.act(g.inverse(gs), y) if not isinstance(gs, tuple) else y, xs)
+                    if not isinstance(gs, tuple) else True)  # fmt: skip
+        add(f"{n}.act", "zero points", lambda g=grp: g.act(g.sample(K), jnp.zeros((4, 3))),
+            True, lambda y, g=grp: True)  # fmt: skip
+        add(f"{n}.act", "empty points", lambda g=grp, e=e: g.act(e, jnp.zeros((0, 3))),
+            True, lambda y: y.shape == (0, 3))  # fmt: skip
+        add(
+            f"{n}.inverse",
+            "wrong group element (2I)",
+            lambda g=grp, el=el: (
+                g.inverse(el(2.0 * I3))
+                if g.compact or g.name in ("SE3", "E3", "SL(3)")
+                else g.inverse(el(jnp.zeros((3, 3))))
+            ),
+        )
+        add(
+            f"{n}.compose",
+            "wrong shape",
+            lambda g=grp, el=el, e=e: g.compose(e, el(jnp.eye(4))),
+        )
+    add("SO3.act", "reflection element", lambda: G.SO3.act(REFL, X))
+    add("SE3.act", "reflection element", lambda: G.SE3.act((REFL, jnp.zeros(3)), X))
+    add("GLPlus(3).act", "det < 0 element", lambda: G.GLPlus(3).act(REFL, X))
+    add("SL(3).act", "det != 1 element", lambda: G.SL(3).act(2 * I3, X))
+    add(
+        "GLPlus(3).inverse",
+        "singular",
+        lambda: G.GLPlus(3).inverse(jnp.diag(jnp.array([1.0, 1, 0]))),
+    )
+    add("axis_rotations.act", "wrong subgroup element",
+        lambda: G.axis_rotations((0, 0, 1)).act(G.so3_exp(jnp.array([1.0, 0, 0])), X))  # fmt: skip
+    # Lie maps
+    for nm, f, arg, fin, chk in [
+        ("so3_exp", G.so3_exp, jnp.ones(2), True, None),
+        ("so3_exp", G.so3_exp, jnp.ones(3, jnp.int32), True, None),
+        ("so3_exp", G.so3_exp, jnp.full(3, 1e30), True, _orth),
+        ("so3_exp", G.so3_exp, jnp.full(3, 1e-30), True, lambda R: _close(R, I3)),
+        ("so3_exp", G.so3_exp, jnp.zeros(3), True, lambda R: _close(R, I3)),
+        ("so3_exp", G.so3_exp, jnp.full(3, jnp.nan), False, None),
+        (
+            "so3_exp",
+            G.so3_exp,
+            jnp.ones(3, jnp.float16),
+            True,
+            lambda R: _orth(R, 1e-2),
+        ),
+        ("so3_log", G.so3_log, REFL, True, None),
+        ("so3_log", G.so3_log, -I3, True, None),
+        ("so3_log", G.so3_log, 2 * I3, True, None),
+        ("so3_log", G.so3_log, jnp.eye(2), True, None),
+        ("so3_log", G.so3_log, jnp.zeros((0, 3, 3)), True, lambda w: w.shape == (0, 3)),
+        ("so2_exp", G.so2_exp, jnp.array(1e30), True, _orth),
+        ("so2_exp", G.so2_exp, jnp.array(1, jnp.int32), True, None),
+        ("so2_log", G.so2_log, jnp.diag(jnp.array([1.0, -1.0])), True, None),
+        ("skew", G.skew, jnp.array([1.0, 2.0]), True, None),
+        (
+            "skew",
+            G.skew,
+            jnp.full(3, 1e30),
+            True,
+            lambda S: _close(S, -np.swapaxes(S, -1, -2)),
+        ),
+        ("vee", G.vee, jnp.eye(2), True, None),
+        ("matrix_to_quaternion", G.matrix_to_quaternion, jnp.eye(2), True, None),
+        (
+            "matrix_to_quaternion",
+            G.matrix_to_quaternion,
+            I3,
+            True,
+            lambda q: _close(q, np.array([1.0, 0, 0, 0])),
+        ),  # fmt: skip
+        ("se3_exp", G.se3_exp, jnp.ones(5), True, None),
+        ("se3_exp", G.se3_exp, jnp.zeros(6), True, lambda g: _close(g.R, I3)),
+        ("se3_log", G.se3_log, (REFL, jnp.zeros(3)), True, None),
+        ("se3_log", G.se3_log, I3, True, None),
+        (
+            "polar_decomposition",
+            G.polar_decomposition,
+            1e-19 * I3,
+            True,
+            lambda pq: _close(pq[1], I3) and _close(pq[0], 1e-19 * I3),
+        ),  # fmt: skip
+        (
+            "polar_decomposition",
+            G.polar_decomposition,
+            1e-30 * I3,
+            True,
+            lambda pq: _close(pq[1], I3),
+        ),
+        (
+            "polar_decomposition",
+            G.polar_decomposition,
+            1e30 * I3,
+            True,
+            lambda pq: _close(pq[1], I3),
+        ),
+        ("polar_decomposition", G.polar_decomposition, jnp.zeros((3, 3)), True, None),
+        ("polar_decomposition", G.polar_decomposition, jnp.ones((3, 2)), True, None),
+        (
+            "polar_decomposition",
+            G.polar_decomposition,
+            jnp.eye(3, dtype=jnp.int32),
+            True,
+            None,
+        ),
+        (
+            "iwasawa_decomposition",
+            G.iwasawa_decomposition,
+            jnp.zeros((3, 3)),
+            True,
+            None,
+        ),
+        (
+            "iwasawa_decomposition",
+            G.iwasawa_decomposition,
+            1e30 * I3,
+            True,
+            lambda kdn: _close(kdn[1], 1e30 * np.ones(3)),
+        ),  # fmt: skip
+        (
+            "iwasawa_decomposition",
+            G.iwasawa_decomposition,
+            1e-30 * I3,
+            True,
+            lambda kdn: _close(kdn[1], 1e-30 * np.ones(3)),
+        ),  # fmt: skip
+        (
+            "permutation_inverse",
+            G.permutation_inverse,
+            jnp.array([0, 0, 1]),
+            True,
+            None,
+        ),
+        (
+            "permutation_inverse",
+            G.permutation_inverse,
+            jnp.array([0.0, 1.0]),
+            True,
+            None,
+        ),
+        (
+            "permutation_inverse",
+            G.permutation_inverse,
+            jnp.array([0, 1, 5]),
+            True,
+            None,
+        ),
+    ]:
+        kind = _describe(arg)
+        add(nm, kind, lambda f=f, arg=arg: f(arg), fin, chk)
+    add(
+        "polar_compose",
+        "wrong shape",
+        lambda: G.polar_compose(jnp.ones((3, 3)), jnp.ones((2, 2))),
+    )
+    add(
+        "iwasawa_compose", "wrong shape", lambda: G.iwasawa_compose(I3, jnp.ones(2), I3)
+    )
+    # permutations and graphs
+    graph = eq.testing.random_graph(0, (3, 2), n_edge=(2, 1), dtype=np.float32)
+    add(
+        "act_set",
+        "axis out of range",
+        lambda: G.act_set(jnp.arange(3), jnp.ones((3, 2)), axis=5),
+    )
+    add(
+        "act_set",
+        "float axis",
+        lambda: G.act_set(jnp.arange(3), jnp.ones((3, 2)), axis=0.5),
+    )
+    add(
+        "act_set",
+        "duplicate entries",
+        lambda: G.act_set(jnp.array([0, 0, 2]), jnp.ones((3, 2))),
+    )
+    add(
+        "act_set",
+        "float permutation",
+        lambda: G.act_set(jnp.array([0.0, 1, 2]), jnp.ones((3, 2))),
+    )
+    add("act_set", "wrong length", lambda: G.act_set(jnp.arange(4), jnp.ones((3, 2))))
+    add("act_set", "empty set", lambda: G.act_set(jnp.zeros((0,), jnp.int32), jnp.ones((0, 2))),
+        True, lambda y: y.shape == (0, 2))  # fmt: skip
+    add(
+        "act_adjacency",
+        "non-square",
+        lambda: G.act_adjacency(jnp.arange(3), jnp.ones((3, 4))),
+    )
+    add("act_adjacency", "negative feature axes",
+        lambda: G.act_adjacency(jnp.arange(3), jnp.ones((3, 3)), num_feature_axes=-1))  # fmt: skip
+    add("act_graph_tensors", "wrong shape",
+        lambda: G.act_graph_tensors(jnp.arange(3), (jnp.ones((3, 2)), jnp.ones((4, 4)))))  # fmt: skip
+    add(
+        "act_graph",
+        "across graphs",
+        lambda: G.act_graph(jnp.array([3, 1, 2, 0, 4]), graph),
+    )
+    add("act_graph", "not a graph", lambda: G.act_graph(jnp.arange(5), graph.nodes))
+    add("act_graph", "wrong length", lambda: G.act_graph(jnp.arange(6), graph))
+    add(
+        "graph_node_permutations",
+        "not a graph",
+        lambda: G.graph_node_permutations(jnp.ones(3)),
+    )
+    add("graph_node_permutations.act", "across graphs",
+        lambda: G.graph_node_permutations(graph).act(jnp.array([3, 1, 2, 0, 4]), graph))  # fmt: skip
+    add("act_irreps", "not IrrepsArray", lambda: G.act_irreps(I3, jnp.ones(3)))
+    add("act_irreps", "non-orthogonal R", lambda: G.act_irreps(2 * I3, _irreps()))
+    add("act_irreps", "wrong shape R", lambda: G.act_irreps(jnp.eye(2), _irreps()))
+    add("act_irreps", "1e30 input", lambda: G.act_irreps(REFL, _irreps(1e30)), True,
+        lambda y: _close(np.linalg.norm(y.array), np.linalg.norm(_irreps(1e30).array)))  # fmt: skip
+    add("act_vectors", "wrong shape", lambda: G.act_vectors(I3, jnp.ones(2)))
+    add(
+        "act_vectors", "vector element", lambda: G.act_vectors(jnp.ones(3), jnp.ones(3))
+    )
+    add("act_vectors", "int vectors", lambda: G.act_vectors(I3, jnp.ones(3, jnp.int32)))
+    add("cloud_action", "not a group", lambda: G.cloud_action("O3"))
+    add(
+        "cloud_action",
+        "points not clouds",
+        lambda: G.cloud_action(G.O3)(I3, jnp.ones(3)),
+    )
+    for cls in ("EuclideanElement", "AffineElement"):
+        add(
+            cls,
+            "wrong element to act",
+            lambda cls=cls: G.E3.act(getattr(G, cls)(I3, jnp.ones(2)), X),
+        )
+    add("Group.validate", "reflection for SO3", lambda: G.SO3.validate(REFL))
+    return c
+
+
+def _irreps(scale=1.0):
+    import e3nn_jax as e3nn
+
+    return e3nn.IrrepsArray("1o + 2e", scale * jnp.ones(8))
+
+
+def _describe(arg) -> str:
+    a = arg[0] if isinstance(arg, tuple) else arg
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.floating):
+        return f"{a.dtype} {a.shape}"
+    if a.size and np.isnan(a).any():
+        return "NaN"
+    if a.size == 0:
+        return "empty"
+    m = float(np.abs(a).max())
+    if m == 0:
+        return "zeros"
+    if a.dtype == np.float16:
+        return "float16"
+    if m >= 1e20 or m <= 1e-15:
+        return f"{m:.0e}"
+    return f"shape {a.shape}"
+
+
+def _testing_cases() -> list[Case]:
+    c: list[Case] = []
+    T = eq.testing
+
+    def add(name, kind, call, finite=True, check=None):
+        c.append(Case("testing", name, kind, call, finite, check))
+
+    common = dict(act_in=G.O3.act, act_out=G.O3.act, key=K)
+    ident = lambda p: p  # noqa: E731
+    for nm in ("equivariance_error", "equivariance_errors", "equivariance_sides"):
+        f = getattr(T, nm)
+        add(
+            nm,
+            "float num_samples",
+            lambda f=f: f(ident, G.O3, X, **common, num_samples=2.7),
+        )
+        add(
+            nm,
+            "zero num_samples",
+            lambda f=f: f(ident, G.O3, X, **common, num_samples=0),
+        )
+        add(nm, "string group", lambda f=f: f(ident, "O3", X, **common))
+    add("equivariance_error", "1e30 input", lambda: T.equivariance_error(ident, G.O3, 1e30 * X, **common),
+        True, lambda e: float(e) < 1e-4)  # fmt: skip
+    add("equivariance_error", "1e-30 input", lambda: T.equivariance_error(ident, G.O3, 1e-30 * X, **common),
+        True, lambda e: float(e) < 1e-4)  # fmt: skip
+    add("equivariance_error", "zero output", lambda: T.equivariance_error(lambda p: 0 * p, G.O3, X, **common),
+        True, lambda e: float(e) == 0.0)  # fmt: skip
+    add(
+        "equivariance_error",
+        "NaN input",
+        lambda: T.equivariance_error(ident, G.O3, jnp.nan * X, **common),
+        False,
+    )
+    add("equivariance_error", "empty input", lambda: T.equivariance_error(ident, G.O3, jnp.zeros((0, 3)), **common),
+        True, lambda e: float(e) == 0.0)  # fmt: skip
+    add("equivariance_error", "float16 input", lambda: T.equivariance_error(
+        ident, G.O3, X.astype(jnp.float16), **common), True, lambda e: float(e) < 1e-2)  # fmt: skip
+    add("assert_equivariant", "wrong-group sampler", lambda: T.assert_equivariant(
+        ident, G.SO3, X, act_in=G.SO3.act, act_out=lambda g, y: y, key=K, num_samples=2,
+        sample=lambda k, s: 2.0 * G.SO3.sample(k, s)))  # fmt: skip
+    add(
+        "assert_equivariant",
+        "NaN tol",
+        lambda: T.assert_equivariant(ident, G.O3, X, **common, tol=float("nan")),
+    )
+    add(
+        "assert_invariant",
+        "non-invariant",
+        lambda: T.assert_invariant(ident, G.O3, X, act_in=G.O3.act, key=K),
+    )
+    add(
+        "assert_sides_close",
+        "not Sides",
+        lambda: T.assert_sides_close((1, 2, 3), tol=1e-3),
+    )
+    add("cast_floating", "int target", lambda: T.cast_floating(X, jnp.int32),
+        True, lambda y: True)  # fmt: skip
+    add("default_tolerance", "int input", lambda: T.default_tolerance(jnp.ones(3, jnp.int32)),
+        True, lambda t: t == 1e-4)  # fmt: skip
+    add("degenerate_cloud", "unknown kind", lambda: T.degenerate_cloud("nope"))
+    add("random_cloud", "float size", lambda: T.random_cloud(0, 2.5))
+    add("random_cloud", "zero dim", lambda: T.random_cloud(0, 4, 0))
+    add(
+        "random_cloud",
+        "empty cloud",
+        lambda: T.random_cloud(0, 0),
+        True,
+        lambda x: x.shape == (0, 3),
+    )
+    add("random_graph", "int n_node", lambda: T.random_graph(0, 3))
+    add(
+        "random_graph",
+        "n_edge mismatch",
+        lambda: T.random_graph(0, (3, 2), n_edge=(1,)),
+    )
+    add(
+        "random_graph",
+        "edges in empty graph",
+        lambda: T.random_graph(0, (0,), n_edge=(2,)),
+    )
+    add("registered", "string (one area)", lambda: T.registered("groups"),
+        True, lambda rows: {r.name.split(".")[0] for r in rows} == {"groups"})  # fmt: skip
+    add("registered", "unknown area", lambda: T.registered(["nope"]))
+    add("registered", "non-string area", lambda: T.registered([3]))
+    add(
+        "discover_areas", "unknown package", lambda: T.discover_areas("no_such_pkg_xyz")
+    )
+    add("Transform", "missing fields", lambda: T.Transform(name="x"))  # type: ignore[call-arg]
+    add("Sides", "wrong arity", lambda: T.Sides(1, 2))  # type: ignore[call-arg]
+    return c
+
+
+# ---------------------------------------------------------------------- rows
+
+
+def _scale_input(row, x, f):
+    """Apply ``f`` to the floating leaves of the row's input (for the groups'
+    action rows ``(g, x)``, to ``x`` only: ``g`` must stay a group element)."""
+
+    def on(t):
+        return jax.tree_util.tree_map(
+            lambda v: (
+                f(v)
+                if hasattr(v, "dtype") and jnp.issubdtype(v.dtype, jnp.floating)
+                else v
+            ),
+            t,
+        )
+
+    if row.name.startswith("groups.") and isinstance(x, tuple) and len(x) == 2:
+        return (x[0], on(x[1]))
+    return on(x)
+
+
+def _row_cases(rows) -> list[Case]:
+    c: list[Case] = []
+    for row in rows:
+        area = row.name.split(".")[0]
+        fn = jax.jit(row.fn)
+        x32 = row.make_input(jax.random.key(1), jnp.float32)
+        tol = max(row.tol32, 1e-4) * 10
+
+        def equi(x, fn=fn, row=row, tol=tol):
+            def check(_):
+                err = eq.testing.equivariance_error(
+                    fn, row.group, x, act_in=row.act_in, act_out=row.act_out,
+                    key=jax.random.key(2), num_samples=2, sample=row.sample,
+                )  # fmt: skip
+                return (not np.isfinite(float(err))) or float(err) <= tol
+
+            return check
+
+        for kind, f, finite in [
+            ("1e30 (float32)", lambda v: v * 1e30, True),
+            ("1e-30 (float32)", lambda v: v * 1e-30, True),
+            ("zeros", jnp.zeros_like, True),
+            ("NaN", lambda v: jnp.full_like(v, jnp.nan), False),
+        ]:
+            xb = _scale_input(row, x32, f)
+            c.append(
+                Case(
+                    area, row.name, kind, lambda fn=fn, xb=xb: fn(xb), finite, equi(xb)
+                )
+            )
+        x16 = eq.testing.cast_floating(x32, jnp.float16)  # every leaf, g included
+        c.append(Case(area, row.name, "float16", lambda fn=fn, xb=x16: fn(xb), True,
+                      lambda y: all(v.dtype == jnp.float16 for v in jax.tree_util.tree_leaves(y)
+                                    if hasattr(v, "dtype") and jnp.issubdtype(v.dtype, jnp.floating))))  # fmt: skip
+        xi = eq.testing.cast_floating(x32, jnp.int32)
+        c.append(Case(area, row.name, "int32", lambda fn=fn, xb=xi: fn(xb), True, None))
+    return c
+
+
+# ---------------------------------------------------------------------- main
+
+
+def public_callables(module) -> list[str]:
+    """The names of ``module.__all__`` that a user calls: functions, factories and
+    classes (not type aliases such as ``Action``, nor exception classes)."""
+    out = []
+    for n in module.__all__:
+        obj = getattr(module, n)
+        if not callable(obj) or type(obj).__module__ == "typing":
+            continue
+        if inspect.isclass(obj) and issubclass(obj, BaseException):
+            continue
+        out.append(n)
+    return out
+
+
+def run(areas=None, *, rows: bool = True, progress: bool = True):
+    cases = []
+    if areas is None or "groups" in areas:
+        cases += _group_cases()
+    if areas is None or "testing" in areas:
+        cases += _testing_cases()
+    if rows:
+        row_areas = None if areas is None else [a for a in areas if a != "testing"]
+        cases += _row_cases(eq.testing.registered(row_areas))
+    it = cases
+    if progress:
+        try:
+            from tqdm import tqdm
+
+            it = tqdm(cases, desc="bad_input_sweep", unit="case")
+        except ImportError:
+            pass
+    results = []
+    for case in it:
+        outcome, why = classify(case)
+        results.append((case, outcome, why))
+    return results
+
+
+def table(results) -> str:
+    counts: dict[str, Counter] = {}
+    for case, outcome, _ in results:
+        counts.setdefault(case.area, Counter())[outcome] += 1
+    lines = [
+        "| area | inputs | " + " | ".join(OUTCOMES) + " |",
+        "|---" * (len(OUTCOMES) + 2) + "|",
+    ]
+    total = Counter()
+    for area, cnt in counts.items():
+        total.update(cnt)
+        lines.append(
+            f"| {area} | {sum(cnt.values())} | "
+            + " | ".join(str(cnt[o]) for o in OUTCOMES)
+            + " |"
+        )
+    lines.append(
+        f"| **all** | {sum(total.values())} | "
+        + " | ".join(str(total[o]) for o in OUTCOMES)
+        + " |"
+    )
+    bad = [
+        f"| {c.area} | `{c.name}` | {c.kind} | {o} | {w.replace('|', '/')} |"
+        for c, o, w in results
+        if o in ("unclear", "silent", "nan")
+    ]
+    detail = ["", "Cases that are not clear errors or fine answers:", "",
+              "| area | callable | bad input | outcome | detail |", "|---|---|---|---|---|", *bad]  # fmt: skip
+    return "\n".join(
+        lines + (detail if bad else ["", "No unclear, silent or NaN case."])
+    )
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m experiments bad_input_sweep", description=DESCRIPTION
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="groups and testing only (callables and rows)",
+    )
+    p.add_argument("--areas", default=None, help="comma-separated areas (default: all)")
+    p.add_argument(
+        "--out", default=str(RESULTS), help="Markdown file for the counts table"
+    )
+    p.add_argument(
+        "--data-dir", default="../shared/data", help="unused (no data needed)"
+    )
+    p.add_argument(
+        "--results-dir", default=None, help="folder for the table (overrides --out)"
+    )
+    args = p.parse_args(argv)
+    areas = (
+        ["groups", "testing"]
+        if args.quick
+        else (args.areas.split(",") if args.areas else None)
+    )
+    results = run(areas)
+    md = (
+        "# Bad-input sweep\n\n"
+        f"Command: `python -m experiments bad_input_sweep{' --quick' if args.quick else ''}`. "
+        "Outcomes as in `experiments/bad_input_sweep.py`. Issue 12's first sweep: "
+        "576 bad inputs, 339 clear, 77 unclear, 62 silently wrong; 8 avoidable NaN.\n\n"
+        + table(results)
+        + "\n"
+    )
+    out = (
+        Path(args.results_dir) / "bad_input_sweep.md"
+        if args.results_dir
+        else Path(args.out)
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(md)
+    print(md)
+    return 0

@@ -99,7 +99,9 @@ def so3_exp(w: Float[Array, "*batch 3"]) -> Float[Array, "*batch 3 3"]:
     theta_s, _ = _safe_norm(ws)
     theta = theta_s * m[..., 0]
     t2 = jnp.sum(w * w, axis=-1)
-    small = theta < jnp.sqrt(jnp.finfo(w.dtype).eps)
+    # from |w|² (not theta: at w = 0 the safe norm's stand-in value is not small);
+    # |w|² overflowing to inf for huge w is correctly "not small"
+    small = t2 < jnp.finfo(w.dtype).eps
     small_t2 = jnp.where(small, t2, 0.0)
     u = ws / theta_s[..., None]
     K = skew(jnp.where(small[..., None], w, u))

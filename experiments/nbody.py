@@ -32,42 +32,11 @@ PAPER = {"FA-GNN": 0.0057, "EGNN": 0.0071, "GNN": 0.0107}
 
 
 # ----------------------------------------------------------------------------- data
-def simulate(
-    num: int,
-    seed: int,
-    *,
-    n: int = 5,
-    burn: int = 3000,
-    horizon: int = 1000,
-    dt: float = 1e-3,
-    vel_norm: float = 0.5,
-    max_force: float = 100.0,
-):
-    """``num`` trajectories; returns (x0, v0, q, x_target) as float32 arrays."""
-    rng = np.random.default_rng(seed)
-    q = rng.choice([-1.0, 1.0], size=(num, n))
-    x = rng.normal(size=(num, n, 3))
-    v = rng.normal(size=(num, n, 3))
-    v *= vel_norm / np.linalg.norm(v, axis=-1, keepdims=True)
-    qq = q[:, :, None] * q[:, None, :]
-    eye = np.eye(n, dtype=bool)[None]
-
-    def force(x):
-        d = x[:, :, None, :] - x[:, None, :, :]
-        r2 = np.sum(d * d, -1)
-        r3 = np.where(eye, np.inf, r2**1.5)
-        f = np.sum((qq / r3)[..., None] * d, axis=2)
-        norm = np.linalg.norm(f, axis=-1, keepdims=True)
-        return f * np.minimum(1.0, max_force / np.maximum(norm, 1e-12))
-
-    out = {}
-    for step in range(burn + horizon):
-        if step == burn:
-            out["x0"], out["v0"] = x.copy(), v.copy()
-        x = x + dt * v
-        v = v + dt * force(x)
-    f32 = lambda a: a.astype(np.float32)
-    return f32(out["x0"]), f32(out["v0"]), f32(q), f32(x)
+def simulate(num: int, seed: int, **kwargs):
+    """``num`` trajectories of :func:`eqjax.datasets.charged_nbody`; returns
+    (x0, v0, q, x_target) as float32 arrays."""
+    d = eq.datasets.charged_nbody(num, seed, **kwargs)
+    return d.positions, d.velocities, d.charges, d.targets
 
 
 # --------------------------------------------------------------------------- models

@@ -152,7 +152,9 @@ def main(argv: list[str]) -> int:
         "end (other jobs share the machine: absolute figures are noisy). Forced host "
         "devices share the same cores, so 4 of them are not expected to be faster; "
         "'final loss' equal across rows is the correctness check (same global batch). "
-        "'compiles' = times the step was traced (1: compiled once)."
+        "'compiles' = times the step was traced (1: compiled once). No paper "
+        "figure: EGNN (Satorras et al., 2021) reports accuracy, not throughput; "
+        "compute budget: the steps above per row."
         + (" (--quick: tiny sizes, numbers meaningless)" if args.quick else "")
     )
     out = Path(args.results_dir) if args.results_dir else results_dir(NAME)

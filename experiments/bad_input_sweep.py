@@ -610,7 +610,7 @@ def public_callables(module) -> list[str]:
     out = []
     for n in module.__all__:
         obj = getattr(module, n)
-        if not callable(obj) or type(obj).__module__ == "typing":
+        if not callable(obj) or type(obj).__module__ in ("typing", "collections.abc"):
             continue
         if inspect.isclass(obj) and issubclass(obj, BaseException):
             continue

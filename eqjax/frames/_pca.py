@@ -351,7 +351,10 @@ def _pair_parts(u, m, x, special: bool, euclidean: bool):
     sq = jnp.sum(uh * uh, -1) * m  # (*batch, n)
     total_sq = jnp.sum(sq, -1)
     a, a_ok = _safe_unit(ug)
-    a_ok = a_ok & (m > 0)
+    # a point is an axis only if it is clearly off the centre (|u| > 64 eps at
+    # unit scale): nearer, its direction is rounding noise (at XLA's -O0 a centre
+    # atom's residue normalises to a non-unit axis); its weight there is < (64 eps)²
+    a_ok = a_ok & (m > 0) & (jnp.sum(ug * ug, -1) > (64 * eps) ** 2)
     # rank 0 (all points at the centre): relative to the cloud's own magnitude
     if euclidean:
         r0 = jax.lax.stop_gradient(

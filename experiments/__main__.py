@@ -10,15 +10,20 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+def _module_names() -> list[str]:
+    """The public modules of ``experiments/`` (not imported)."""
+    return [
+        i.name for i in pkgutil.iter_modules([str(HERE)]) if not i.name.startswith("_")
+    ]
+
+
 def available() -> dict[str, str]:
     """Experiment name -> one-line description, for every module with ``main``."""
     out = {}
-    for info in pkgutil.iter_modules([str(HERE)]):
-        if info.name.startswith("_"):
-            continue
-        mod = importlib.import_module(f"experiments.{info.name}")
+    for name in _module_names():
+        mod = importlib.import_module(f"experiments.{name}")
         if hasattr(mod, "main"):
-            out[info.name] = getattr(mod, "DESCRIPTION", "")
+            out[name] = getattr(mod, "DESCRIPTION", "")
     return dict(sorted(out.items()))
 
 
@@ -31,8 +36,7 @@ def main(argv: list[str]) -> int:
     name, rest = argv[0], argv[1:]
     # Import only the named module: another experiment's import-time work must
     # not start JAX's backends before this one's ``--devices`` request.
-    names = {i.name for i in pkgutil.iter_modules([str(HERE)])}
-    if name.startswith("_") or name not in names:
+    if name not in _module_names():
         print(
             f"unknown experiment {name!r}; try: python -m experiments list",
             file=sys.stderr,

@@ -54,9 +54,9 @@ def _stack(trees):
 
 @pytest.mark.parametrize(("variant", "dtype"), CASES)
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_equivariance_dtype_and_vmap(row, variant, dtype, key):
-    """fn(g·x) == g·fn(x) through chex at the row's tolerance, dtype in == dtype
-    out, and (float64) ``vmap`` over inputs equals one call per input."""
+def test_equivariance_and_dtype(row, variant, dtype, key):
+    """fn(g·x) == g·fn(x) through chex at the row's tolerance, and dtype in ==
+    dtype out (one compiled program per row and dtype)."""
     wrap, context = VARIANTS[variant]
     dt = jnp.dtype(dtype)
     tol = row.tol64 if dtype == "float64" else row.tol32
@@ -76,12 +76,6 @@ def test_equivariance_dtype_and_vmap(row, variant, dtype, key):
             name=row.name,
             jit=variant == "jit",
         )
-        if (variant, dtype) == ("jit", "float64"):
-            xs = _stack([row.make_input(k, dt) for k in jax.random.split(key, 3)])
-            both = wrap(lambda v: (jax.vmap(row.fn)(v), jax.lax.map(row.fn, v)))
-            batched, single = both(xs)
-            chex.assert_trees_all_equal_shapes_and_dtypes(batched, single)
-            chex.assert_trees_all_close(batched, single, rtol=1e-12, atol=1e-12)
 
 
 def _loss(row, x):
@@ -100,48 +94,88 @@ def _loss(row, x):
     return loss, [v for v, f in zip(leaves, is_f, strict=True) if f]
 
 
+def _signature(x):
+    leaves, treedef = jax.tree_util.tree_flatten(x)
+    return treedef, tuple((jnp.shape(v), jnp.result_type(v)) for v in leaves)
+
+
+def _groups_of_equal_shape(inputs):
+    """``[(indices, stacked inputs)]``: inputs with one structure, shapes and dtypes
+    stacked along a new leading axis, in order of first appearance."""
+    groups: dict = {}
+    for i, x in enumerate(inputs):
+        groups.setdefault(_signature(x), []).append(i)
+    return [(idx, _stack([inputs[i] for i in idx])) for idx in groups.values()]
+
+
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
-def test_degenerate_inputs_and_gradients(row, key):
-    """Finite gradients on the generic and every degenerate input; equivariance on
-    the degenerate inputs at ``tol_degenerate`` (all in one compiled program)."""
+def test_vmap_gradients_and_degenerate_inputs(row, key):
+    """In float64, one compiled program per row: ``vmap`` over two generic and the
+    row's degenerate inputs (stacked where shapes agree) equals one unbatched call
+    per generic input; gradients are finite on every input; and fn(g·x) == g·fn(x)
+    on the degenerate inputs at ``tol_degenerate`` (the generic ones at ``tol64``)."""
     with jax.enable_x64(True):
-        inputs = [row.make_input(key, jnp.float64)]
+        k1, k2, k_sample = jax.random.split(key, 3)
+        generic = [row.make_input(k, jnp.float64) for k in (k1, k2)]
+        degenerate = []
         if row.degenerate_inputs is not None:
-            inputs += [
+            degenerate = [
                 cast_floating(x, jnp.float64)
                 for x in row.degenerate_inputs(jnp.float64)
             ]
-        check_eq = row.tol_degenerate is not None
+        inputs = generic + degenerate
+        tols = [row.tol64] * len(generic) + [row.tol_degenerate] * len(degenerate)
+        check_eq = any(t is not None for t in tols)
+        groups = _groups_of_equal_shape(inputs)
 
-        def program(inputs, key):
-            grads, sides = [], []
-            for i, x in enumerate(inputs):
-                if row.differentiable:
-                    loss, fl = _loss(row, x)
-                    grads.append(jax.grad(loss)(fl))
-                if check_eq and i > 0:
-                    sides.append(
-                        equivariance_sides(
-                            row.fn,
-                            row.group,
-                            x,
-                            act_in=row.act_in,
-                            act_out=row.act_out,
-                            key=jax.random.fold_in(key, i),
-                            num_samples=8,
-                            sample=row.sample,
-                        )
-                    )
-            return grads, sides
+        def one(x, key):
+            out = {"y": row.fn(x)}
+            if row.differentiable:
+                loss, fl = _loss(row, x)
+                out["grad"] = jax.grad(loss)(fl)
+            if check_eq:
+                out["sides"] = equivariance_sides(
+                    row.fn,
+                    row.group,
+                    x,
+                    act_in=row.act_in,
+                    act_out=row.act_out,
+                    key=key,
+                    num_samples=8,
+                    sample=row.sample,
+                )
+            return out
 
-        grads, sides = jax.jit(program)(inputs, key)
-        for g in grads:
-            chex.assert_tree_all_finite(g)
-        for i, s in enumerate(sides, start=1):
+        def program(stacks, singles, key):
+            batched = [jax.vmap(one, in_axes=(0, None))(xs, key) for xs in stacks]
+            return batched, [row.fn(x) for x in singles]
+
+        singles = generic[:1]
+        batched, single = jax.jit(program)([xs for _, xs in groups], singles, k_sample)
+
+        def take(tree, j):
+            return jax.tree_util.tree_map(lambda v: v[j], tree)
+
+        where = {
+            i: (g, j) for g, (idx, _) in enumerate(groups) for j, i in enumerate(idx)
+        }
+        for i, y1 in enumerate(single):
+            g, j = where[i]
+            yb = take(batched[g]["y"], j)
+            chex.assert_trees_all_equal_shapes_and_dtypes(yb, y1)
+            chex.assert_trees_all_close(yb, y1, rtol=1e-12, atol=1e-12)
+        for i, tol in enumerate(tols):
+            g, j = where[i]
+            out = take(batched[g], j)
+            if row.differentiable:
+                chex.assert_tree_all_finite(out["grad"])
+            if tol is None:
+                continue
+            kind = "generic" if i < len(generic) else "degenerate"
             assert_sides_close(
-                s,
-                tol=row.tol_degenerate,
-                name=f"{row.name} (degenerate input {i})",
+                out["sides"],
+                tol=tol,
+                name=f"{row.name} ({kind} input {i})",
                 group_name=row.group.name,
                 invariant=row.act_out is None,
             )

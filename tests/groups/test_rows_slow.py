@@ -14,11 +14,11 @@ common = importlib.import_module("tests.test_common")
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("row", SLOW_ROWS, ids=[r.name for r in SLOW_ROWS])
-def test_slow_rows_equivariance_dtype_and_vmap(row, dtype, key):
-    common.test_equivariance_dtype_and_vmap(row, "jit", dtype, key)
+def test_slow_rows_equivariance_and_dtype(row, dtype, key):
+    common.test_equivariance_and_dtype(row, "jit", dtype, key)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("row", SLOW_ROWS, ids=[r.name for r in SLOW_ROWS])
-def test_slow_rows_degenerate_inputs_and_gradients(row, key):
-    common.test_degenerate_inputs_and_gradients(row, key)
+def test_slow_rows_vmap_gradients_and_degenerate_inputs(row, key):
+    common.test_vmap_gradients_and_degenerate_inputs(row, key)

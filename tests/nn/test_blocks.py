@@ -49,31 +49,33 @@ def _act_in(R, inp):
 )
 def test_block_equivariant_jit_grad(dtype):
     with jax.enable_x64(dtype == jnp.float64):
-        mods = _block(nnx.Rngs(0))
+        # initialised in one compiled program (eagerly: one per parameter shape)
+        mods = nnx.jit(lambda: _block(nnx.Rngs(0)))()
         rng = np.random.default_rng(0)
         h = e3nn.IrrepsArray("4x0e+4x1o", jnp.asarray(rng.normal(size=(5, 16)), dtype))
         vec = jnp.asarray(rng.normal(size=(5, 3)), dtype)
         f = _fn(mods)
-        y = jax.jit(f)((h, vec))  # eagerly, every e3nn op dispatches alone
+        y = jax.eval_shape(f, (h, vec))  # traced only: the programs below compile f
         assert y.irreps == HIDDEN and y.dtype == dtype
-        eq.testing.assert_equivariant(
-            f, O3, (h, vec), act_in=_act_in, act_out=act, key=jax.random.key(1),
-            num_samples=4,
-        )  # fmt: skip
-        # control: a hidden non-equivariant term (raw vector into a scalar) fails
-        bad = (
-            lambda inp: (
-                f(inp)
-                + e3nn.IrrepsArray(  # noqa: E731
-                    HIDDEN, jnp.pad(inp[1][:, :1], ((0, 0), (0, HIDDEN.dim - 1)))
-                )
-            )
+        kw = dict(act_in=_act_in, act_out=act, key=jax.random.key(1), num_samples=4)
+        sides = jax.jit(lambda inp: eq.testing.equivariance_sides(f, O3, inp, **kw))(
+            (h, vec)
         )
-        with pytest.raises(AssertionError):
-            eq.testing.assert_equivariant(
-                bad, O3, (h, vec), act_in=_act_in, act_out=act,
-                key=jax.random.key(1), num_samples=4,
-            )  # fmt: skip
+        eq.testing.assert_sides_close(sides, tol=1e-4, dtype=dtype, name="block")
+
+        # control: a hidden non-equivariant term (a raw vector component into a
+        # scalar channel) added to the block fails the same check; act_irreps is
+        # linear, so the sides of f + term are the sums of the sides
+        def term(inp):
+            raw = inp[1][:, :1]
+            return e3nn.IrrepsArray(HIDDEN, jnp.pad(raw, ((0, 0), (0, HIDDEN.dim - 1))))
+
+        t = jax.jit(lambda inp: eq.testing.equivariance_sides(term, O3, inp, **kw))(
+            (h, vec)
+        )
+        bad = jax.tree.map(lambda a, b: a + b, sides, t)
+        with pytest.raises(AssertionError, match="not equivariant"):
+            eq.testing.assert_sides_close(bad, tol=1e-4, name="block + raw vector")
 
         def loss(mods, vec):
             return jnp.sum(_fn(mods)((h, vec)).array ** 2)

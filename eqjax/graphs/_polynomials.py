@@ -212,7 +212,9 @@ def polynomial_pattern(
             f"of ints, got edges={edges!r}, marked={marked!r}"
         ) from err
     if any(len(e) != 2 for e in es):
-        raise ValueError(f"polynomial_pattern: every edge must be a pair, got {edges!r}")
+        raise ValueError(
+            f"polynomial_pattern: every edge must be a pair, got {edges!r}"
+        )
     if len(es) > MAX_PATTERN_EDGES:
         raise ValueError(
             f"polynomial_pattern: at most {MAX_PATTERN_EDGES} edges, got {len(es)}"
@@ -268,7 +270,10 @@ def _orbit_representatives(adj: np.ndarray, k: int) -> list[tuple[int, ...]]:
 
 
 def _relabel(
-    edges: Sequence[tuple[int, int]], num_vertices: int, marked: tuple[int, ...], index: int
+    edges: Sequence[tuple[int, int]],
+    num_vertices: int,
+    marked: tuple[int, ...],
+    index: int,
 ) -> PolynomialPattern:
     """Marked vertices become ``0`` (and ``1``), the rest follow in order."""
     order = list(marked) + [v for v in range(num_vertices) if v not in marked]
@@ -353,7 +358,7 @@ def polynomial_basis(
       >>> [sum(p.kind == k for p in basis) for k in ("invariant", "node", "edge")]
       [3, 5, 10]
       >>> len(polynomial_basis(3, min_edges=1))
-      25
+      27
     """
     hi = _edge_count(max_edges, "max_edges", 1)
     lo = hi if min_edges is None else _edge_count(min_edges, "min_edges", 1)
@@ -483,7 +488,9 @@ def _plan(patterns: tuple[PolynomialPattern, ...]) -> _Plan:
                 fs, kind, lab = [(v, v)], "diag", t[0]
             else:
                 fs, kind, lab = [(v, letters[t[1]])], "A", t
-            ops.append((lab, fs, emit(_canonical(fs, lab, letters), (kind, (), "", ""))))
+            ops.append(
+                (lab, fs, emit(_canonical(fs, lab, letters), (kind, (), "", "")))
+            )
         path = _contraction_path(p.einsum)
         for n_step, pick in enumerate(path):
             picked = [ops[i] for i in pick]
@@ -529,8 +536,14 @@ def _dot(x1, t1: str, x2, t2: str, want: str):
     batch = [c for c in t1 if c in t2 and c in want]
     contract = [c for c in t1 if c in t2 and c not in want]
     dims = (
-        (tuple(1 + t1.index(c) for c in contract), tuple(1 + t2.index(c) for c in contract)),
-        ((0,) + tuple(1 + t1.index(c) for c in batch), (0,) + tuple(1 + t2.index(c) for c in batch)),
+        (
+            tuple(1 + t1.index(c) for c in contract),
+            tuple(1 + t2.index(c) for c in contract),
+        ),
+        (
+            (0,) + tuple(1 + t1.index(c) for c in batch),
+            (0,) + tuple(1 + t2.index(c) for c in batch),
+        ),
     )
     y = jax.lax.dot_general(x1, x2, dims)
     shared = set(batch) | set(contract)

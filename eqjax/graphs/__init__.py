@@ -7,6 +7,10 @@ partition (:func:`ign_linear`, :func:`ign_basis`). Mitton & Murray-Smith,
 k-hop ego networks, weights shared per sub-graph size bucket
 (:func:`ego_subgraphs`, :func:`spen_layer`, :func:`spen`). Xu et al., "How
 Powerful are Graph Neural Networks?" (ICLR 2019): the GIN baseline (:func:`gin`).
+Puny et al., "Equivariant Polynomials for Graph Neural Networks" (ICML 2023): the
+basis polynomials ``P_H`` of pattern graphs with 0, 1 or 2 marked vertices and
+whether PPGN computes them (:func:`polynomial_basis`, :func:`polynomial_pattern`,
+:func:`evaluate_polynomial`).
 """
 
 from ._ign import IGNParams as IGNParams
@@ -24,6 +28,13 @@ from ._models import ign_model as ign_model
 from ._models import ign_model_init as ign_model_init
 from ._models import mlp as mlp
 from ._models import mlp_init as mlp_init
+from ._polynomials import MAX_BASIS_EDGES as MAX_BASIS_EDGES
+from ._polynomials import MAX_PATTERN_EDGES as MAX_PATTERN_EDGES
+from ._polynomials import PolynomialPattern as PolynomialPattern
+from ._polynomials import evaluate_polynomial as evaluate_polynomial
+from ._polynomials import evaluate_polynomials as evaluate_polynomials
+from ._polynomials import polynomial_basis as polynomial_basis
+from ._polynomials import polynomial_pattern as polynomial_pattern
 from ._spen import DEFAULT_BUCKETS as DEFAULT_BUCKETS
 from ._spen import EgoSubgraphs as EgoSubgraphs
 from ._spen import SPENLayerParams as SPENLayerParams
@@ -40,15 +51,20 @@ from ._spen import spen_layer_init as spen_layer_init
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "MAX_BASIS_EDGES",
+    "MAX_PATTERN_EDGES",
     "EgoSubgraphs",
     "GINParams",
     "IGNModelParams",
     "IGNParams",
     "MLPParams",
+    "PolynomialPattern",
     "SPENLayerParams",
     "SPENParams",
     "SubgraphBucket",
     "ego_subgraphs",
+    "evaluate_polynomial",
+    "evaluate_polynomials",
     "gin",
     "gin_init",
     "graph_ids",
@@ -61,6 +77,8 @@ __all__ = [
     "ign_model_init",
     "mlp",
     "mlp_init",
+    "polynomial_basis",
+    "polynomial_pattern",
     "relabel_subgraphs",
     "set_partitions",
     "spen",

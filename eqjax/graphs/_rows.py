@@ -1,4 +1,5 @@
-"""Registry rows for eqjax.graphs: the IGN maps, the SPEN layer (node relabelling;
+"""Registry rows for eqjax.graphs: the IGN maps, a sample of equivariant
+polynomials (invariant, node- and edge-level, PPGN-computable or not), the SPEN layer (node relabelling;
 permuting the sub-graphs of one bucket), the SPEN model and GIN (graph-level
 invariance on a padded ``GraphsTuple``)."""
 
@@ -14,6 +15,7 @@ from ..groups import Sn, act_adjacency, act_graph, act_set, graph_node_permutati
 from ..testing import Transform
 from ._ign import ign_init, ign_linear
 from ._models import gin, gin_init
+from ._polynomials import evaluate_polynomials, polynomial_pattern
 from ._spen import (
     EgoSubgraphs,
     graph_subgraphs,
@@ -238,4 +240,71 @@ def _model_rows():
     ]
 
 
-ROWS: list[Transform] = [_ign_row(), *_spen_layer_rows(), *_model_rows()]
+def _polynomial_row():
+    """Three patterns of each kind (among them K4 and the 5-edge edge-level
+    pattern PPGN cannot compute), stacked on a feature axis per kind."""
+    P = polynomial_pattern  # hand-made (no networkx atlas at import time)
+    k4 = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    c4 = [(0, 1), (1, 2), (2, 3), (0, 3)]
+    paw = [(0, 1), (1, 2), (0, 2), (2, 3)]  # a triangle with a pendant edge
+    pats = {
+        "invariant": [P(k4), P(c4), P(paw)],
+        "node": [P(paw, (3,)), P(paw, (2,)), P(k4[1:], (0,))],
+        # K4 minus the edge 0-1, marked at 0 and 1: the 5-edge pattern PPGN misses
+        "edge": [P(k4[1:], (0, 1)), P(paw, (3, 0)), P(c4, (0, 2))],
+    }
+    assert (
+        not pats["edge"][0].ppgn_computable and not pats["invariant"][0].ppgn_computable
+    )
+    order = [p for k in ("invariant", "node", "edge") for p in pats[k]]
+
+    def fn(x):
+        A, mask = x
+        ys = evaluate_polynomials(order, A, mask)
+        return (
+            jnp.stack(ys[0:3], -1),
+            jnp.stack(ys[3:6], -1),
+            jnp.stack(ys[6:9], -1),
+        )
+
+    def act_in(p, x):
+        A, mask = x
+        return act_adjacency(p, A), act_set(p, mask, axis=-1)
+
+    def act_out(p, y):
+        y0, y1, y2 = y
+        return y0, act_set(p, y1), act_adjacency(p, y2, num_feature_axes=1)
+
+    mask = jnp.arange(_N) < _N - 1
+
+    def make_input(key, dtype):
+        A = jax.random.uniform(key, (_N, _N), dtype)
+        return (A + A.T) / 2, mask
+
+    def degenerate(dtype):
+        one = jnp.arange(_N) < 1
+        empty = jnp.zeros((_N,), bool)
+        z, o = jnp.zeros((_N, _N), dtype), jnp.ones((_N, _N), dtype)
+        return [(z, mask), (o, one), (o, empty), (o - jnp.eye(_N, dtype=dtype), mask)]
+
+    return Transform(
+        name="graphs.polynomials",
+        fn=fn,
+        group=Sn(_N),
+        act_in=act_in,
+        act_out=act_out,
+        make_input=make_input,
+        degenerate_inputs=degenerate,
+        notes="3 invariant (K4 first), 3 node-level, 3 edge-level (the 5-edge "
+        "non-PPGN one first) polynomials of a weighted adjacency, n=5, one padded "
+        "node (mask permuted with the nodes); degenerate: zeros, one real node, "
+        "empty graph, K_4 plus padding",
+    )
+
+
+ROWS: list[Transform] = [
+    _ign_row(),
+    _polynomial_row(),
+    *_spen_layer_rows(),
+    *_model_rows(),
+]

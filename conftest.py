@@ -5,8 +5,9 @@ the run's time.
 
 Tiers: the README's command (``python -m pytest -n auto``) is the fast tier;
 ``python -m pytest -n auto -m slow`` is the slow tier (experiment ``--quick`` runs,
-notebooks, the multi-device subprocess, long property runs). Items under
-``notebooks/`` and ``tests/experiments/`` are marked ``slow`` here.
+notebooks, the docstring examples, the multi-device subprocess, long property runs).
+Items under ``notebooks/``, ``tests/experiments/`` and ``eqjax/`` (doctests) are
+marked ``slow`` here.
 
 Area times: every test's setup + call + teardown time is attributed to an area
 (``tests/<area>/``, ``eqjax/<area>/`` doctests, and ``tests/test_common.py`` rows
@@ -76,7 +77,10 @@ def key(request):
     return jax.random.key(zlib.crc32(request.node.nodeid.encode()), impl="rbg")
 
 
-_SLOW_DIRS = ("notebooks/", "tests/experiments/")
+_SLOW_DIRS = ("notebooks/", "tests/experiments/", "eqjax/")
+"""Paths whose items are slow-tier: notebooks, experiment runs and the docstring
+examples (``eqjax/``: every doctest runs eagerly, one small compiled program per
+operation and shape; together about a sixth of the fast tier's time)."""
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,11 +2,87 @@
 
 from __future__ import annotations
 
+import functools
+
 import e3nn_jax as e3nn
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from ._base import check_orthogonal_values, check_square
+
+
+def _fibonacci_sphere(n: int) -> np.ndarray:
+    i = np.arange(n) + 0.5
+    z = 1.0 - 2.0 * i / n
+    r = np.sqrt(1.0 - z * z)
+    phi = np.pi * (1.0 + 5.0**0.5) * i
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=-1)
+
+
+@functools.cache
+def _sh_table(l: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(P, Y⁺)``: ``3(2l+1)`` Fibonacci points on the sphere (rows of ``P``) and
+    the pseudo-inverse of their degree-``l`` harmonics ``Y = Y_l(P)`` (``n × (2l+1)``),
+    computed once per ``l`` in float64 on the host. ``Y`` has full column rank
+    with a condition number below 4 for every ``l`` up to 20 (measured with
+    ``np.linalg.cond``), so ``Y⁺`` loses no more than two bits."""
+    P = _fibonacci_sphere(3 * (2 * l + 1))
+    with (
+        jax.ensure_compile_time_eval(),
+        jax.enable_x64(True),
+        jax.numpy_rank_promotion("allow"),
+    ):
+        ir = e3nn.Irrep(l, (-1) ** l)
+        Y = np.asarray(
+            e3nn.spherical_harmonics(e3nn.Irreps([ir]), jnp.asarray(P), False).array,
+            dtype=np.float64,
+        )
+    return P, np.linalg.pinv(Y)
+
+
+def wigner_D(l: int, R: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch d d"]:
+    """The real Wigner-D matrix ``D^l(R)`` of a rotation ``R ∈ SO(3)`` in e3nn-jax's
+    basis, ``d = 2l + 1``: equal to ``e3nn.Irrep(l, p).D_from_matrix(R)``.
+
+    Spherical harmonics transform by it, ``Y_l(R p) = D^l(R) Y_l(p)``; evaluating
+    them at ``3(2l+1)`` fixed points ``P`` on the sphere and solving once (a
+    constant pseudo-inverse ``Y_l(P)⁺``) gives ``D^l(R) = (Y_l(P)⁺ Y_l(R P))ᵀ``: a
+    polynomial in the entries of ``R`` — no Euler angles, so it is smooth
+    everywhere (finite gradients at the identity and at gimbal lock) and compiles
+    to a few small matrix products.
+
+    Args:
+      l: the degree, a non-negative Python int.
+      R: ``(*batch, 3, 3)`` rotation matrices (proper; see :func:`act_irreps` for
+        reflections).
+
+    Returns:
+      ``(*batch, 2l+1, 2l+1)`` in the dtype of ``R``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> R = jnp.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+      >>> bool(jnp.allclose(wigner_D(1, R), R, atol=1e-6))  # "1o" is the vector
+      True
+    """
+    if isinstance(l, bool) or not isinstance(l, int | np.integer) or l < 0:
+        raise ValueError(f"wigner_D: l must be a non-negative int, got {l!r}")
+    check_square(R, 3, "wigner_D (R)")
+    if not jnp.issubdtype(R.dtype, jnp.floating):
+        raise TypeError(f"wigner_D: R must be floating, got dtype {R.dtype}")
+    l = int(l)
+    P, pinv = _sh_table(l)
+    ir = e3nn.Irrep(l, (-1) ** l)
+    RP = jnp.einsum("...ij,nj->...ni", R, jnp.asarray(P, R.dtype))
+    with jax.numpy_rank_promotion(
+        "allow"
+    ):  # e3nn's recursion broadcasts by rank at l ≥ 9
+        Y = e3nn.spherical_harmonics(e3nn.Irreps([ir]), RP, False).array  # (..., n, d)
+    return jnp.swapaxes(
+        jnp.einsum("kn,...nm->...km", jnp.asarray(pinv, R.dtype), Y), -1, -2
+    )
 
 
 def act_irreps(R: Float[Array, "*batch 3 3"], x: e3nn.IrrepsArray) -> e3nn.IrrepsArray:
@@ -15,8 +91,8 @@ def act_irreps(R: Float[Array, "*batch 3 3"], x: e3nn.IrrepsArray) -> e3nn.Irrep
 
     Conventions are e3nn-jax's (basis, ordering, normalisation and parity), so the
     result agrees with ``x.transform_by_matrix(R)``; this version applies one
-    ``(2l+1)²`` Wigner block per distinct irrep instead of a full ``dim × dim``
-    matrix.
+    ``(2l+1)²`` Wigner block per distinct irrep (:func:`wigner_D`, polynomial in
+    ``R``) instead of a full ``dim × dim`` matrix built from Euler angles.
 
     Args:
       R: ``(*batch, 3, 3)`` orthogonal matrices (reflections allowed).
@@ -41,17 +117,18 @@ def act_irreps(R: Float[Array, "*batch 3 3"], x: e3nn.IrrepsArray) -> e3nn.Irrep
     if R.dtype != x.dtype:
         raise TypeError(f"act_irreps: R has dtype {R.dtype} but x has dtype {x.dtype}")
     det = jnp.sign(jnp.linalg.det(R))
-    k = (1 - det) / 2
-    alpha, beta, gamma = e3nn.matrix_to_angles(R * det[..., None, None])
+    proper = R * det[..., None, None]
     batch = jnp.broadcast_shapes(R.shape[:-2], x.shape[:-1])
     cache: dict = {}
     chunks = []
-    for (mul, ir), chunk in zip(x.irreps, x.chunks, strict=True):
+    for (_, ir), chunk in zip(x.irreps, x.chunks, strict=True):
         if chunk is None:
             chunks.append(None)
             continue
         if ir not in cache:
-            cache[ir] = ir.D_from_angles(alpha, beta, gamma, k).astype(x.dtype)
+            D = wigner_D(ir.l, proper)
+            if ir.p == -1:  # p^k with k = (1 - det) / 2: the sign of det
+                D = D * det[..., None, None]
+            cache[ir] = D.astype(x.dtype)
         chunks.append(jnp.einsum("...ij,...uj->...ui", cache[ir], chunk))
-        del mul
     return e3nn.from_chunks(x.irreps, chunks, batch, x.dtype)

@@ -31,6 +31,50 @@ def test_act_irreps_matches_e3nn_transform_by_matrix(key):
         np.testing.assert_allclose(ours, ref, atol=1e-12)
 
 
+def test_wigner_D_homomorphism_orthogonality_and_smooth_gradients(key):
+    """D(R1 R2) = D(R1) D(R2), D orthogonal, D(I) = I for l = 0..10 (float64 <
+    1e-12); gradients finite at the identity and at Euler-angle gimbal lock (a half
+    turn about y); the transpose, an anti-homomorphism, is the control that fails."""
+    ls = range(11)
+
+    @jax.jit
+    def program(key):
+        R1, R2 = G.SO3.sample(key, (2, 4))
+        out = []
+        for l in ls:
+            d1, d2, d12 = (G.wigner_D(l, R) for R in (R1, R2, R1 @ R2))
+            gram = jnp.swapaxes(d1, -1, -2) @ d1
+            out.append((d1, d2, d12, gram, G.wigner_D(l, jnp.eye(3))))
+        half_y = jnp.diag(jnp.array([-1.0, 1.0, -1.0]))
+        grad = jax.grad(
+            lambda R: sum(jnp.sum(jnp.sin(G.wigner_D(l, R))) for l in (1, 2, 5))
+        )
+        return out, jax.vmap(grad)(jnp.stack([jnp.eye(3), half_y]))
+
+    with jax.enable_x64(True):
+        out, grads = program(key)
+        for l, (d1, d2, d12, gram, ident) in zip(ls, out, strict=True):
+            eye = np.eye(2 * l + 1)
+            np.testing.assert_allclose(d12, d1 @ d2, atol=1e-12, err_msg=f"l={l}")
+            np.testing.assert_allclose(
+                gram, np.broadcast_to(eye, gram.shape), atol=1e-12
+            )
+            np.testing.assert_allclose(ident, eye, atol=1e-12)
+        assert np.all(np.isfinite(grads))
+        # control: the transpose is an anti-homomorphism, (AB)ᵀ = BᵀAᵀ ≠ AᵀBᵀ
+        d1, d2, d12, _, _ = (np.asarray(v) for v in out[2])
+        t = lambda d: np.swapaxes(d, -1, -2)  # noqa: E731
+        assert np.max(np.abs(t(d12) - t(d1) @ t(d2))) > 1e-2
+    with pytest.raises(ValueError, match="non-negative int"):
+        G.wigner_D(-1, jnp.eye(3))
+    with pytest.raises(ValueError, match="non-negative int"):
+        G.wigner_D(1.0, jnp.eye(3))  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        G.wigner_D(1, jnp.eye(2))
+    with pytest.raises(TypeError, match="floating"):
+        G.wigner_D(1, jnp.eye(3, dtype=jnp.int32))
+
+
 def test_act_irreps_on_spherical_harmonics(key):
     """Independent check: Y(R x) = D(R) Y(x), with the parity (-1)^l of Y."""
     irreps = e3nn.Irreps.spherical_harmonics(5)

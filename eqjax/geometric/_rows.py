@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import geometric as geo
 from ..groups import E3, EuclideanElement
-from ..testing import Transform
+from ..testing import Transform, built_once
 
 _N = 6  # nodes per cloud
 _S, _R = (np.nonzero(1 - np.eye(_N))[1], np.nonzero(1 - np.eye(_N))[0])
@@ -83,7 +83,7 @@ def _graph(pos, **nodes):
     )
 
 
-def _models():
+def _build_models():
     from flax import nnx
 
     from ..nn import PONITA, EGNNLayer
@@ -101,12 +101,12 @@ def _models():
     return egnn, h0, pc, fb
 
 
-_EGNN, _H0, _PC, _FB = _models()
+_models = built_once(_build_models)  # on first use, not at import
 
 
 def _egnn(inputs):
     h, x, v = inputs
-    return _EGNN(h, x, _SENDERS, _RECEIVERS, v=v)
+    return _models()[0](h, x, _SENDERS, _RECEIVERS, v=v)
 
 
 def _egnn_input(key, dtype):
@@ -125,12 +125,18 @@ def _egnn_act(g, hxv):
 
 def _egnn_degenerate(dtype):
     x = _coincident(dtype)
-    return [(jnp.asarray(_H0, dtype), jnp.asarray(x, dtype), jnp.zeros((_N, 3), dtype))]
+    return [
+        (
+            jnp.asarray(_models()[1], dtype),
+            jnp.asarray(x, dtype),
+            jnp.zeros((_N, 3), dtype),
+        )
+    ]
 
 
 def _ponita_pc(inputs):
     pos, ori, vec = inputs
-    return _PC(_graph(pos, orientations=ori, vectors=vec[:, None, :]))
+    return _models()[2](_graph(pos, orientations=ori, vectors=vec[:, None, :]))
 
 
 def _pc_model_input(key, dtype):
@@ -149,7 +155,7 @@ def _out_act(g, out):
 
 
 def _ponita_fb(pos):
-    return _FB(_graph(pos))
+    return _models()[3](_graph(pos))
 
 
 def _octahedral_sample(key, shape=(), dtype=None):

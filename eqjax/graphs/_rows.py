@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import datasets as ds
 from ..groups import Sn, act_adjacency, act_graph, act_set, graph_node_permutations
-from ..testing import Transform
+from ..testing import Transform, built_once
 from ._ign import ign_init, ign_linear
 from ._models import gin, gin_init
 from ._polynomials import evaluate_polynomials, polynomial_pattern
@@ -38,13 +38,13 @@ def _ign_params():
 
 
 def _ign_row():
-    params = _ign_params()
+    params = built_once(_ign_params)
 
     def fn(x):
         x1, x2, mask = x
 
         def f(o, v):
-            p = params[o]
+            p = params()[o]
             assert p.bias is not None
             p = p._replace(
                 weights=p.weights.astype(v.dtype),
@@ -119,12 +119,15 @@ _NE = int(np.asarray(_GT.senders).shape[0])
 
 
 def _spen_layer_rows():
-    k = jax.random.split(jax.random.key(3), len(_BUCKETS))
-    params = [spen_layer_init(kb, 3, 2, 4, 4) for kb in k]
+    def init():
+        k = jax.random.split(jax.random.key(3), len(_BUCKETS))
+        return [spen_layer_init(kb, 3, 2, 4, 4) for kb in k]
+
+    params = built_once(init)
 
     def fn(x):
         h, e, subs = x
-        p = jax.tree_util.tree_map(lambda v: v.astype(h.dtype), params)
+        p = jax.tree_util.tree_map(lambda v: v.astype(h.dtype), params())
         return spen_layer(p, h, e, subs, activation=jax.nn.softplus)
 
     def make_input(key, dtype):
@@ -185,8 +188,12 @@ def _spen_layer_rows():
 
 def _model_rows():
     group = graph_node_permutations(_GT)
-    sp = spen_init(jax.random.key(5), 3, 6, 2, num_layers=1, num_buckets=len(_BUCKETS))
-    gp = gin_init(jax.random.key(6), 3, 6, 2, num_layers=2)
+    sp = built_once(
+        lambda: spen_init(
+            jax.random.key(5), 3, 6, 2, num_layers=1, num_buckets=len(_BUCKETS)
+        )
+    )
+    gp = built_once(lambda: gin_init(jax.random.key(6), 3, 6, 2, num_layers=2))
 
     def make_input(key, dtype):
         gt = jax.tree_util.tree_map(jnp.asarray, _GT)
@@ -205,12 +212,12 @@ def _model_rows():
 
     def spen_fn(x):
         gt, subs = x
-        return spen(cast(sp, gt.nodes.dtype), gt, subs)
+        return spen(cast(sp(), gt.nodes.dtype), gt, subs)
 
     def gin_fn(x):
         gt, _ = x
         g: jraph.GraphsTuple = gt
-        return gin(cast(gp, jnp.asarray(g.nodes).dtype), g)
+        return gin(cast(gp(), jnp.asarray(g.nodes).dtype), g)
 
     note = (
         "graph-level outputs [n_graph, 2] of a padded batch (a 4-cycle with a "

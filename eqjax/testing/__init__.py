@@ -21,6 +21,7 @@ from ._fixtures import random_cloud as random_cloud
 from ._fixtures import random_graph as random_graph
 from ._registry import RegistryError as RegistryError
 from ._registry import Transform as Transform
+from ._registry import built_once as built_once
 from ._registry import discover_areas as discover_areas
 from ._registry import registered as registered
 
@@ -32,6 +33,7 @@ __all__ = [
     "assert_equivariant",
     "assert_invariant",
     "assert_sides_close",
+    "built_once",
     "cast_floating",
     "default_tolerance",
     "discover_areas",

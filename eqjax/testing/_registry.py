@@ -14,11 +14,14 @@ the area.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import importlib.util
 import pkgutil
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import jax
 
 from ..groups import Action, Group
 
@@ -89,6 +92,29 @@ class Transform:
     sample: Callable[..., Any] | None = None
     differentiable: bool = True
     notes: str = ""
+
+
+def built_once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make`` as a cached zero-argument function that evaluates eagerly.
+
+    For a row's constants (model parameters, NNX modules, sampled weights): built
+    on the first call, not when the area's ``_rows.py`` is imported (every test
+    worker imports every area's rows), and with concrete values even when the first
+    call happens while ``fn`` is being traced.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> weights = built_once(lambda: jax.random.normal(jax.random.key(0), (3,)))
+      >>> jax.jit(lambda x: x * weights())(jnp.ones(3)).shape, weights() is weights()
+      ((3,), True)
+    """
+
+    @functools.cache
+    def get():
+        with jax.ensure_compile_time_eval():
+            return make()
+
+    return get
 
 
 def discover_areas(package: str = PACKAGE) -> tuple[str, ...]:

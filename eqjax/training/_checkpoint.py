@@ -91,7 +91,20 @@ class Checkpointer:
         self.keep, self.asynchronous = keep, asynchronous
         self._pending: int | None = None
         self._closed = False
+        self._remove_unfinished_saves()
         self._manager = self._new_manager()
+
+    def _remove_unfinished_saves(self) -> None:
+        """Delete Orbax's temporary step folders (``<step>.orbax-checkpoint-tmp*``:
+        a save that a kill interrupted) once, synchronously, on process 0. Orbax's
+        own ``cleanup_tmp_directories`` does this in a background thread per
+        manager, and the manager made again in :meth:`restore_latest` raced the
+        first one's thread on the same folder (``FileNotFoundError`` on resume)."""
+        if jax.process_index() == 0 and self.directory.is_dir():
+            for p in self.directory.iterdir():
+                if ".orbax-checkpoint-tmp" in p.name:
+                    shutil.rmtree(p, ignore_errors=True)
+        _barrier("eqjax_remove_unfinished")
 
     def _new_manager(self) -> ocp.CheckpointManager:
         return ocp.CheckpointManager(
@@ -99,7 +112,7 @@ class Checkpointer:
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=self.keep,
                 create=True,
-                cleanup_tmp_directories=True,
+                cleanup_tmp_directories=False,  # done once in __init__
                 enable_async_checkpointing=self.asynchronous,
             ),
         )

@@ -35,7 +35,7 @@ FLOAT_GROUPS = [
 ALL_GROUPS = FLOAT_GROUPS + [G.Sn(7), G.Sn(1)]
 
 # one group of each kind in the fast tier (the rest run in the slow tier)
-_FAST = {"SO2", "O3", "SE3", "GLPlus(3)", "Aff(3)", "Sn(7)"}
+_FAST = {"SO2", "O3", "SE3", "Aff(3)", "Sn(7)"}  # Aff(3): GL(3) with translations
 TIERED_GROUPS = [
     pytest.param(g, id=g.name, marks=[] if g.name in _FAST else [pytest.mark.slow])
     for g in ALL_GROUPS

@@ -401,6 +401,12 @@ def _group_cases() -> list[Case]:
     add("act_irreps", "wrong shape R", lambda: G.act_irreps(jnp.eye(2), _irreps()))
     add("act_irreps", "1e30 input", lambda: G.act_irreps(REFL, _irreps(1e30)), True,
         lambda y: _close(np.linalg.norm(y.array), np.linalg.norm(_irreps(1e30).array)))  # fmt: skip
+    add("wigner_D", "negative l", lambda: G.wigner_D(-1, I3))
+    add("wigner_D", "float l", lambda: G.wigner_D(1.5, I3))  # type: ignore[arg-type]
+    add("wigner_D", "wrong shape R", lambda: G.wigner_D(1, jnp.eye(2)))
+    add("wigner_D", "int R", lambda: G.wigner_D(1, jnp.eye(3, dtype=jnp.int32)))
+    add("wigner_D", "identity", lambda: G.wigner_D(3, I3), True,
+        lambda D: _close(D, np.eye(7)))  # fmt: skip
     add("act_vectors", "wrong shape", lambda: G.act_vectors(I3, jnp.ones(2)))
     add(
         "act_vectors", "vector element", lambda: G.act_vectors(jnp.ones(3), jnp.ones(3))
@@ -456,6 +462,7 @@ def _testing_cases() -> list[Case]:
 
     common = dict(act_in=G.O3.act, act_out=G.O3.act, key=K)
     ident = lambda p: p  # noqa: E731
+    add("built_once", "not callable", lambda: T.built_once(3))  # type: ignore[arg-type]
     for nm in ("equivariance_error", "equivariance_errors", "equivariance_sides"):
         f = getattr(T, nm)
         add(

@@ -108,6 +108,8 @@ def built_once(make: Callable[[], Any]) -> Callable[[], Any]:
       >>> jax.jit(lambda x: x * weights())(jnp.ones(3)).shape, weights() is weights()
       ((3,), True)
     """
+    if not callable(make):
+        raise TypeError(f"built_once expects a zero-argument callable, got {make!r}")
 
     @functools.cache
     def get():

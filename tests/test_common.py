@@ -111,8 +111,8 @@ def _groups_of_equal_shape(inputs):
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_vmap_gradients_and_degenerate_inputs(row, key):
     """In float64, one compiled program per row: ``vmap`` over two generic and the
-    row's degenerate inputs (stacked where shapes agree) equals one unbatched call
-    per generic input; gradients are finite on every input; and fn(g·x) == g·fn(x)
+    row's degenerate inputs (stacked where shapes agree) equals an unbatched call on
+    the first generic input (to 1e-12); gradients are finite on every input; and fn(g·x) == g·fn(x)
     on the degenerate inputs at ``tol_degenerate`` (the generic ones at ``tol64``)."""
     with jax.enable_x64(True):
         k1, k2, k_sample = jax.random.split(key, 3)

@@ -401,6 +401,8 @@ def _group_cases() -> list[Case]:
     add("act_irreps", "wrong shape R", lambda: G.act_irreps(jnp.eye(2), _irreps()))
     add("act_irreps", "1e30 input", lambda: G.act_irreps(REFL, _irreps(1e30)), True,
         lambda y: _close(np.linalg.norm(y.array), np.linalg.norm(_irreps(1e30).array)))  # fmt: skip
+    add("fibonacci_sphere", "zero points", lambda: G.fibonacci_sphere(0))
+    add("fibonacci_sphere", "float count", lambda: G.fibonacci_sphere(2.5))  # type: ignore[arg-type]
     add("wigner_D", "negative l", lambda: G.wigner_D(-1, I3))
     add("wigner_D", "float l", lambda: G.wigner_D(1.5, I3))  # type: ignore[arg-type]
     add("wigner_D", "wrong shape R", lambda: G.wigner_D(1, jnp.eye(2)))

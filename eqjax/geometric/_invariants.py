@@ -20,23 +20,16 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from ..groups import fibonacci_sphere
 from ._neighbours import _check_positions, _is_concrete
 
 _KINDS = ("fibonacci", "repulsion", "octahedral")
 
 
-def _fibonacci(n: int) -> np.ndarray:
-    i = np.arange(n, dtype=np.float64) + 0.5
-    z = 1.0 - 2.0 * i / n
-    r = np.sqrt(np.maximum(1.0 - z * z, 0.0))
-    phi = np.pi * (1.0 + np.sqrt(5.0)) * i
-    return np.stack([r * np.cos(phi), r * np.sin(phi), z], -1)
-
-
 @functools.cache
 def _grid(n: int, kind: str) -> np.ndarray:
     if kind == "fibonacci":
-        return _fibonacci(n)
+        return fibonacci_sphere(n)
     if kind == "octahedral":
         if n != 6:
             raise ValueError(f"sphere_grid(kind='octahedral') has 6 points, got {n}")
@@ -44,7 +37,7 @@ def _grid(n: int, kind: str) -> np.ndarray:
         return np.concatenate([e, -e])
     # repulsion: projected gradient descent on the Riesz s=1 (Coulomb) energy,
     # from the Fibonacci grid, fixed step count: deterministic.
-    x = _fibonacci(n)
+    x = fibonacci_sphere(n)
     step = 0.5 / n
     for _ in range(300):
         d = x[:, None, :] - x[None, :, :]

@@ -17,6 +17,7 @@ from ._euclidean import act_vectors as act_vectors
 from ._euclidean import se3_exp as se3_exp
 from ._euclidean import se3_log as se3_log
 from ._irreps import act_irreps as act_irreps
+from ._irreps import fibonacci_sphere as fibonacci_sphere
 from ._irreps import wigner_D as wigner_D
 from ._linear import SL as SL
 from ._linear import Aff as Aff
@@ -91,4 +92,5 @@ __all__ = [
     "so3_log",
     "vee",
     "wigner_D",
+    "fibonacci_sphere",
 ]

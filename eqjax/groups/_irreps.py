@@ -13,12 +13,26 @@ from jaxtyping import Array, Float
 from ._base import check_orthogonal_values, check_square
 
 
-def _fibonacci_sphere(n: int) -> np.ndarray:
-    i = np.arange(n) + 0.5
+def fibonacci_sphere(n: int) -> np.ndarray:
+    """``n`` near-uniform points on the unit sphere (the golden-angle spiral: equal
+    areas in ``z``), a host-side NumPy ``(n, 3)`` float64 array.
+
+    Used for the fixed points of :func:`wigner_D` and, in :mod:`eqjax.geometric`,
+    for PONITA's Fibonacci orientation grid.
+
+    Example:
+      >>> import numpy as np
+      >>> p = fibonacci_sphere(10)
+      >>> p.shape, bool(np.allclose(np.linalg.norm(p, axis=-1), 1.0))
+      ((10, 3), True)
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise ValueError(f"fibonacci_sphere: n must be a positive int, got {n!r}")
+    i = np.arange(int(n), dtype=np.float64) + 0.5
     z = 1.0 - 2.0 * i / n
-    r = np.sqrt(1.0 - z * z)
-    phi = np.pi * (1.0 + 5.0**0.5) * i
-    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=-1)
+    r = np.sqrt(np.maximum(1.0 - z * z, 0.0))
+    phi = np.pi * (1.0 + np.sqrt(5.0)) * i
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], -1)
 
 
 @functools.cache
@@ -28,7 +42,7 @@ def _sh_table(l: int) -> tuple[np.ndarray, np.ndarray]:
     computed once per ``l`` in float64 on the host. ``Y`` has full column rank
     with a condition number below 4 for every ``l`` up to 20 (measured with
     ``np.linalg.cond``), so ``Y⁺`` loses no more than two bits."""
-    P = _fibonacci_sphere(3 * (2 * l + 1))
+    P = fibonacci_sphere(3 * (2 * l + 1))
     with (
         jax.ensure_compile_time_eval(),
         jax.enable_x64(True),

@@ -77,6 +77,24 @@ def key(request):
     return jax.random.key(zlib.crc32(request.node.nodeid.encode()), impl="rbg")
 
 
+@pytest.fixture(autouse=True)
+def _x64_does_not_leak():
+    """A test (or an experiment run in-process) that switches ``jax_enable_x64``
+    on globally changes the dtypes of every later test in its worker, the doctests
+    above all: scope it with ``with jax.enable_x64(...)``. The flag is restored and
+    the test errors, so the leak is named where it happens."""
+    before = bool(jax.config.jax_enable_x64)
+    yield
+    after = bool(jax.config.jax_enable_x64)
+    if after != before:
+        jax.config.update("jax_enable_x64", before)
+        pytest.fail(
+            f"jax_enable_x64 leaked ({before} -> {after}): scope it with "
+            "`with jax.enable_x64(...)`",
+            pytrace=False,
+        )
+
+
 _SLOW_DIRS = ("notebooks/", "tests/experiments/", "eqjax/")
 """Paths whose items are slow-tier: notebooks, experiment runs and the docstring
 examples (``eqjax/``: every doctest runs eagerly, one small compiled program per

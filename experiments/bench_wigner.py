@@ -56,13 +56,31 @@ def main(argv: list[str]) -> int:
 
     import e3nn_jax as e3nn
     import jax
-    import numpy as np
 
     import eqjax as eq
 
     from ._common import time_call, write_table
 
-    jax.config.update("jax_enable_x64", True)
+    with jax.enable_x64(True):  # scoped: callers in the same process keep float32
+        rows = _measure(args, e3nn, eq, time_call)
+    header = ["irreps", "compile ours (s)", "compile e3nn (s)", "compile ratio",
+              "call ours (ms)", "call e3nn (ms)", "call ratio", "max |diff| (float64)"]  # fmt: skip
+    pre = (
+        f"# {DESCRIPTION}\n\nOne jit program per row: the action on {args.batch} O(3) "
+        "elements (reflections included) plus the gradient of a scalar of it with "
+        f"respect to the rotations; float64; backend {jax.default_backend()}. Ratios are "
+        "e3nn / eqjax (above 1: eqjax faster). No paper figure exists for this; budget: "
+        "seconds of CPU."
+    )
+    print(write_table(NAME, NAME, header, rows, pre))
+    return 0
+
+
+def _measure(args, e3nn, eq, time_call):
+    """One row per irreps string: compile and call times of both programs."""
+    import jax
+    import numpy as np
+
     rows = []
     for irreps in IRREPS[:1] if args.quick else IRREPS:
         key = jax.random.key(0)
@@ -90,14 +108,4 @@ def main(argv: list[str]) -> int:
         )
         print(f"{irreps}: compile {c_ours:.2f} s vs {c_ref:.2f} s; call {1e3 * t_ours:.3f} ms "
               f"vs {1e3 * t_ref:.3f} ms; max |difference| {diff:.1e}")  # fmt: skip
-    header = ["irreps", "compile ours (s)", "compile e3nn (s)", "compile ratio",
-              "call ours (ms)", "call e3nn (ms)", "call ratio", "max |diff| (float64)"]  # fmt: skip
-    pre = (
-        f"# {DESCRIPTION}\n\nOne jit program per row: the action on {args.batch} O(3) "
-        "elements (reflections included) plus the gradient of a scalar of it with "
-        f"respect to the rotations; float64; backend {jax.default_backend()}. Ratios are "
-        "e3nn / eqjax (above 1: eqjax faster). No paper figure exists for this; budget: "
-        "seconds of CPU."
-    )
-    print(write_table(NAME, NAME, header, rows, pre))
-    return 0
+    return rows

@@ -10,7 +10,10 @@ Powerful are Graph Neural Networks?" (ICLR 2019): the GIN baseline (:func:`gin`)
 Puny et al., "Equivariant Polynomials for Graph Neural Networks" (ICML 2023): the
 basis polynomials ``P_H`` of pattern graphs with 0, 1 or 2 marked vertices and
 whether PPGN computes them (:func:`polynomial_basis`, :func:`polynomial_pattern`,
-:func:`evaluate_polynomial`).
+:func:`evaluate_polynomial`). Maron et al., "Provably Powerful Graph Networks"
+(NeurIPS 2019) and Puny et al.'s PPGN++: matrix-product blocks on dense pair
+tensors, with the polynomials PPGN cannot compute as extra input channels
+(:func:`ppgn_block`, :func:`ppgn`, :func:`ppgn_input`, :func:`ppgn_plus_patterns`).
 """
 
 from ._ign import IGNParams as IGNParams
@@ -35,6 +38,14 @@ from ._polynomials import evaluate_polynomial as evaluate_polynomial
 from ._polynomials import evaluate_polynomials as evaluate_polynomials
 from ._polynomials import polynomial_basis as polynomial_basis
 from ._polynomials import polynomial_pattern as polynomial_pattern
+from ._ppgn import PPGNBlockParams as PPGNBlockParams
+from ._ppgn import PPGNParams as PPGNParams
+from ._ppgn import ppgn as ppgn
+from ._ppgn import ppgn_block as ppgn_block
+from ._ppgn import ppgn_block_init as ppgn_block_init
+from ._ppgn import ppgn_init as ppgn_init
+from ._ppgn import ppgn_input as ppgn_input
+from ._ppgn import ppgn_plus_patterns as ppgn_plus_patterns
 from ._spen import DEFAULT_BUCKETS as DEFAULT_BUCKETS
 from ._spen import EgoSubgraphs as EgoSubgraphs
 from ._spen import SPENLayerParams as SPENLayerParams
@@ -58,6 +69,8 @@ __all__ = [
     "IGNModelParams",
     "IGNParams",
     "MLPParams",
+    "PPGNBlockParams",
+    "PPGNParams",
     "PolynomialPattern",
     "SPENLayerParams",
     "SPENParams",
@@ -79,6 +92,12 @@ __all__ = [
     "mlp_init",
     "polynomial_basis",
     "polynomial_pattern",
+    "ppgn",
+    "ppgn_block",
+    "ppgn_block_init",
+    "ppgn_init",
+    "ppgn_input",
+    "ppgn_plus_patterns",
     "relabel_subgraphs",
     "set_partitions",
     "spen",

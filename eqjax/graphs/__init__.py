@@ -14,6 +14,10 @@ whether PPGN computes them (:func:`polynomial_basis`, :func:`polynomial_pattern`
 (NeurIPS 2019) and Puny et al.'s PPGN++: matrix-product blocks on dense pair
 tensors, with the polynomials PPGN cannot compute as extra input channels
 (:func:`ppgn_block`, :func:`ppgn`, :func:`ppgn_input`, :func:`ppgn_plus_patterns`).
+Huang et al., "On the Stability of Expressive Positional Encodings for Graphs"
+(ICLR 2024): SPE, ``ρ([V diag(φ_ℓ(λ)) Vᵀ]_ℓ)`` on normalised-Laplacian eigenpairs,
+with the raw-eigenvector and SignNet-style baselines (:func:`laplacian_eigenpairs`,
+:func:`laplacian_eigh`, :func:`spe`, :func:`eigvec_pe`, :func:`signnet_pe`).
 """
 
 from ._ign import IGNParams as IGNParams
@@ -46,6 +50,20 @@ from ._ppgn import ppgn_block_init as ppgn_block_init
 from ._ppgn import ppgn_init as ppgn_init
 from ._ppgn import ppgn_input as ppgn_input
 from ._ppgn import ppgn_plus_patterns as ppgn_plus_patterns
+from ._spe import PAD_EIGENVALUE as PAD_EIGENVALUE
+from ._spe import Eigenpairs as Eigenpairs
+from ._spe import EigvecPEParams as EigvecPEParams
+from ._spe import SignNetParams as SignNetParams
+from ._spe import SPEParams as SPEParams
+from ._spe import eigvec_pe as eigvec_pe
+from ._spe import eigvec_pe_init as eigvec_pe_init
+from ._spe import laplacian_eigenpairs as laplacian_eigenpairs
+from ._spe import laplacian_eigh as laplacian_eigh
+from ._spe import normalized_laplacian as normalized_laplacian
+from ._spe import signnet_pe as signnet_pe
+from ._spe import signnet_pe_init as signnet_pe_init
+from ._spe import spe as spe
+from ._spe import spe_init as spe_init
 from ._spen import DEFAULT_BUCKETS as DEFAULT_BUCKETS
 from ._spen import EgoSubgraphs as EgoSubgraphs
 from ._spen import SPENLayerParams as SPENLayerParams
@@ -64,7 +82,10 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "MAX_BASIS_EDGES",
     "MAX_PATTERN_EDGES",
+    "PAD_EIGENVALUE",
     "EgoSubgraphs",
+    "Eigenpairs",
+    "EigvecPEParams",
     "GINParams",
     "IGNModelParams",
     "IGNParams",
@@ -74,8 +95,12 @@ __all__ = [
     "PolynomialPattern",
     "SPENLayerParams",
     "SPENParams",
+    "SPEParams",
+    "SignNetParams",
     "SubgraphBucket",
     "ego_subgraphs",
+    "eigvec_pe",
+    "eigvec_pe_init",
     "evaluate_polynomial",
     "evaluate_polynomials",
     "gin",
@@ -88,8 +113,11 @@ __all__ = [
     "ign_linear",
     "ign_model",
     "ign_model_init",
+    "laplacian_eigenpairs",
+    "laplacian_eigh",
     "mlp",
     "mlp_init",
+    "normalized_laplacian",
     "polynomial_basis",
     "polynomial_pattern",
     "ppgn",
@@ -100,6 +128,10 @@ __all__ = [
     "ppgn_plus_patterns",
     "relabel_subgraphs",
     "set_partitions",
+    "signnet_pe",
+    "signnet_pe_init",
+    "spe",
+    "spe_init",
     "spen",
     "spen_init",
     "spen_layer",

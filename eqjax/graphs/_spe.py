@@ -525,7 +525,7 @@ def _phi(params: MLPParams, lam):
 def _spe_one(params: SPEParams, lam, V, s, r, nm, em, diagonal: bool):
     dt, n = V.dtype, V.shape[0]
     nmf, emf = nm.astype(dt), em.astype(dt)
-    V = V * nmf[:, None] * emf[None, :]
+    V = jnp.where(nm[:, None] & em[None, :], V, 0)  # NaN-safe: padding never leaks
     lam = jnp.where(em, lam, 0)
     z = _phi(params.phi, lam) * emf[:, None]  # [d, m]
     h = jnp.einsum("id,dm,jd->ijm", V, z, V)  # W_ℓ = V diag(φ_ℓ(λ)) Vᵀ
@@ -629,9 +629,9 @@ def spe(
     and stable under small changes of the Laplacian.
 
     Padding never leaks: rows of ``eigvecs`` on masked nodes and eigenpairs with
-    ``eigval_mask`` ``False`` are zeroed before use (whatever they hold), the
-    GIN zeroes masked rows after every layer, the column sum skips masked
-    columns, and masked rows of the output are zero. Padding edges (jraph's:
+    ``eigval_mask`` ``False`` are replaced by zeros (whatever they hold, NaN
+    too), the GIN zeroes masked rows after every layer, the column sum skips
+    masked columns, and masked rows of the output are zero. Padding edges (jraph's:
     both ends on a padding node) carry nothing; every index must lie in
     ``0 … n-1``.
 
@@ -776,7 +776,7 @@ def eigvec_pe(
 def _eigvec_pe(params, V, nm, em):
     dt = V.dtype
     nmf = nm.astype(dt)[..., :, None]
-    V = V * nmf * em.astype(dt)[..., None, :]
+    V = jnp.where(nm[..., :, None] & em[..., None, :], V, 0)
     return mlp(params.mlp, V) * nmf
 
 
@@ -863,7 +863,7 @@ def _signnet_pe(params, lam, V, nm, em):
     dt = V.dtype
     n, d = V.shape[-2:]
     emf, nmf = em.astype(dt), nm.astype(dt)[..., :, None]
-    V = V * nmf * emf[..., None, :]
+    V = jnp.where(nm[..., :, None] & em[..., None, :], V, 0)
     lam = jnp.broadcast_to(jnp.where(em, lam, 0)[..., None, :], V.shape)
 
     def phi(v):

@@ -14,6 +14,7 @@ from ._geometric import EGNNLayer as EGNNLayer
 from ._geometric import EGNNOutput as EGNNOutput
 from ._graphs import GIN as GIN
 from ._graphs import IGN as IGN
+from ._graphs import SPE as SPE
 from ._graphs import SPEN as SPEN
 from ._graphs import IGNLinear as IGNLinear
 from ._lcm import GRUAggregator as GRUAggregator
@@ -34,6 +35,7 @@ __all__ = [
     "IGN",
     "IGNLinear",
     "LCMAggregator",
+    "SPE",
     "SPEN",
     "Linear",
     "RadialMLP",

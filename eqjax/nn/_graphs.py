@@ -1,11 +1,12 @@
-"""NNX wrappers around :mod:`eqjax.graphs`: SPEN, a global 2-IGN, GIN and one IGN
-linear layer.
+"""NNX wrappers around :mod:`eqjax.graphs`: SPEN, a global 2-IGN, GIN, one IGN
+linear layer and SPE positional encodings.
 
 Mitton & Murray-Smith, "Subgraph Permutation Equivariant Networks",
 arXiv:2111.11840; Maron et al., "Invariant and Equivariant Graph Networks",
-ICLR 2019; Xu et al., "How Powerful are Graph Neural Networks?", ICLR 2019.
-Each module holds its parameter pytree as ``nnx.Param`` leaves and calls the
-pure function.
+ICLR 2019; Xu et al., "How Powerful are Graph Neural Networks?", ICLR 2019;
+Huang et al., "On the Stability of Expressive Positional Encodings for Graphs",
+ICLR 2024. Each module holds its parameter pytree as ``nnx.Param`` leaves and
+calls the pure function.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from ..graphs import (
     ign_linear,
     ign_model,
     ign_model_init,
+    spe,
+    spe_init,
     spen,
     spen_init,
 )
@@ -266,4 +269,89 @@ class IGNLinear(_PytreeParams):
             order_out=self.order_out,
             normalization=self.normalization,
             n=n,
+        )
+
+
+class SPE(_PytreeParams):
+    """Stable and expressive positional encodings (Huang et al., "On the
+    Stability of Expressive Positional Encodings for Graphs", ICLR 2024):
+    :func:`eqjax.graphs.spe`, ``ρ([V diag(φ_ℓ(λ)) Vᵀ]_ℓ)``, with its parameters
+    as ``nnx.Param`` leaves.
+
+    Args:
+      num_eigvals: ``d``, the number of eigenpairs (see
+        :func:`eqjax.graphs.spe_init`).
+      out_dim: ``p``, the encoding width.
+      num_channels, phi_hidden, phi_layers, hidden, num_layers, diagonal: as in
+        :func:`eqjax.graphs.spe_init`.
+      rngs: ``nnx.Rngs`` (keyword-only).
+      dtype: computation dtype (default: that of ``eigvecs``).
+      param_dtype: parameter dtype.
+
+    Example:
+      >>> import numpy as np
+      >>> from flax import nnx
+      >>> from eqjax import graphs
+      >>> A = np.roll(np.eye(5), 1, 0) + np.roll(np.eye(5), -1, 0)
+      >>> ep = graphs.laplacian_eigenpairs(A, 3, dtype=np.float32)
+      >>> s, r = np.nonzero(A)
+      >>> model = SPE(3, 4, num_channels=2, hidden=8, rngs=nnx.Rngs(0))
+      >>> model(ep.eigvals, ep.eigvecs, s, r, eigval_mask=ep.mask).shape
+      (5, 4)
+    """
+
+    def __init__(
+        self,
+        num_eigvals: int,
+        out_dim: int,
+        *,
+        num_channels: int = 8,
+        phi_hidden: int = 16,
+        phi_layers: int = 2,
+        hidden: int = 32,
+        num_layers: int = 2,
+        diagonal: bool = False,
+        rngs: nnx.Rngs,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+    ):
+        self.num_eigvals = int(num_eigvals)
+        self.dtype = dtype
+        self._store(
+            spe_init(
+                rngs.params(),
+                num_eigvals,
+                out_dim,
+                num_channels=num_channels,
+                phi_hidden=phi_hidden,
+                phi_layers=phi_layers,
+                hidden=hidden,
+                num_layers=num_layers,
+                diagonal=diagonal,
+                dtype=param_dtype,
+            )
+        )
+
+    def __call__(
+        self,
+        eigvals: Float[Array, "*batch d"],
+        eigvecs: Float[Array, "*batch n d"],
+        senders: Array,
+        receivers: Array,
+        node_mask: Bool[Array, "*batch n"] | None = None,
+        *,
+        eigval_mask: Bool[Array, "*batch d"] | None = None,
+    ) -> Float[Array, "*batch n p"]:
+        """Positional encodings ``(*batch, n, p)`` (arguments as in
+        :func:`eqjax.graphs.spe`)."""
+        V = jnp.asarray(eigvecs)
+        dt = self.dtype or V.dtype
+        return spe(
+            self._params(dt),
+            jnp.asarray(eigvals).astype(dt),
+            V.astype(dt),
+            senders,
+            receivers,
+            node_mask,
+            eigval_mask=eigval_mask,
         )

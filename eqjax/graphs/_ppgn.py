@@ -439,7 +439,7 @@ def _check_patterns(patterns, where: str) -> tuple[PolynomialPattern, ...]:
 
 
 @functools.partial(jax.jit, static_argnames=("patterns", "poly_scale", "invariants"))
-def _input(A, mask, nodes, patterns, poly_scale, invariants):
+def _input(A, mask, nodes, patterns, ys, poly_scale, invariants):
     dt = A.dtype
     batch, n = A.shape[:-2], A.shape[-1]
     m, pair, nreal = _masks(mask, batch, n, dt)
@@ -450,7 +450,13 @@ def _input(A, mask, nodes, patterns, poly_scale, invariants):
         v = nodes.astype(dt) * m[..., None]
         chans.append(eye[..., None] * v[..., :, None, :])
     if patterns:
-        ys = evaluate_polynomials(patterns, A, mask)
+        if ys is None:
+            ys = evaluate_polynomials(patterns, A, mask)
+        else:  # precomputed: honour the mask all the same
+            ys = tuple(
+                y * (m if p.kind == "node" else pair2 if p.kind == "edge" else 1)
+                for p, y in zip(patterns, ys, strict=True)
+            )
         nr = nreal.reshape(batch)
         # mean |A| off the diagonal over real pairs: the edge density of a 0/1 graph
         offdiag = jnp.abs(A * pair2) * (1 - eye)
@@ -482,6 +488,7 @@ def ppgn_input(
     node_features: Float[Array, "*batch n F"] | None = None,
     patterns: Sequence[PolynomialPattern] = (),
     *,
+    polynomials: Sequence[Array] | None = None,
     poly_scale: str = "density",
     invariants: str = "diagonal",
 ) -> Float[Array, "*batch n n C"]:
@@ -522,6 +529,9 @@ def ppgn_input(
       node_features: ``(*batch, n, F)`` floating or ``None``; cast to the
         adjacency's dtype.
       patterns: :class:`PolynomialPattern` s, e.g. :func:`ppgn_plus_patterns`.
+      polynomials: the values ``evaluate_polynomials(patterns, adjacency,
+        mask)``, when already computed (e.g. to scale them two ways, or cached
+        across runs); ``None`` evaluates them here.
       poly_scale: ``"density"``, ``"nodes"`` or ``"none"``.
       invariants: ``"diagonal"`` or ``"skip"`` (invariant patterns).
 
@@ -581,4 +591,24 @@ def ppgn_input(
                 f"{where}: node_features must have shape {A.shape[:-1]} + (F,) for "
                 f"adjacency of shape {A.shape}, got {node_features.shape}"
             )
-    return _input(A, mask, node_features, pats, poly_scale, invariants)
+    ys = None
+    if polynomials is not None:
+        if not isinstance(polynomials, Sequence) or len(polynomials) != len(pats):
+            raise ValueError(
+                f"{where}: polynomials must be a sequence of {len(pats)} arrays (one "
+                f"per pattern), got {type(polynomials).__name__}"
+                + (
+                    f" of length {len(polynomials)}"
+                    if hasattr(polynomials, "__len__")
+                    else ""
+                )
+            )
+        ys = tuple(jnp.asarray(y) for y in polynomials)
+        for p, y in zip(pats, ys, strict=True):
+            want = A.shape[:-2] + A.shape[-1:] * len(p.marked)
+            if y.shape != want or y.dtype != A.dtype:
+                raise ValueError(
+                    f"{where}: the polynomial of the {p.kind} pattern {p.edges} must "
+                    f"have shape {want} and dtype {A.dtype}, got {y.shape} {y.dtype}"
+                )
+    return _input(A, mask, node_features, pats, ys, poly_scale, invariants)

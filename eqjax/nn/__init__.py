@@ -14,6 +14,7 @@ from ._geometric import EGNNLayer as EGNNLayer
 from ._geometric import EGNNOutput as EGNNOutput
 from ._graphs import GIN as GIN
 from ._graphs import IGN as IGN
+from ._graphs import PPGN as PPGN
 from ._graphs import SPE as SPE
 from ._graphs import SPEN as SPEN
 from ._graphs import IGNLinear as IGNLinear
@@ -26,6 +27,7 @@ __all__ = [
     "EGNNLayer",
     "EGNNOutput",
     "PONITA",
+    "PPGN",
     "FrameAveraging",
     "GIN",
     "GRUAggregator",

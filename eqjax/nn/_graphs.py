@@ -1,11 +1,12 @@
 """NNX wrappers around :mod:`eqjax.graphs`: SPEN, a global 2-IGN, GIN, one IGN
-linear layer and SPE positional encodings.
+linear layer, SPE positional encodings and PPGN / PPGN++.
 
 Mitton & Murray-Smith, "Subgraph Permutation Equivariant Networks",
 arXiv:2111.11840; Maron et al., "Invariant and Equivariant Graph Networks",
 ICLR 2019; Xu et al., "How Powerful are Graph Neural Networks?", ICLR 2019;
 Huang et al., "On the Stability of Expressive Positional Encodings for Graphs",
-ICLR 2024. Each module holds its parameter pytree as ``nnx.Param`` leaves and
+ICLR 2024; Maron et al., "Provably Powerful Graph Networks", NeurIPS 2019; Puny
+et al., "Equivariant Polynomials for Graph Neural Networks", ICML 2023. Each module holds its parameter pytree as ``nnx.Param`` leaves and
 calls the pure function.
 """
 
@@ -30,6 +31,8 @@ from ..graphs import (
     ign_linear,
     ign_model,
     ign_model_init,
+    ppgn,
+    ppgn_init,
     spe,
     spe_init,
     spen,
@@ -354,4 +357,74 @@ class SPE(_PytreeParams):
             receivers,
             node_mask,
             eigval_mask=eigval_mask,
+        )
+
+
+class PPGN(_PytreeParams):
+    """PPGN (Maron et al., NeurIPS 2019) or PPGN++ (Puny et al., ICML 2023) on
+    dense ``[B, n, n, C]`` tensors with a ``[B, n]`` node mask:
+    :func:`eqjax.graphs.ppgn` (build the input with
+    :func:`eqjax.graphs.ppgn_input`, polynomial channels included).
+
+    Args:
+      in_channels: channels ``C`` of the input tensor.
+      hidden: block width.
+      out_features: output width.
+      num_blocks: PPGN blocks.
+      plus: PPGN++ blocks (MLPs on ``[X, Xᵀ, δ]``, concatenating skip).
+      normalization: ``"mean"`` or ``"sum"`` (matrix products and readout).
+      rngs: ``nnx.Rngs`` (keyword-only).
+      dtype: computation dtype (default: that of the input).
+      param_dtype: parameter dtype.
+
+    Example:
+      >>> from flax import nnx
+      >>> model = PPGN(2, 4, 3, num_blocks=1, plus=True, rngs=nnx.Rngs(0))
+      >>> model(jnp.ones((2, 5, 5, 2)), jnp.ones((2, 5), bool)).shape
+      (2, 3)
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden: int,
+        out_features: int,
+        *,
+        num_blocks: int = 2,
+        plus: bool = False,
+        normalization: str = "mean",
+        rngs: nnx.Rngs,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+    ):
+        if normalization not in ("mean", "sum"):
+            raise ValueError(
+                f"PPGN: normalization must be 'mean' or 'sum', got {normalization!r}"
+            )
+        self._store(
+            ppgn_init(
+                rngs.params(),
+                in_channels,
+                hidden,
+                num_blocks,
+                out_features,
+                plus=plus,
+                dtype=param_dtype,
+            )
+        )
+        self.plus = bool(plus)
+        self.normalization = normalization
+        self.dtype = dtype
+
+    def __call__(
+        self, x: Float[Array, "B n n C"], mask: Bool[Array, "B n"] | None = None
+    ) -> Float[Array, "B out"]:
+        """Invariant outputs ``(B, out)``."""
+        dt = self.dtype or x.dtype
+        return ppgn(
+            self._params(dt),
+            x.astype(dt),
+            mask,
+            plus=self.plus,
+            normalization=self.normalization,
         )

@@ -16,6 +16,7 @@ from ..testing import Transform, built_once
 from ._ign import ign_init, ign_linear
 from ._models import gin, gin_init
 from ._polynomials import evaluate_polynomials, polynomial_pattern
+from ._spe import spe, spe_init
 from ._spen import (
     EgoSubgraphs,
     graph_subgraphs,
@@ -309,9 +310,67 @@ def _polynomial_row():
     )
 
 
+def _spe_row():
+    """SPE (Huang et al., ICLR 2024) on a 4-cycle with one padded node and one
+    masked eigenpair: node relabelling permutes the rows of the eigenvectors,
+    the edge lists and the node mask, and the encoding's rows follow."""
+    n, d = _N, 3
+    params = built_once(
+        lambda: spe_init(
+            jax.random.key(11), d, 2, num_channels=2, phi_hidden=4, hidden=4
+        )
+    )
+    c4 = np.array([0, 1, 2, 3])
+    senders = jnp.asarray(np.concatenate([c4, (c4 + 1) % 4, [n - 1]]), jnp.int32)
+    receivers = jnp.asarray(np.concatenate([(c4 + 1) % 4, c4, [n - 1]]), jnp.int32)
+    node_mask = jnp.arange(n) < n - 1
+    eig_mask = jnp.arange(d) < d - 1
+
+    def fn(x):
+        lam, V, s, r, nm, em = x
+        return spe(params(), lam, V, s, r, nm, eigval_mask=em)
+
+    def act_in(p, x):
+        lam, V, s, r, nm, em = x
+        return lam, act_set(p, V), p[s], p[r], act_set(p, nm, axis=-1), em
+
+    def make_input(key, dtype):
+        k1, k2 = jax.random.split(key)
+        lam = jax.random.uniform(k1, (d,), dtype, 0.0, 2.0)
+        V = jax.random.normal(k2, (n, d), dtype)
+        return lam, V, senders, receivers, node_mask, eig_mask
+
+    def degenerate(dtype):
+        z, zv = jnp.zeros((d,), dtype), jnp.zeros((n, d), dtype)
+        one, none = jnp.arange(n) < 1, jnp.zeros((n,), bool)
+        o, ov = jnp.ones((d,), dtype), jnp.ones((n, d), dtype)
+        return [
+            (z, zv, senders, receivers, node_mask, eig_mask),
+            (o, ov, senders, receivers, one, eig_mask),
+            (o, ov, senders, receivers, none, eig_mask),
+            (o, ov, senders, receivers, node_mask, jnp.zeros((d,), bool)),
+        ]
+
+    return Transform(
+        name="graphs.spe",
+        fn=fn,
+        group=Sn(n),
+        act_in=act_in,
+        act_out=act_set,
+        make_input=make_input,
+        degenerate_inputs=degenerate,
+        notes="SPE positional encodings [n, 2] (2 eigenvalue networks, 2 GIN "
+        "layers of width 4) of a 4-cycle, n=5 with one padded node (a padding "
+        "self-edge), d=3 with one masked eigenpair; random eigenpairs (any V: "
+        "equivariance does not need orthonormal columns); degenerate: zeros, one "
+        "real node, no real node, every eigenpair masked",
+    )
+
+
 ROWS: list[Transform] = [
     _ign_row(),
     _polynomial_row(),
     *_spen_layer_rows(),
     *_model_rows(),
+    _spe_row(),
 ]

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from ._models import MLPParams, mlp, mlp_init
+from ._models import MLPParams, mlp
 
 PartialEigenspace = Literal["keep", "drop", "raise"]
 
@@ -304,15 +304,16 @@ def _eye(n: int, dtype, ndim: int):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _eigh(L, tol):
-    return jnp.linalg.eigh(L, symmetrize_input=False)
+    w, v = jnp.linalg.eigh(L, symmetrize_input=False)
+    return w, v
 
 
 @_eigh.defjvp
 def _eigh_jvp(tol, primals, tangents):
     """The eigh derivative with the in-eigenspace term dropped: for eigenvalues
-    closer than ``tol`` the rotation inside their eigenspace is undetermined
-    (``1/(λ_j − λ_i)`` is infinite), and every basis-invariant function of the
-    eigenpairs (SPE) has zero derivative along it, so it is left out."""
+    closer than ``tol``, ``1/(λ_j − λ_i)`` is infinite (the basis inside their
+    eigenspace is undetermined), so that term is left out (see
+    :func:`laplacian_eigh`)."""
     (L,), (dL,) = primals, tangents
     w, v = _eigh(L, tol)
     dL = (dL + jnp.swapaxes(dL, -1, -2)) / 2
@@ -327,7 +328,7 @@ def _eigh_jvp(tol, primals, tangents):
 def _select(lam, vec, real, d: int, partial: str, tol):
     """First ``d`` of ascending eigenpairs; ``real`` = number of real nodes."""
     dt = lam.dtype
-    cols = jnp.arange(d)
+    cols = jnp.arange(d).reshape((1,) * real.ndim + (d,))
     valid = cols < real[..., None]
     if lam.shape[-1] > d and partial == "drop":
         nxt = lam[..., d : d + 1]
@@ -359,12 +360,19 @@ def laplacian_eigh(
     or ``"drop"`` (a cut inside an eigenspace cannot raise under ``jit``; the
     mask reports it).
 
-    Derivatives: the eigenvector term ``1/(λ_j − λ_i)`` is left out for
-    eigenvalues closer than ``tol`` (the rotation inside an eigenspace, to which
-    basis-invariant functions such as :func:`spe` have zero derivative), so
-    gradients stay finite on degenerate spectra (regular graphs, isolated nodes,
-    edgeless graphs). They are exact for basis-invariant functions of complete
-    eigenspaces, not for functions of the individual eigenvectors there.
+    Derivatives: ``jnp.linalg.eigh``'s rule, except that the eigenvector term
+    ``1/(λ_j − λ_i)`` is left out for eigenvalues closer than ``tol`` (it is
+    infinite there: the basis inside an eigenspace is not a function of ``L``),
+    so gradients stay finite on degenerate spectra (regular graphs, isolated
+    nodes, edgeless graphs). Where the eigenvalues are distinct the derivative is
+    exact. At a degenerate eigenvalue it is exact for perturbations that keep the
+    eigenspace's eigenvalue common (e.g. those that respect the symmetry that
+    makes it degenerate); a perturbation that splits the eigenspace moves each
+    eigenvalue, to first order, by the diagonal of ``Vᵀ dL V`` in the returned
+    basis, and the off-diagonal part inside the eigenspace is missed (for
+    :func:`spe`'s ``W_ℓ`` that is ``φ_ℓ'(λ)`` times it). Use the host
+    :func:`laplacian_eigenpairs` when no gradient through the eigenpairs is
+    needed.
 
     Args:
       adjacency: ``(*batch, n, n)`` floating, non-negative weights.
@@ -439,18 +447,31 @@ class SPEParams(NamedTuple):
     head: MLPParams
 
 
-def _biased_mlp_init(key, sizes, dtype, bias_scale=0.5) -> MLPParams:
-    """:func:`mlp_init` with random biases: a ReLU MLP with zero biases is
-    positively homogeneous (``φ(λ) = c·λ`` on ``λ >= 0``: every eigenvalue
-    channel would be a multiple of the same one)."""
-    k1, k2 = jax.random.split(key)
-    p = mlp_init(k1, sizes, dtype=dtype)
-    ks = jax.random.split(k2, len(p.biases))
-    bs = tuple(
-        bias_scale * jax.random.normal(k, b.shape, dtype)
-        for k, b in zip(ks, p.biases, strict=True)
-    )
-    return MLPParams(p.weights, bs)
+def _mlp_specs(sizes, bias_scale: float, lead: tuple[int, ...] = ()):
+    """``(shape, scale)`` of an MLP's weights (He-scaled) and then its biases.
+    The biases are random too: a ReLU MLP with zero biases is positively
+    homogeneous (``φ(λ) = c·λ`` on ``λ >= 0``: every eigenvalue channel would be
+    a multiple of the same one)."""
+    pairs = list(zip(sizes[:-1], sizes[1:], strict=True))
+    ws = [((*lead, a, b), float(np.sqrt(2.0 / max(a, 1)))) for a, b in pairs]
+    return ws + [((*lead, b), bias_scale) for _, b in pairs]
+
+
+def _draw_mlps(key, specs, dtype) -> list[MLPParams]:
+    """MLPs from ONE normal draw (each random op is a program to compile)."""
+    flat = [s for spec in specs for s in spec]
+    sizes = [int(np.prod(shape)) for shape, _ in flat]
+    z = jax.random.normal(key, (sum(sizes),), dtype)
+    arrs, off = [], 0
+    for (shape, scale), k in zip(flat, sizes, strict=True):
+        arrs.append(z[off : off + k].reshape(shape) * jnp.asarray(scale, dtype))
+        off += k
+    out, i = [], 0
+    for spec in specs:
+        nl = len(spec) // 2
+        out.append(MLPParams(tuple(arrs[i : i + nl]), tuple(arrs[i + nl : i + 2 * nl])))
+        i += 2 * nl
+    return out
 
 
 def spe_init(
@@ -497,15 +518,17 @@ def spe_init(
     pl = _static_int(phi_layers, "spe_init: phi_layers", 1)
     h = _static_int(hidden, "spe_init: hidden", 1)
     L = _static_int(num_layers, "spe_init: num_layers", 1)
-    kphi, krho, khead = jax.random.split(key, 3)
-    sizes = [1] + [ph] * (pl - 1) + [1]
-    phis = [_biased_mlp_init(k, sizes, dtype) for k in jax.random.split(kphi, m)]
-    phi = jax.tree_util.tree_map(lambda *v: jnp.stack(v), *phis)
-    rho, c = [], m + int(bool(diagonal))
-    for k in jax.random.split(krho, L):
-        rho.append(_biased_mlp_init(k, [c, h, h], dtype, bias_scale=0.1))
-        c = h
-    head = _biased_mlp_init(khead, [h, h, p], dtype, bias_scale=0.1)
+    return _spe_init(key, p, m, ph, pl, h, L, bool(diagonal), jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=tuple(range(1, 9)))
+def _spe_init(key, p, m, ph, pl, h, L, diagonal, dtype) -> SPEParams:
+    # one compiled program: eagerly, every random op compiles on its own
+    c = m + int(bool(diagonal))
+    specs = [_mlp_specs([1] + [ph] * (pl - 1) + [1], 0.5, (m,))]
+    specs += [_mlp_specs([c if i == 0 else h, h, h], 0.1) for i in range(L)]
+    specs += [_mlp_specs([h, h, p], 0.1)]
+    phi, *rho, head = _draw_mlps(key, specs, dtype)
     return SPEParams(phi, tuple(rho), jnp.zeros((L,), dtype), head)
 
 
@@ -542,14 +565,17 @@ def _spe_one(params: SPEParams, lam, V, s, r, nm, em, diagonal: bool):
     return mlp(params.head, pooled) * nmf[:, None]
 
 
-def _broadcast_batch(x, batch, tail, what, where):
+def _check_broadcast(shape, batch, tail, what, where):
+    """Shape arithmetic only (no array op runs before the checks pass)."""
     try:
-        return jnp.broadcast_to(x, batch + tail)
+        fits = jnp.broadcast_shapes(tuple(shape), batch + tail) == batch + tail
     except ValueError:
+        fits = False
+    if not fits or len(shape) > len(batch + tail):
         raise ValueError(
-            f"{where}: {what} of shape {x.shape} does not broadcast to the batch "
+            f"{where}: {what} of shape {tuple(shape)} does not broadcast to the batch "
             f"shape {batch} (+ {tail})"
-        ) from None
+        )
 
 
 def _check_eigen_inputs(eigvals, eigvecs, eigval_mask, node_mask, where):
@@ -572,20 +598,20 @@ def _check_eigen_inputs(eigvals, eigvecs, eigval_mask, node_mask, where):
             f"{where}: eigvals ({lam.dtype}) and eigvecs ({V.dtype}) dtypes differ"
         )
     batch = V.shape[:-2]
-    lam = _broadcast_batch(lam, batch, (d,), "eigvals", where)
+    _check_broadcast(lam.shape, batch, (d,), "eigvals", where)
     em = _check_mask(eigval_mask, batch + (d,), "eigval_mask", where)
     nm = _check_mask(node_mask, batch + (n,), "node_mask", where)
-    em = (
-        jnp.ones(batch + (d,), bool)
-        if em is None
-        else jnp.broadcast_to(em, batch + (d,))
-    )
-    nm = (
-        jnp.ones(batch + (n,), bool)
-        if nm is None
-        else jnp.broadcast_to(nm, batch + (n,))
-    )
     return lam, V, em, nm
+
+
+def _batched(lam, V, em, nm):
+    """Inside jit: broadcast ``λ`` and the masks (``None`` = all valid) to the
+    batch of ``V``."""
+    batch, (n, d) = V.shape[:-2], V.shape[-2:]
+    lam = jnp.broadcast_to(lam, batch + (d,))
+    em = jnp.ones(batch + (d,), bool) if em is None else em
+    nm = jnp.ones(batch + (n,), bool) if nm is None else nm
+    return lam, jnp.broadcast_to(em, batch + (d,)), jnp.broadcast_to(nm, batch + (n,))
 
 
 def _check_edges(senders, receivers, batch, where):
@@ -600,8 +626,8 @@ def _check_edges(senders, receivers, batch, where):
             f"{where}: senders {s.shape} and receivers {r.shape} differ in E"
         )
     E = s.shape[-1]
-    s = _broadcast_batch(s, batch, (E,), "senders", where)
-    r = _broadcast_batch(r, batch, (E,), "receivers", where)
+    _check_broadcast(s.shape, batch, (E,), "senders", where)
+    _check_broadcast(r.shape, batch, (E,), "receivers", where)
     return s, r
 
 
@@ -690,7 +716,9 @@ def spe(
 @functools.partial(jax.jit, static_argnums=(7,))
 def _spe(params, lam, V, s, r, nm, em, diagonal):
     batch, (n, d) = V.shape[:-2], V.shape[-2:]
+    lam, em, nm = _batched(lam, V, em, nm)
     E = s.shape[-1]
+    s, r = jnp.broadcast_to(s, batch + (E,)), jnp.broadcast_to(r, batch + (E,))
     one = functools.partial(_spe_one, params, diagonal=diagonal)
     flat = jax.vmap(one)(
         lam.reshape(-1, d),
@@ -730,7 +758,13 @@ def eigvec_pe_init(
     d = _static_int(num_eigvals, "eigvec_pe_init: num_eigvals", 1)
     p = _static_int(out_dim, "eigvec_pe_init: out_dim", 1)
     h = _static_int(hidden, "eigvec_pe_init: hidden", 1)
-    return EigvecPEParams(_biased_mlp_init(key, [d, h, p], dtype, bias_scale=0.1))
+    return _eigvec_pe_init(key, d, h, p, jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _eigvec_pe_init(key, d, h, p, dtype) -> EigvecPEParams:
+    (mlp_params,) = _draw_mlps(key, [_mlp_specs([d, h, p], 0.1)], dtype)
+    return EigvecPEParams(mlp_params)
 
 
 def eigvec_pe(
@@ -767,7 +801,7 @@ def eigvec_pe(
             f"got d={d}"
         )
     _, V, em, nm = _check_eigen_inputs(
-        jnp.zeros((d,), V.dtype), V, eigval_mask, node_mask, where
+        np.zeros((d,), V.dtype), V, eigval_mask, node_mask, where
     )
     return _eigvec_pe(params, V, nm, em)
 
@@ -775,6 +809,7 @@ def eigvec_pe(
 @jax.jit
 def _eigvec_pe(params, V, nm, em):
     dt = V.dtype
+    _, em, nm = _batched(jnp.zeros(V.shape[-1:], dt), V, em, nm)
     nmf = nm.astype(dt)[..., :, None]
     V = jnp.where(nm[..., :, None] & em[..., None, :], V, 0)
     return mlp(params.mlp, V) * nmf
@@ -813,11 +848,14 @@ def signnet_pe_init(
     p = _static_int(out_dim, "signnet_pe_init: out_dim", 1)
     ph = _static_int(phi_hidden, "signnet_pe_init: phi_hidden", 1)
     h = _static_int(hidden, "signnet_pe_init: hidden", 1)
-    k1, k2 = jax.random.split(key)
-    return SignNetParams(
-        _biased_mlp_init(k1, [2, ph, ph], dtype),
-        _biased_mlp_init(k2, [d * ph, h, p], dtype, bias_scale=0.1),
-    )
+    return _signnet_pe_init(key, d, p, ph, h, jnp.dtype(dtype))
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3, 4, 5))
+def _signnet_pe_init(key, d, p, ph, h, dtype) -> SignNetParams:
+    specs = [_mlp_specs([2, ph, ph], 0.5), _mlp_specs([d * ph, h, p], 0.1)]
+    phi, rho = _draw_mlps(key, specs, dtype)
+    return SignNetParams(phi, rho)
 
 
 def signnet_pe(
@@ -861,6 +899,7 @@ def signnet_pe(
 @jax.jit
 def _signnet_pe(params, lam, V, nm, em):
     dt = V.dtype
+    lam, em, nm = _batched(lam, V, em, nm)
     n, d = V.shape[-2:]
     emf, nmf = em.astype(dt), nm.astype(dt)[..., :, None]
     V = jnp.where(nm[..., :, None] & em[..., None, :], V, 0)

@@ -349,8 +349,8 @@ class SPE(_PytreeParams):
         :func:`eqjax.graphs.spe`)."""
         V = jnp.asarray(eigvecs)
         dt = self.dtype or V.dtype
-        return spe(
-            self._params(dt),
+        return spe(  # spe casts the parameters to dt inside its compiled program
+            self._params(),
             jnp.asarray(eigvals).astype(dt),
             V.astype(dt),
             senders,

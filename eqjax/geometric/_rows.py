@@ -83,30 +83,65 @@ def _graph(pos, **nodes):
     )
 
 
-def _build_models():
-    from flax import nnx
+def _nnx_built(make):
+    """An NNX model built on first use in one compiled program (op by op: one
+    program per parameter shape), with ``rbg`` keys (cheaper to compile)."""
 
-    from ..nn import PONITA, EGNNLayer
+    def build():
+        from flax import nnx
 
-    egnn = EGNNLayer(4, 8, velocity=True, coord_scale=1.0, rngs=nnx.Rngs(0))
-    h0 = np.random.default_rng(1).normal(size=(_N, 4))
-    pc = PONITA(
-        0, 8, 2, scalar_outputs=2, vector_outputs=1, vector_inputs=1,
-        mode="point_cloud", layer_scale=None, rngs=nnx.Rngs(1),
+        return nnx.jit(lambda: make(nnx))()
+
+    return built_once(build)
+
+
+_egnn_model = _nnx_built(
+    lambda nnx: _nn().EGNNLayer(
+        4, 8, velocity=True, coord_scale=1.0, rngs=nnx.Rngs(_rbg(0))
+    )
+)
+_pc_model = _nnx_built(
+    lambda nnx: _nn().PONITA(
+        0,
+        8,
+        2,
+        scalar_outputs=2,
+        vector_outputs=1,
+        vector_inputs=1,
+        mode="point_cloud",
+        layer_scale=None,
+        rngs=nnx.Rngs(_rbg(1)),
     )  # fmt: skip
-    fb = PONITA(
-        0, 8, 2, scalar_outputs=2, vector_outputs=1, num_ori=6,
-        grid_kind="octahedral", layer_scale=None, rngs=nnx.Rngs(2),
+)
+_fb_model = _nnx_built(
+    lambda nnx: _nn().PONITA(
+        0,
+        8,
+        2,
+        scalar_outputs=2,
+        vector_outputs=1,
+        num_ori=6,
+        grid_kind="octahedral",
+        layer_scale=None,
+        rngs=nnx.Rngs(_rbg(2)),
     )  # fmt: skip
-    return egnn, h0, pc, fb
+)
+_H0 = np.random.default_rng(1).normal(size=(_N, 4))
 
 
-_models = built_once(_build_models)  # on first use, not at import
+def _nn():
+    from .. import nn
+
+    return nn
+
+
+def _rbg(seed):
+    return jax.random.key(seed, impl="rbg")
 
 
 def _egnn(inputs):
     h, x, v = inputs
-    return _models()[0](h, x, _SENDERS, _RECEIVERS, v=v)
+    return _egnn_model()(h, x, _SENDERS, _RECEIVERS, v=v)
 
 
 def _egnn_input(key, dtype):
@@ -127,7 +162,7 @@ def _egnn_degenerate(dtype):
     x = _coincident(dtype)
     return [
         (
-            jnp.asarray(_models()[1], dtype),
+            jnp.asarray(_H0, dtype),
             jnp.asarray(x, dtype),
             jnp.zeros((_N, 3), dtype),
         )
@@ -136,7 +171,7 @@ def _egnn_degenerate(dtype):
 
 def _ponita_pc(inputs):
     pos, ori, vec = inputs
-    return _models()[2](_graph(pos, orientations=ori, vectors=vec[:, None, :]))
+    return _pc_model()(_graph(pos, orientations=ori, vectors=vec[:, None, :]))
 
 
 def _pc_model_input(key, dtype):
@@ -155,7 +190,7 @@ def _out_act(g, out):
 
 
 def _ponita_fb(pos):
-    return _models()[3](_graph(pos))
+    return _fb_model()(_graph(pos))
 
 
 def _octahedral_sample(key, shape=(), dtype=None):

@@ -29,7 +29,7 @@ from ..reductions import (
     symmetric_gru_monoid,
     tree_reduce_dense,
 )
-from ..testing import Transform
+from ..testing import Transform, built_once
 
 N_ITEMS, FEATURES = 6, 3
 N_TREE = 8  # a power of two: the whole item axis is one tree
@@ -97,8 +97,15 @@ def _monoid_row(monoid):
     )
 
 
+# sampled once (inside a traced fn a threefry sampler was compiled into every
+# check program: about 2 s of compilation each on 2 cores)
+_gru_params = built_once(
+    lambda: init_gru_cell(jax.random.key(0, impl="rbg"), FEATURES), jit=True
+)
+
+
 def _gru_monoid(dtype):
-    params = init_gru_cell(jax.random.key(0), FEATURES, dtype=dtype)
+    params = jax.tree_util.tree_map(lambda v: v.astype(dtype), _gru_params())
     return symmetric_gru_monoid(params, jnp.zeros((FEATURES,), dtype))
 
 

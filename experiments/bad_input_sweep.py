@@ -549,6 +549,156 @@ def _testing_cases() -> list[Case]:
     return c
 
 
+def _ppgn_cases() -> list[Case]:
+    """PPGN / PPGN++ (``eqjax.graphs``): blocks, model, inits, input tensor."""
+    c: list[Case] = []
+    GR = eq.graphs
+
+    def add(name, kind, call, finite=True, check=None):
+        c.append(Case("graphs", name, kind, call, finite, check))
+
+    bp = GR.ppgn_block_init(K, 2, 3, plus=True)
+    mp = GR.ppgn_init(K, 2, 3, 1, 2)
+    x, mask = jnp.ones((5, 5, 2)), jnp.arange(5) < 4
+    k4 = GR.polynomial_pattern([(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)])
+    A = jnp.ones((5, 5)) - jnp.eye(5)
+
+    def zero_pad(y):
+        return not np.any(np.asarray(y)[4]) and not np.any(np.asarray(y)[:, 4])
+
+    blk = GR.ppgn_block
+    add("ppgn_block", "rank-2 x", lambda: blk(bp, x[..., 0], plus=True))
+    add("ppgn_block", "non-square x", lambda: blk(bp, x[:, :4], plus=True))
+    add("ppgn_block", "mask shape", lambda: blk(bp, x, mask[:4], plus=True))
+    add("ppgn_block", "float mask", lambda: blk(bp, x, 1.0 * mask, plus=True))
+    add("ppgn_block", "int x", lambda: blk(bp, x.astype(jnp.int32), plus=True))
+    add("ppgn_block", "wrong channels", lambda: blk(bp, x[..., :1], plus=True))
+    add("ppgn_block", "plus mismatch", lambda: blk(bp, x, plus=False))
+    add("ppgn_block", "non-bool plus", lambda: blk(bp, x, plus=1))
+    add(
+        "ppgn_block",
+        "unknown normalization",
+        lambda: blk(bp, x, plus=True, normalization="max"),
+    )
+    add("ppgn_block", "NaN input", lambda: blk(bp, jnp.nan * x, plus=True), False)
+    add(
+        "ppgn_block", "1e30 (float32)", lambda: blk(bp, 1e30 * x, plus=True), False
+    )  # products overflow
+    add(
+        "ppgn_block",
+        "1e-30",
+        lambda: blk(bp, 1e-30 * x, plus=True),
+        True,
+        lambda y: y.shape == (5, 5, 3),
+    )
+    add("ppgn_block", "padding", lambda: blk(bp, x, mask, plus=True), True, zero_pad)
+    add("ppgn_block", "int mask", lambda: blk(bp, x, 0 * mask, plus=True))
+    add(
+        "ppgn_block",
+        "empty mask (bool)",
+        lambda: blk(bp, x, mask & False, plus=True),
+        True,
+        lambda y: not np.any(np.asarray(y)),
+    )
+    add(
+        "ppgn_block",
+        "float16",
+        lambda: blk(bp, x.astype(jnp.float16), plus=True),
+        True,
+        lambda y: y.dtype == jnp.float16,
+    )
+    add(
+        "ppgn_block",
+        "empty batch",
+        lambda: blk(bp, jnp.ones((0, 5, 5, 2)), plus=True),
+        True,
+        lambda y: y.shape == (0, 5, 5, 3),
+    )
+    add("ppgn_block", "not params", lambda: blk((1, 2), x))  # type: ignore[arg-type]
+    add("ppgn", "block params", lambda: GR.ppgn(bp, x))  # type: ignore[arg-type]
+    add("ppgn", "wrong channels", lambda: GR.ppgn(mp, x[..., :1]))
+    add("ppgn", "plus mismatch", lambda: GR.ppgn(mp, x, plus=True))
+    add(
+        "ppgn",
+        "one real node",
+        lambda: GR.ppgn(mp, x, jnp.arange(5) < 1),
+        True,
+        lambda y: y.shape == (2,),
+    )
+    add(
+        "ppgn",
+        "empty mask",
+        lambda: GR.ppgn(mp, x, mask & False),
+        True,
+        lambda y: y.shape == (2,),
+    )
+    add("ppgn", "NaN input", lambda: GR.ppgn(mp, jnp.nan * x), False)
+    for name, init in (
+        ("ppgn_block_init", GR.ppgn_block_init),
+        ("ppgn_init", GR.ppgn_init),
+    ):
+        args = (3,) if name == "ppgn_block_init" else (3, 1, 2)
+        add(name, "zero channels", lambda init=init, args=args: init(K, 0, *args))
+        add(name, "float channels", lambda init=init, args=args: init(K, 2.5, *args))
+        add(
+            name,
+            "non-bool plus",
+            lambda init=init, args=args: init(K, 2, *args, plus="yes"),
+        )
+    add("ppgn_init", "zero blocks", lambda: GR.ppgn_init(K, 2, 3, 0, 2))
+    inp = GR.ppgn_input
+    add("ppgn_input", "int adjacency", lambda: inp(A.astype(jnp.int32)))
+    add("ppgn_input", "non-square", lambda: inp(A[:4]))
+    add("ppgn_input", "mask shape", lambda: inp(A, mask[:4]))
+    add("ppgn_input", "node features shape", lambda: inp(A, mask, jnp.ones((4, 2))))
+    add(
+        "ppgn_input",
+        "int node features",
+        lambda: inp(A, mask, jnp.ones((5, 2), jnp.int32)),
+    )
+    add(
+        "ppgn_input",
+        "unknown poly_scale",
+        lambda: inp(A, patterns=[k4], poly_scale="log"),
+    )
+    add(
+        "ppgn_input",
+        "unknown invariants",
+        lambda: inp(A, patterns=[k4], invariants="x"),
+    )
+    add("ppgn_input", "one pattern, not a list", lambda: inp(A, patterns=k4))  # type: ignore[arg-type]
+    add(
+        "ppgn_input", "polynomials count", lambda: inp(A, patterns=[k4], polynomials=[])
+    )
+    add(
+        "ppgn_input",
+        "polynomials shape",
+        lambda: inp(A, patterns=[k4], polynomials=[jnp.ones(5)]),
+    )
+    add("ppgn_input", "NaN adjacency", lambda: inp(jnp.nan * A, patterns=[k4]), False)
+    add(
+        "ppgn_input",
+        "empty graph",
+        lambda: inp(0 * A, patterns=[k4]),
+        True,
+        lambda y: not np.any(np.asarray(y)),
+    )
+    add("ppgn_input", "padding", lambda: inp(A, mask, patterns=[k4]), True, zero_pad)
+    add(
+        "ppgn_input",
+        "1e30 (float32)",
+        lambda: inp(1e30 * A, patterns=[k4], poly_scale="density"),
+        True,
+        lambda y: np.isfinite(np.asarray(y)).all(),
+    )
+    add("PPGNParams", "wrong arity", lambda: GR.PPGNParams(()))  # type: ignore[call-arg]
+    add("PPGNBlockParams", "wrong arity", lambda: GR.PPGNBlockParams(1, 2))  # type: ignore[call-arg]
+    add("ppgn_plus_patterns", "too many edges", lambda: GR.ppgn_plus_patterns(7))
+    add("ppgn_plus_patterns", "zero edges", lambda: GR.ppgn_plus_patterns(0))
+    add("ppgn_plus_patterns", "float", lambda: GR.ppgn_plus_patterns(6.0))  # type: ignore[arg-type]
+    return c  # fmt: skip
+
+
 # ---------------------------------------------------------------------- rows
 
 
@@ -633,6 +783,8 @@ def run(areas=None, *, rows: bool = True, progress: bool = True):
         cases += _group_cases()
     if areas is None or "testing" in areas:
         cases += _testing_cases()
+    if areas is None or "graphs" in areas:
+        cases += _ppgn_cases()
     if rows:
         row_areas = None if areas is None else [a for a in areas if a != "testing"]
         cases += _row_cases(eq.testing.registered(row_areas))

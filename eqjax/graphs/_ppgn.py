@@ -450,18 +450,22 @@ def _input(A, mask, nodes, patterns, ys, poly_scale, invariants):
         v = nodes.astype(dt) * m[..., None]
         chans.append(eye[..., None] * v[..., :, None, :])
     if patterns:
-        if ys is None:
-            ys = evaluate_polynomials(patterns, A, mask)
-        else:  # precomputed: honour the mask all the same
-            ys = tuple(
-                y * (m if p.kind == "node" else pair2 if p.kind == "edge" else 1)
-                for p, y in zip(patterns, ys, strict=True)
-            )
         nr = nreal.reshape(batch)
         # mean |A| off the diagonal over real pairs: the edge density of a 0/1 graph
         offdiag = jnp.abs(A * pair2) * (1 - eye)
         dens = jnp.sum(offdiag, (-2, -1)) / jnp.maximum(nr * (nr - 1), 1)
         dens = jnp.where(dens > 0, dens, jnp.ones_like(dens))
+        # P_H is homogeneous of degree e: P_H(A / ρ) = P_H(A) / ρ^e, evaluated so
+        # that neither side over- or underflows (A = 1e30 in float32)
+        by_density = ys is None and poly_scale == "density"
+        if ys is None:
+            A_eval = A / dens.reshape(batch + (1, 1)) if by_density else A
+            ys = evaluate_polynomials(patterns, A_eval, mask)
+        else:  # precomputed: honour the mask all the same
+            ys = tuple(
+                y * (m if p.kind == "node" else pair2 if p.kind == "edge" else 1)
+                for p, y in zip(patterns, ys, strict=True)
+            )
         for p, y in zip(patterns, ys, strict=True):
             k = len(p.marked)
             if k == 0 and invariants == "skip":
@@ -469,7 +473,7 @@ def _input(A, mask, nodes, patterns, ys, poly_scale, invariants):
             free = p.num_vertices - k
             if poly_scale != "none":
                 scale = nr**free
-                if poly_scale == "density":
+                if poly_scale == "density" and not by_density:
                     scale = scale * dens**p.num_edges
                 y = y / scale.reshape(batch + (1,) * k)
                 if poly_scale == "density":

@@ -14,8 +14,9 @@ from .. import datasets as ds
 from ..groups import Sn, act_adjacency, act_graph, act_set, graph_node_permutations
 from ..testing import Transform, built_once
 from ._ign import ign_init, ign_linear
-from ._models import gin, gin_init
+from ._models import MLPParams, gin, gin_init
 from ._polynomials import evaluate_polynomials, polynomial_pattern
+from ._ppgn import ppgn, ppgn_block, ppgn_block_init, ppgn_init
 from ._spe import spe, spe_init
 from ._spen import (
     EgoSubgraphs,
@@ -367,10 +368,84 @@ def _spe_row():
     )
 
 
+def _ppgn_rows():
+    """A PPGN++ block (edge-level equivariance) and a one-block PPGN model
+    (invariance) on a dense ``[5, 5, 2]`` tensor with one padded node; every
+    bias made non-zero, so a padded entry that leaked would show."""
+
+    def biased(p, dtype):
+        p = jax.tree_util.tree_map(lambda v: v.astype(dtype), p)
+        return jax.tree_util.tree_map(
+            lambda m: m._replace(biases=tuple(b + 0.1 for b in m.biases)),
+            p,
+            is_leaf=lambda v: isinstance(v, MLPParams),
+        )
+
+    bp = built_once(
+        lambda: ppgn_block_init(jax.random.key(12, impl="rbg"), _C, 3, plus=True),
+        jit=True,
+    )
+    mp = built_once(
+        lambda: ppgn_init(jax.random.key(13, impl="rbg"), _C, 3, 1, 2), jit=True
+    )
+
+    def block_fn(x):
+        X, mask = x
+        return ppgn_block(biased(bp(), X.dtype), X, mask, plus=True)
+
+    def model_fn(x):
+        X, mask = x
+        return ppgn(biased(mp(), X.dtype), X, mask)
+
+    def act_in(p, x):
+        X, mask = x
+        return act_adjacency(p, X, num_feature_axes=1), act_set(p, mask, axis=-1)
+
+    mask = jnp.arange(_N) < _N - 1
+
+    def make_input(key, dtype):
+        return jax.random.normal(key, (_N, _N, _C), dtype), mask
+
+    def degenerate(dtype):
+        z, o = jnp.zeros((_N, _N, _C), dtype), jnp.ones((_N, _N, _C), dtype)
+        one, empty = jnp.arange(_N) < 1, jnp.zeros((_N,), bool)
+        return [(z, mask), (o, one), (o, empty)]
+
+    note = (
+        "n=5, C=2, one padded node (mask permuted with the nodes), biases 0.1; "
+        "degenerate: zeros, one real node, empty graph"
+    )
+    return [
+        Transform(
+            name="graphs.ppgn_plus_block",
+            fn=block_fn,
+            group=Sn(_N),
+            act_in=act_in,
+            act_out=lambda p, y: act_adjacency(p, y, num_feature_axes=1),
+            make_input=make_input,
+            degenerate_inputs=degenerate,
+            notes="one PPGN++ block (MLPs on [X, Xᵀ, δ], mean-normalised matrix "
+            "product, concatenating skip) -> [5, 5, 3]: " + note,
+        ),
+        Transform(
+            name="graphs.ppgn_invariant",
+            fn=model_fn,
+            group=Sn(_N),
+            act_in=act_in,
+            act_out=None,
+            make_input=make_input,
+            degenerate_inputs=degenerate,
+            notes="PPGN model, one plain block of width 3, diagonal / off-diagonal "
+            "mean readout, MLP head -> [2]: " + note,
+        ),
+    ]
+
+
 ROWS: list[Transform] = [
     _ign_row(),
     _polynomial_row(),
     *_spen_layer_rows(),
     *_model_rows(),
+    *_ppgn_rows(),
     _spe_row(),
 ]

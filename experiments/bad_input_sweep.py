@@ -699,6 +699,255 @@ def _ppgn_cases() -> list[Case]:
     return c  # fmt: skip
 
 
+def _spe_cases() -> list[Case]:
+    """SPE and its baselines (``eqjax.graphs``): eigenpairs on the host and in
+    jit, the encoders, their inits and records."""
+    c: list[Case] = []
+    GR = eq.graphs
+
+    def add(name, kind, call, finite=True, check=None):
+        c.append(Case("graphs", name, kind, call, finite, check))
+
+    A = np.roll(np.eye(5), 1, 0) + np.roll(np.eye(5), -1, 0)  # C5
+    Aj = jnp.asarray(A, jnp.float32)
+    host = GR.laplacian_eigenpairs
+    add("laplacian_eigenpairs", "asymmetric", lambda: host(np.triu(A), 2))
+    add(
+        "laplacian_eigenpairs",
+        "NaN weight",
+        lambda: host(np.where(A > 0, np.nan, 0), 2),
+    )
+    add(
+        "laplacian_eigenpairs",
+        "inf weight",
+        lambda: host(np.where(A > 0, np.inf, 0.0), 2),
+    )
+    add("laplacian_eigenpairs", "negative weight", lambda: host(-A, 2))
+    add("laplacian_eigenpairs", "more eigenpairs than nodes", lambda: host(A, 6))
+    add("laplacian_eigenpairs", "non-square", lambda: host(A[:4], 2))
+    add(
+        "laplacian_eigenpairs",
+        "cut inside an eigenspace (raise)",
+        lambda: host(A, 2, partial_eigenspace="raise"),
+    )
+    add(
+        "laplacian_eigenpairs",
+        "unknown partial_eigenspace",
+        lambda: host(A, 2, partial_eigenspace="cut"),
+    )  # type: ignore[arg-type]
+    add("laplacian_eigenpairs", "float num_eigvals", lambda: host(A, 2.0))  # type: ignore[arg-type]
+    add("laplacian_eigenpairs", "string adjacency", lambda: host(np.array([["a"]]), 1))
+    add(
+        "laplacian_eigenpairs",
+        "int adjacency",
+        lambda: host(A.astype(np.int8), 3),
+        True,
+        lambda e: e.eigvecs.dtype == np.float32 and bool(e.mask.all()),
+    )
+    add(
+        "laplacian_eigenpairs",
+        "edgeless graph",
+        lambda: host(np.zeros((4, 4)), 4),
+        True,
+        lambda e: np.allclose(e.eigvals, 1.0),
+    )
+    add(
+        "laplacian_eigenpairs",
+        "1e30 weights",
+        lambda: host(1e30 * A, 3),
+        True,
+        lambda e: np.allclose(e.eigvals, host(A, 3).eigvals),
+    )
+    add(
+        "laplacian_eigenpairs",
+        "1e-30 weights",
+        lambda: host(1e-30 * A, 3),
+        True,
+        lambda e: np.allclose(e.eigvals, host(A, 3).eigvals),
+    )
+    add(
+        "laplacian_eigenpairs",
+        "no real node, padded",
+        lambda: host(np.zeros((0, 0)), 2, num_nodes=3),
+        True,
+        lambda e: not e.mask.any() and e.eigvecs.shape == (3, 2),
+    )
+    eigh = GR.laplacian_eigh
+    add("laplacian_eigh", "more eigenpairs than nodes", lambda: eigh(Aj, 6))
+    add("laplacian_eigh", "int adjacency", lambda: eigh(Aj.astype(jnp.int32), 2))
+    add(
+        "laplacian_eigh",
+        "raise (host only)",
+        lambda: eigh(Aj, 2, partial_eigenspace="raise"),
+    )  # type: ignore[arg-type]
+    add("laplacian_eigh", "mask shape", lambda: eigh(Aj, 2, jnp.ones(4, bool)))
+    add("laplacian_eigh", "float mask", lambda: eigh(Aj, 2, jnp.ones(5)))
+    add("laplacian_eigh", "non-square", lambda: eigh(Aj[:4], 2))
+    add("laplacian_eigh", "NaN adjacency", lambda: eigh(jnp.nan * Aj, 2), False)
+    add(
+        "laplacian_eigh",
+        "1e30 weights",
+        lambda: eigh(1e30 * Aj, 3).eigvals,
+        True,
+        lambda y: np.allclose(np.asarray(y), host(A, 3).eigvals, atol=1e-4),
+    )
+    add(
+        "laplacian_eigh",
+        "edgeless graph",
+        lambda: eigh(0 * Aj, 3).eigvals,
+        True,
+        lambda y: np.allclose(np.asarray(y), 1.0),
+    )
+    add(
+        "laplacian_eigh",
+        "no real node",
+        lambda: eigh(Aj, 2, jnp.zeros(5, bool)),
+        True,
+        lambda e: not np.asarray(e.mask).any() and not np.any(np.asarray(e.eigvecs)),
+    )
+    add(
+        "laplacian_eigh",
+        "float16",
+        lambda: eigh(Aj.astype(jnp.float16), 3),
+        True,
+        lambda e: e.eigvecs.dtype == jnp.float16,
+    )
+    add(
+        "laplacian_eigh",
+        "empty batch",
+        lambda: eigh(jnp.zeros((0, 5, 5)), 2),
+        True,
+        lambda e: e.eigvecs.shape == (0, 5, 2),
+    )
+    nl = GR.normalized_laplacian
+    add("normalized_laplacian", "int adjacency", lambda: nl(Aj.astype(jnp.int32)))
+    add("normalized_laplacian", "rank-1", lambda: nl(Aj[0]))
+    add("normalized_laplacian", "mask shape", lambda: nl(Aj, jnp.ones(3, bool)))
+    add("normalized_laplacian", "NaN adjacency", lambda: nl(jnp.nan * Aj), False)
+    add(
+        "normalized_laplacian",
+        "isolated node",
+        lambda: nl(Aj.at[0].set(0).at[:, 0].set(0)),
+        True,
+        lambda L: float(L[0, 0]) == 1.0 and np.isfinite(np.asarray(L)).all(),
+    )
+    ps = GR.spe_init(K, 3, 2, num_channels=2, hidden=4)
+    pe = GR.eigvec_pe_init(K, 3, 2, hidden=4)
+    pn = GR.signnet_pe_init(K, 3, 2, phi_hidden=4, hidden=4)
+    ep = host(A, 3, num_nodes=6, dtype=np.float32)
+    lam, V = jnp.asarray(ep.eigvals), jnp.asarray(ep.eigvecs)
+    s, r = np.nonzero(A)
+    nm = jnp.arange(6) < 5
+    spe = GR.spe
+    add(
+        "spe",
+        "more eigenpairs than nodes",
+        lambda: spe(ps, jnp.zeros(7), jnp.zeros((6, 7)), s, r),
+    )
+    add("spe", "eigvals length", lambda: spe(ps, lam[:2], V, s, r))
+    add("spe", "int eigvecs", lambda: spe(ps, lam, V.astype(jnp.int32), s, r))
+    add("spe", "dtype mismatch", lambda: spe(ps, lam.astype(jnp.float16), V, s, r))
+    add("spe", "float senders", lambda: spe(ps, lam, V, s.astype(np.float32), r))
+    add("spe", "edge count mismatch", lambda: spe(ps, lam, V, s, r[:-1]))
+    add("spe", "float node mask", lambda: spe(ps, lam, V, s, r, 1.0 * nm))
+    add("spe", "node mask shape", lambda: spe(ps, lam, V, s, r, nm[:5]))
+    add(
+        "spe",
+        "eigval mask shape",
+        lambda: spe(ps, lam, V, s, r, eigval_mask=jnp.ones(2, bool)),
+    )
+    add("spe", "wrong params", lambda: spe(pe, lam, V, s, r))  # type: ignore[arg-type]
+    add(
+        "spe",
+        "batch mismatch",
+        lambda: spe(ps, lam, jnp.stack([V, V]), np.stack([s] * 3), r),
+    )
+    add("spe", "NaN eigvecs", lambda: spe(ps, lam, jnp.nan * V, s, r), False)
+    add(
+        "spe",
+        "1e30 eigvecs (float32 overflow)",
+        lambda: spe(ps, lam, 1e30 * V, s, r),
+        False,
+    )
+    add(
+        "spe",
+        "NaN in padding",
+        lambda: spe(ps, lam, V.at[5].set(jnp.nan), s, r, nm),
+        True,
+        lambda y: np.isfinite(np.asarray(y)).all() and not np.any(np.asarray(y)[5]),
+    )
+    add(
+        "spe",
+        "zeros",
+        lambda: spe(ps, 0 * lam, 0 * V, s, r),
+        True,
+        lambda y: np.isfinite(np.asarray(y)).all(),
+    )
+    add(
+        "spe",
+        "no real node",
+        lambda: spe(ps, lam, V, s, r, nm & False),
+        True,
+        lambda y: not np.any(np.asarray(y)),
+    )
+    add(
+        "spe",
+        "float16",
+        lambda: spe(ps, lam.astype(jnp.float16), V.astype(jnp.float16), s, r),
+        True,
+        lambda y: y.dtype == jnp.float16,
+    )
+    add(
+        "spe",
+        "empty batch",
+        lambda: spe(ps, jnp.zeros((0, 3)), jnp.zeros((0, 6, 3)), s, r),
+        True,
+        lambda y: y.shape == (0, 6, 2),
+    )
+    for name, kw in (
+        ("num_channels", {"num_channels": 0}),
+        ("out_dim", {"out_dim": 0}),
+        ("num_layers", {"num_layers": 0}),
+        ("bool num_eigvals", {"num_eigvals": True}),
+    ):
+        args = {"num_eigvals": 3, "out_dim": 2, **kw}
+        add("spe_init", f"bad {name}", lambda args=args: GR.spe_init(K, **args))
+    add("eigvec_pe", "eigenvector count", lambda: GR.eigvec_pe(pe, V[:, :2]))
+    add("eigvec_pe", "int eigvecs", lambda: GR.eigvec_pe(pe, V.astype(jnp.int32)))
+    add("eigvec_pe", "mask shape", lambda: GR.eigvec_pe(pe, V, nm[:3]))
+    add("eigvec_pe", "wrong params", lambda: GR.eigvec_pe(pn, V))  # type: ignore[arg-type]
+    add("eigvec_pe", "NaN eigvecs", lambda: GR.eigvec_pe(pe, jnp.nan * V), False)
+    add(
+        "eigvec_pe",
+        "NaN in padding",
+        lambda: GR.eigvec_pe(pe, V.at[5].set(jnp.nan), nm),
+        True,
+        lambda y: np.isfinite(np.asarray(y)).all() and not np.any(np.asarray(y)[5]),
+    )
+    add("eigvec_pe_init", "zero hidden", lambda: GR.eigvec_pe_init(K, 3, 2, hidden=0))
+    add("signnet_pe", "eigenvector count", lambda: GR.signnet_pe(pn, lam[:2], V[:, :2]))
+    add(
+        "signnet_pe",
+        "dtype mismatch",
+        lambda: GR.signnet_pe(pn, lam.astype(jnp.float16), V),
+    )
+    add("signnet_pe", "wrong params", lambda: GR.signnet_pe(ps, lam, V))  # type: ignore[arg-type]
+    add("signnet_pe", "NaN eigvecs", lambda: GR.signnet_pe(pn, lam, jnp.nan * V), False)
+    add(
+        "signnet_pe",
+        "sign flip",
+        lambda: GR.signnet_pe(pn, lam, -V),
+        True,
+        lambda y: _close(y, GR.signnet_pe(pn, lam, V)),
+    )
+    add("signnet_pe_init", "zero out_dim", lambda: GR.signnet_pe_init(K, 3, 0))
+    add("Eigenpairs", "wrong arity", lambda: GR.Eigenpairs(1, 2))  # type: ignore[call-arg]
+    add("SPEParams", "wrong arity", lambda: GR.SPEParams(()))  # type: ignore[call-arg]
+    add("EigvecPEParams", "wrong arity", lambda: GR.EigvecPEParams())  # type: ignore[call-arg]
+    add("SignNetParams", "wrong arity", lambda: GR.SignNetParams(1))  # type: ignore[call-arg]
+    return c  # fmt: skip
+
+
 # ---------------------------------------------------------------------- rows
 
 
@@ -785,6 +1034,7 @@ def run(areas=None, *, rows: bool = True, progress: bool = True):
         cases += _testing_cases()
     if areas is None or "graphs" in areas:
         cases += _ppgn_cases()
+        cases += _spe_cases()
     if rows:
         row_areas = None if areas is None else [a for a in areas if a != "testing"]
         cases += _row_cases(eq.testing.registered(row_areas))

@@ -381,7 +381,8 @@ def laplacian_eigh(
       partial_eigenspace: ``"keep"`` or ``"drop"``.
       tol: eigenvalues closer than this are one eigenspace (default
         ``max(1e-8, 1000 · eps)`` of the dtype: ``1e-8`` in float64, ``1.2e-4``
-        in float32).
+        in float32; float16 and bfloat16 are computed in float32, ``eigh`` has
+        no half-precision kernels, and cast back).
 
     Returns:
       :class:`Eigenpairs` ``(*batch, d)``, ``(*batch, n, d)``, ``(*batch, d)``.
@@ -404,13 +405,19 @@ def laplacian_eigh(
         )
     mask = _check_mask(node_mask, A.shape[:-1], "node_mask", where)
     partial = _check_partial(partial_eigenspace, where, host=False)
-    eps = float(jnp.finfo(A.dtype).eps)
+    # eigh has no half-precision kernels: float16/bfloat16 run in float32
+    cdt = A.dtype if jnp.dtype(A.dtype).itemsize >= 4 else jnp.dtype(jnp.float32)
+    eps = float(jnp.finfo(cdt).eps)
     t = max(1e-8, 1000 * eps) if tol is None else float(tol)
     return _laplacian_eigh(A, mask, d, partial, t)
 
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def _laplacian_eigh(A, mask, d, partial, tol):
+    dt0 = A.dtype
+    if jnp.dtype(dt0).itemsize < 4:
+        ep = _laplacian_eigh(A.astype(jnp.float32), mask, d, partial, tol)
+        return Eigenpairs(ep.eigvals.astype(dt0), ep.eigvecs.astype(dt0), ep.mask)
     dt, n = A.dtype, A.shape[-1]
     L = _laplacian(A, mask)
     if mask is None:

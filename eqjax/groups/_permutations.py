@@ -332,10 +332,19 @@ def graph_node_permutations(graph: jraph.GraphsTuple) -> Group:
             f"graph_node_permutations expects a jraph.GraphsTuple, got {type(graph).__name__}"
         )
     n_total = _num_node_rows(graph)
-    n_node = jnp.asarray(graph.n_node)
-    graph_ids = jnp.repeat(
-        jnp.arange(n_node.shape[0]), n_node, total_repeat_length=n_total
-    )
+    try:  # concrete sizes (the usual case): the layout on the host, no JAX program
+        n_node_np = np.asarray(graph.n_node)
+    except (TypeError, jax.errors.TracerArrayConversionError):
+        n_node = jnp.asarray(graph.n_node)
+        graph_ids = jnp.repeat(
+            jnp.arange(n_node.shape[0]), n_node, total_repeat_length=n_total
+        )
+    else:
+        # as jnp.repeat(..., total_repeat_length=n_total): cut, or filled with the
+        # last graph's id
+        ids = np.repeat(np.arange(n_node_np.shape[0]), n_node_np)[:n_total]
+        fill = np.full(n_total - ids.shape[0], max(n_node_np.shape[0] - 1, 0))
+        graph_ids = jnp.asarray(np.concatenate([ids, fill]), jnp.int32)
 
     def sample(key, shape=(), dtype=jnp.int32):
         shape = as_shape(shape)

@@ -307,7 +307,7 @@ def test_polynomial_channels_separate_rook_from_shrikhande():
     """srg(16, 6, 2, 2): the rook's 4×4 graph and the Shrikhande graph are
     2-FWL-equivalent, so random PPGN and PPGN++ embed them alike (to float64
     rounding); with the 12 PPGN++ polynomials (K4 among them) as channels they
-    differ, for every seed."""
+    differ, for both seeds."""
     graphs = (eq.datasets.rook_graph(4), eq.datasets.shrikhande_graph())
     with jax.enable_x64(True):
         A = jnp.asarray(
@@ -316,13 +316,14 @@ def test_polynomial_channels_separate_rook_from_shrikhande():
         x0 = G.ppgn_input(A)
         x6 = G.ppgn_input(A, patterns=G.ppgn_plus_patterns(6))
         assert x6.shape == (2, 16, 16, 13)
-        for seed in range(3):
+        for seed in range(2):
             for x, plus, apart in (
                 (x0, False, False),
                 (x0, True, False),
                 (x6, True, True),
             ):
-                p = G.ppgn_init(jax.random.key(seed), x.shape[-1], 8, 2, 4, plus=plus,
+                k = jax.random.key(seed, impl="rbg")  # compiles faster than threefry
+                p = G.ppgn_init(k, x.shape[-1], 8, 2, 4, plus=plus,
                                 dtype=jnp.float64)  # fmt: skip
                 e = np.asarray(G.ppgn(p, x, plus=plus))
                 d = np.linalg.norm(e[0] - e[1]) / np.linalg.norm(e[0])

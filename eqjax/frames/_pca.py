@@ -133,12 +133,21 @@ def _eps(dtype) -> float:
 
 def _spectrum(u, m):
     """Eigen-decomposition of ``Σ ûᵀû / count`` with ``û = u / max|u|``:
-    ``(λ̂ descending, V columns, s)``; ``λ = s² λ̂``."""
+    ``(λ̂ descending, V columns, s)``; ``λ = s² λ̂``.
+
+    float16 / bfloat16 clouds are decomposed in float32 (XLA has no
+    half-precision ``eigh``) and the results cast back: the frame is then a
+    half-precision rounding of an exact one (orthogonal to about ``1e-3``)."""
     s = _scale(u)
     uh = u / s[..., None, None]
     count = jnp.maximum(jnp.sum(m, axis=-1), 1)
     cov = jnp.einsum("...ni,...nj->...ij", uh, uh) / count[..., None, None]
-    lam, V = jnp.linalg.eigh(jax.lax.stop_gradient(cov))
+    cov = jax.lax.stop_gradient(cov)
+    if jnp.finfo(cov.dtype).bits < 32:
+        lam, V = jnp.linalg.eigh(cov.astype(jnp.float32))
+        lam, V = lam.astype(cov.dtype), V.astype(cov.dtype)
+    else:
+        lam, V = jnp.linalg.eigh(cov)
     return lam[..., ::-1], V[..., ::-1], s
 
 
@@ -253,7 +262,8 @@ def plain_pca_frame(group: Group | str):
     for E/SE) or the ``2^(d-1)`` of them with ``det = +1`` (SO, SE). Uniform
     weights. The eigenvectors are ``stop_gradient``-ed (as in the paper); the
     cloud is rescaled to unit size before the eigen-decomposition, so float32
-    works at magnitudes ``1e-20 … 1e15`` and beyond.
+    works at magnitudes ``1e-20 … 1e15`` and beyond; float16 / bfloat16 clouds
+    are decomposed in float32 and the frame cast back.
 
     Args:
       group: O(d), SO(d), E(d) or SE(d) for ``1 <= d <= 16`` (a :class:`Group`
@@ -522,7 +532,9 @@ def pca_frame(group: Group | str):
     eigenvectors and ``α`` are ``stop_gradient``-ed (``jax.grad`` of a
     frame-averaged function holds them fixed); the point-pair weights carry
     gradients; gradients are finite on every cloud. The cloud is rescaled to unit
-    size first, so float32 works at any magnitude.
+    size first, so float32 works at any magnitude. float16 / bfloat16 clouds are
+    decomposed in float32 and the frame cast back (exact to about 16 eps of the
+    half-precision dtype).
 
     Cost: ``frame.size_for(n)`` backbone calls — ``8 + 2n² + 6n + 48`` for O3/E3,
     ``4 + n² + 3n + 24`` for SO3/SE3 (``2^d`` plus the point-pair frame; ``4 + 2n

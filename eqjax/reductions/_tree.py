@@ -118,6 +118,23 @@ def _is_concrete(x: Any) -> bool:
     return not isinstance(x, Tracer)
 
 
+def _check_identity_fits(identity: Any, dtype) -> None:
+    """An infinite identity (``max``/``min``/``logsumexp``'s ``∓inf``) has no
+    integer counterpart: refuse integer data with it, naming the remedy."""
+    if not jnp.issubdtype(dtype, jnp.integer):
+        return
+    try:
+        value = np.asarray(identity)
+    except (TypeError, jax.errors.TracerArrayConversionError):
+        return  # traced: nothing to check at trace time
+    if np.issubdtype(value.dtype, np.floating) and not np.all(np.isfinite(value)):
+        raise TypeError(
+            f"identity {value.tolist()} cannot be represented in {jnp.dtype(dtype)} "
+            "data: use an integer identity (max_monoid(dtype) / min_monoid(dtype) "
+            "take jnp.iinfo's min / max) or floating data (logsumexp needs floats)"
+        )
+
+
 def _identity_leaves(identity: PyTree, leaves: list[Any], treedef) -> list[Array]:
     """Identity leaves cast to each data leaf's dtype, checked against its feature
     shape (a leaf identity is shared by every data leaf)."""
@@ -134,6 +151,7 @@ def _identity_leaves(identity: PyTree, leaves: list[Any], treedef) -> list[Array
             ) from err
     out = []
     for leaf, e in zip(leaves, ids, strict=True):
+        _check_identity_fits(e, leaf.dtype)
         e = jnp.asarray(e, dtype=leaf.dtype)
         feat = leaf.shape[1:]
         try:

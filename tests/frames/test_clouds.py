@@ -225,3 +225,34 @@ def test_float32_at_every_scale():
     assert err.max() < 1e-4, err.reshape(len(scales), len(names))
     w = w.reshape(len(scales), len(names), -1)
     np.testing.assert_allclose(w, np.broadcast_to(w[2:3], w.shape), atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_half_precision_frames_within_documented_tolerance(dtype):
+    """float16 / bfloat16 clouds: the PCA spectrum is decomposed in float32 and
+    cast back (XLA has no half-precision eigh), so the frames run and stay in the
+    input dtype, orthogonal and invariant to the half precision's rounding (within
+    16 eps relative: 0.016 for float16, 0.125 for bfloat16, whose rounding of the
+    rotated input alone moves a sum of cubes by several eps); the control, the
+    backbone without averaging, is not invariant."""
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(7, 3)), dtype)
+    R = elements(G.O3, 2, 3, np.float32)  # a rotation and a reflection
+    frame = eq.frames.pca_frame(G.O3)
+    act = eq.groups.cloud_action(G.O3)
+    phi = lambda z: jnp.stack([jnp.sum(z[:, 0] ** 3), jnp.sum(z[:, 1] * z[:, 2])])
+    f = eq.frames.frame_average(phi, frame, act_in=act)
+
+    @jax.jit
+    def check(x):
+        xs = jax.vmap(lambda r: x @ r.T.astype(x.dtype))(R)
+        return f(x), jax.vmap(f)(xs), phi(x), jax.vmap(phi)(xs), frame(x).elements
+
+    y, ys, p, ps, els = check(x)
+    assert y.dtype == dtype and els.dtype == dtype
+    els = np.asarray(els, np.float64)
+    tol = 16 * float(jnp.finfo(dtype).eps)
+    assert np.abs(els @ els.swapaxes(-1, -2) - np.eye(3)).max() < tol
+    y, ys = np.asarray(y, np.float64), np.asarray(ys, np.float64)
+    assert np.abs(ys - y).max() / np.abs(y).max() < tol
+    p, ps = np.asarray(p, np.float64), np.asarray(ps, np.float64)
+    assert np.abs(ps - p).max() / np.abs(p).max() > 2 * tol  # the control bites

@@ -401,7 +401,12 @@ def frame_average(
 
     Exactness: if ``frame`` satisfies ``F(g·x) = g·F(x)`` with invariant weights,
     the result is exactly invariant/equivariant for *any* ``fn`` (up to float
-    rounding). Convention: ``act_in(g, x)`` is a left action and ``frame`` returns
+    rounding). That rounding is relative to ``fn``'s outputs, not to the average:
+    the non-equivariant part of ``fn`` cancels only to about ``eps · |fn|``, so
+    when the exact average is much smaller than ``fn``'s outputs (a cloud of size
+    1e-10 through an MLP with biases returns an average of size 1e-10 and O(1)
+    outputs per element) the relative error is ``eps / 1e-10``; normalise the
+    input's scale inside ``fn`` there. Convention: ``act_in(g, x)`` is a left action and ``frame`` returns
     elements ``g`` that map the canonical pose to the input (``x = g·x_canon``).
 
     On CPU hosts, large batches run faster with a retaining ``malloc`` (README,

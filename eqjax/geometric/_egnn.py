@@ -91,22 +91,24 @@ def egnn_layer(
     parts = [h[receivers], h[senders], r2]
     if edge_attr is not None:
         parts.append(edge_attr)
-    m = phi_e(jnp.concatenate(parts, -1)) * mask
+    m = phi_e(jnp.concatenate(parts, -1)).astype(h.dtype) * mask.astype(h.dtype)
     if normalize:
         sq = r2[:, 0]
         safe = jnp.where(sq > 0, sq, 1.0)
         norm = jnp.where(sq > 0, jnp.sqrt(safe), 0.0)[:, None]
         diff = diff / (norm + 1.0)
-    shift = jax.ops.segment_sum(diff * phi_x(m) * mask, receivers, num_segments=n)
+    shift = jax.ops.segment_sum(
+        diff * phi_x(m).astype(x.dtype) * mask, receivers, num_segments=n
+    )
     if aggregation == "mean":
         deg = jax.ops.segment_sum(mask[:, 0], receivers, num_segments=n)
         shift = shift / jnp.maximum(deg, 1.0)[:, None]
     if v is not None:
         assert phi_v is not None
-        v = phi_v(h) * v + shift
+        v = phi_v(h).astype(x.dtype) * v + shift
         x = x + v
     else:
         x = x + shift
     agg = jax.ops.segment_sum(m, receivers, num_segments=n)
-    h = h + phi_h(jnp.concatenate([h, agg], -1))
+    h = h + phi_h(jnp.concatenate([h, agg], -1)).astype(h.dtype)
     return h, x, v

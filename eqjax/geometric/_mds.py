@@ -11,6 +11,7 @@ only.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -69,13 +70,26 @@ def mds_representation(
     if not 1 <= int(k) <= n:
         raise ValueError(f"k must satisfy 1 <= k <= n={n}, got {k!r}")
     k = int(k)
-    xc = x - jnp.mean(x, axis=0, keepdims=True)
+    # centred relative to the first point, so identical points give exactly 0
+    dx = x - x[:1]
+    xc = dx - jnp.mean(dx, axis=0, keepdims=True)
+    # unit scale for the eigen-decomposition and the sign rule (z is 1-homogeneous
+    # in xc: z(xc) = s·z(xc/s) with s held fixed, gradients included), so float32
+    # works from 1e-30 to 1e30 (z³ and B = xc xcᵀ would under/overflow)
+    s = jax.lax.stop_gradient(jnp.max(jnp.abs(xc)))
+    s = jnp.where(s > 0, s, 1).astype(xc.dtype)
+    u = xc / s
     if scale_invariant:
-        ms = jnp.mean(jnp.sum(xc * xc, -1))
-        xc = xc / jnp.sqrt(jnp.where(ms > 0, ms, 1.0))
-    b = xc @ xc.T
+        ms = jnp.mean(jnp.sum(u * u, -1))
+        u = u / jnp.sqrt(jnp.where(ms > 0, ms, 1.0))
+        s = jnp.ones((), xc.dtype)
+    b = u @ u.T
     b = 0.5 * (b + b.T)
-    lam, vec = jnp.linalg.eigh(b)
+    if jnp.finfo(b.dtype).bits < 32:  # XLA has no half-precision eigh
+        lam, vec = jnp.linalg.eigh(b.astype(jnp.float32))
+        lam, vec = lam.astype(b.dtype), vec.astype(b.dtype)
+    else:
+        lam, vec = jnp.linalg.eigh(b)
     lam = lam[::-1][:k]
     vec = vec[:, ::-1][:, :k]
     lam = jnp.maximum(lam, 0.0)
@@ -87,7 +101,7 @@ def mds_representation(
     sign = jnp.where(
         jnp.abs(m3) > _SIGN_TOL * scale, jnp.sign(m3), jnp.where(top < 0, -1.0, 1.0)
     ).astype(z.dtype)
-    z = z * sign[None, :]
+    z = z * sign[None, :] * s
     if return_eigenvalues:
-        return z, lam
+        return z, lam * s * s
     return z

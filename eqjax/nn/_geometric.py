@@ -51,14 +51,18 @@ class MLP(nnx.Module):
         )
         self.activation = activation
         self.final_activation = final_activation
+        self.dtype = dtype
 
     def __call__(self, x):
+        dt = x.dtype
         n = len(self.layers)
         for i, layer in enumerate(self.layers):
             x = layer(x)
             if i < n - 1 or self.final_activation:
                 x = self.activation(x)
-        return x
+        # dtype in, dtype out (float16 inputs with float32 parameters compute in
+        # float32 and return float16), unless a computation dtype was chosen
+        return x if self.dtype is not None else x.astype(dt)
 
 
 class EGNNLayer(nnx.Module):
@@ -347,7 +351,12 @@ class PONITA(nnx.Module):
     [N, vector_inputs, 3]`` (velocities, ..., lifted as ``v·o``), and in the
     point-cloud mode ``nodes["orientations"] [N, 3]`` (unit vectors); the edges
     (e.g. from :func:`eqjax.geometric.with_radius_graph`) with ``edges["mask"]``
-    when present.
+    when present. Positions are used in the data's own units (distances are
+    computed from squares, and the polynomial attribute embedding raises them to
+    the power ``degree``): in float32 keep them below about
+    ``1e38 ** (1 / max(2, degree))`` (``1e19`` for degree 2), or rescale them
+    first; beyond, intermediates overflow to inf/NaN although the
+    layer-normalised output would exist.
 
     Modes: ``"fiber_bundle"`` (features on a shared grid of ``num_ori``
     orientations; separable spatial ``[E, O, 2]`` and fiber ``[O, O, 1]``
@@ -522,10 +531,11 @@ class PONITA(nnx.Module):
         if self.radius is not None:
             basis = basis * geo.smooth_cutoff(dist, self.radius)[..., None]
         x = s[:, None, :] if self.mode == "r3" else geo.lift(ori, s, v)
-        x = self.embed(x)
+        dt = pos.dtype  # dtype in, dtype out (the Linears promote to float32)
+        x = self.embed(x).astype(dt)
         for block in self.blocks:
             x = block(x, basis, basis_fiber, snd, rcv, edge_mask=mask)
-        y = self.head(x)
+        y = self.head(x).astype(dt)
         scalars = geo.readout_scalars(y[..., : self.scalar_outputs])
         if self.readout == "graph":
             gid = geo.graph_index(graphs)

@@ -55,6 +55,13 @@ def _sq_norm(tree: Any, dtype) -> jax.Array:
     return jnp.sum(jnp.stack([jnp.sum(v * v) for v in leaves]))
 
 
+def _max_abs(tree: Any, dtype) -> jax.Array:
+    leaves = [jnp.asarray(v).astype(dtype) for v in jax.tree_util.tree_leaves(tree)]
+    if not leaves:
+        return jnp.zeros((), dtype)
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(v), initial=0) for v in leaves]))
+
+
 def _diff(a: Any, b: Any) -> Any:
     ta, tb = jax.tree_util.tree_structure(a), jax.tree_util.tree_structure(b)
     if ta != tb:
@@ -99,8 +106,13 @@ def equivariance_errors(
     )  # fmt: skip
 
     def one(lhs, rhs):
-        num = _sq_norm(_diff(lhs, rhs), dtype)
-        den = _sq_norm(rhs, dtype)
+        # both sides divided by the largest |entry| of rhs first: the squares of
+        # 1e30 (float32) overflow, those of 1e-30 underflow
+        c = _max_abs(rhs, dtype)
+        c = jnp.where((c > 0) & jnp.isfinite(c), c, 1).astype(dtype)
+        unit = lambda t: jax.tree_util.tree_map(lambda v: jnp.asarray(v) / c, t)
+        num = _sq_norm(_diff(unit(lhs), unit(rhs)), dtype)
+        den = _sq_norm(unit(rhs), dtype)
         return jnp.sqrt(num) / jnp.maximum(jnp.sqrt(den), jnp.finfo(dtype).tiny)
 
     return jax.vmap(one)(s.lhs, s.rhs)

@@ -14,6 +14,15 @@ G = eq.graphs
 BELL = [1, 1, 2, 5, 15, 52, 203]
 
 
+def _init(init, key, *args, **kw):
+    """``init(key, *args, **kw)`` in one compiled program (op by op, every
+    parameter shape would compile its own sampler); ``key`` an int seed (an
+    ``rbg`` key) or a key."""
+    if isinstance(key, int):
+        key = jax.random.key(key, impl="rbg")
+    return jax.jit(lambda k: init(k, *args, **kw))(key)
+
+
 def test_partitions_have_bell_sizes():
     for m, b in enumerate(BELL):
         parts = G.set_partitions(m)
@@ -56,7 +65,7 @@ _ORDERS = [(1, 1), (1, 2), (2, 1), (2, 2), (2, 0), (0, 2)]
 
 @functools.cache
 def _params(k, l):
-    return G.ign_init(jax.random.key(10 * k + l), k, l, 2, 3, dtype=jnp.float64)
+    return _init(G.ign_init, 10 * k + l, k, l, 2, 3, dtype=jnp.float64)
 
 
 def test_ign_linear_equals_the_dense_basis():
@@ -136,7 +145,7 @@ def test_equivariance_of_order_3_maps_and_a_control(key):
     n = 4
     with jax.enable_x64(True):
         x2 = jax.random.normal(key, (n, n, 2), jnp.float64)
-        p23 = _with_bias(G.ign_init(key, 2, 3, 2, 2, dtype=jnp.float64))
+        p23 = _with_bias(_init(G.ign_init, key, 2, 3, 2, 2, dtype=jnp.float64))
 
         def f(x):
             return G.ign_linear(p23, x, order_in=2, order_out=3)
@@ -173,7 +182,7 @@ def test_equivariance_3_to_3(key):
     n = 4
     with jax.enable_x64(True):
         x3 = jax.random.normal(key, (n, n, n, 2), jnp.float64)
-        p = G.ign_init(key, 3, 3, 2, 2, dtype=jnp.float64)
+        p = _init(G.ign_init, key, 3, 3, 2, 2, dtype=jnp.float64)
         p = p._replace(bias=p.bias + 1.0)
 
         def act3(q, y):
@@ -194,7 +203,7 @@ def test_equivariance_3_to_3(key):
 
 
 def test_bad_input_raises_clear_errors():
-    p = G.ign_init(jax.random.key(0), 2, 2, 2, 3)
+    p = _init(G.ign_init, 0, 2, 2, 2, 3)
     x = jnp.ones((2, 4, 4, 2))
     with pytest.raises(ValueError, match=r"mask must have shape \(2, 4\)"):
         G.ign_linear(p, x, jnp.ones((2, 5), bool), order_in=2, order_out=2)
@@ -218,7 +227,7 @@ def test_ign_model_invariant_and_padding_free(key):
         d = eq.datasets.dense_batch(gs, n_max=7)
         x = jnp.asarray(d.ign_input(), jnp.float64)
         m = jnp.asarray(d.mask)
-        p = G.ign_model_init(key, 2, 6, 3, num_layers=1, dtype=jnp.float64)
+        p = _init(G.ign_model_init, key, 2, 6, 3, num_layers=1, dtype=jnp.float64)
         f = jax.jit(lambda x, m: G.ign_model(p, x, m))
         y = f(x, m)
         small = f(x[:1, :5, :5], m[:1, :5])

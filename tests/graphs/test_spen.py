@@ -12,6 +12,12 @@ import eqjax as eq
 G, ds = eq.graphs, eq.datasets
 
 
+def _init(init, seed, *args, **kw):
+    """``init(key, *args, **kw)`` in one compiled program with an ``rbg`` key (op
+    by op, every parameter shape would compile its own threefry sampler)."""
+    return jax.jit(lambda: init(jax.random.key(seed, impl="rbg"), *args, **kw))()
+
+
 def _path(n):
     i = np.arange(n - 1)
     return np.concatenate([i, i + 1]), np.concatenate([i + 1, i])
@@ -84,8 +90,8 @@ def test_spen_separates_what_gin_cannot():
     apart, random GIN cannot."""
     gt = _batch(list(_two_triangles_vs_hexagon()))
     subs = G.graph_subgraphs(gt, 1, bucket_sizes=(4,))
-    sp = G.spen_init(jax.random.key(0), 1, 8, 4, num_layers=1, num_buckets=1)
-    gp = G.gin_init(jax.random.key(0), 1, 8, 4)
+    sp = _init(G.spen_init, 0, 1, 8, 4, num_layers=1, num_buckets=1)
+    gp = _init(G.gin_init, 0, 1, 8, 4)
     y_spen = np.asarray(jax.jit(G.spen)(sp, gt, subs))
     y_gin = np.asarray(jax.jit(G.gin)(gp, gt))
     scale = np.abs(y_spen[:2]).max()
@@ -122,9 +128,7 @@ def test_spen_invariant_to_relabelling_with_host_reextraction(dtype, hops, layer
         gs = _mixed_graphs()
         gt = _batch(gs)
         gt = gt._replace(nodes=gt.nodes.astype(dt))
-        p = G.spen_init(
-            jax.random.key(1), 3, 8, 3, num_layers=layers, num_buckets=3, dtype=dt
-        )
+        p = _init(G.spen_init, 1, 3, 8, 3, num_layers=layers, num_buckets=3, dtype=dt)
         f = jax.jit(G.spen)
         if True:
             y = np.asarray(
@@ -143,7 +147,7 @@ def test_padding_never_changes_outputs():
     gs = _mixed_graphs(1)
     gt = _batch(gs)
     big = _batch(gs, n_node=64, n_edge=128, n_graph=7)
-    p = G.spen_init(jax.random.key(2), 3, 8, 3, num_layers=1, num_buckets=3)
+    p = _init(G.spen_init, 2, 3, 8, 3, num_layers=1, num_buckets=3)
     f = jax.jit(G.spen)
     real = slice(0, len(gs))
     y = f(p, gt, G.graph_subgraphs(gt, 1, bucket_sizes=(2, 4, 8)))
@@ -160,10 +164,10 @@ def test_bucketing_changes_nothing_with_shared_weights():
     gt = _batch(gs)
     real = slice(0, len(gs))
     f = jax.jit(G.spen)
-    p = G.spen_init(jax.random.key(2), 3, 8, 3, num_buckets=3)
+    p = _init(G.spen_init, 2, 3, 8, 3, num_buckets=3)
     y = f(p, gt, G.graph_subgraphs(gt, 1, bucket_sizes=(2, 4, 8)))
     # shared weights: the bucket boundaries do not matter either
-    ps = G.spen_init(jax.random.key(2), 3, 8, 3, share_weights=True)
+    ps = _init(G.spen_init, 2, 3, 8, 3, share_weights=True)
     a = f(ps, gt, G.graph_subgraphs(gt, 1, bucket_sizes=(2, 4, 8)))
     b = f(ps, gt, G.graph_subgraphs(gt, 1, bucket_sizes=(8,)))
     np.testing.assert_allclose(a[real], b[real], rtol=1e-5, atol=1e-5)
@@ -178,7 +182,7 @@ def test_wrong_subgraphs_are_caught_by_the_invariance_check(key):
     invariance, and eq.testing catches it."""
     gt = jax.tree_util.tree_map(jnp.asarray, _batch(_mixed_graphs(2)))
     subs = G.graph_subgraphs(gt, 1, bucket_sizes=(2, 4, 8))
-    p = G.spen_init(jax.random.key(3), 3, 8, 3, num_layers=1, num_buckets=3)
+    p = _init(G.spen_init, 3, 3, 8, 3, num_layers=1, num_buckets=3)
     grp = eq.groups.graph_node_permutations(gt)
     with pytest.raises(AssertionError):
         eq.testing.assert_invariant(

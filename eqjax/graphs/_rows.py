@@ -34,13 +34,13 @@ _BUCKETS = (4,)
 
 
 def _ign_params():
-    k = jax.random.split(jax.random.key(7), 6)
+    k = jax.random.split(jax.random.key(7, impl="rbg"), 6)
     orders = [(1, 1), (2, 1), (1, 2), (2, 2), (1, 0), (2, 0)]
     return {o: ign_init(k[i], *o, _C, 3) for i, o in enumerate(orders)}
 
 
 def _ign_row():
-    params = built_once(_ign_params)
+    params = built_once(_ign_params, jit=True)
 
     def fn(x):
         x1, x2, mask = x
@@ -122,10 +122,10 @@ _NE = int(np.asarray(_GT.senders).shape[0])
 
 def _spen_layer_rows():
     def init():
-        k = jax.random.split(jax.random.key(3), len(_BUCKETS))
+        k = jax.random.split(jax.random.key(3, impl="rbg"), len(_BUCKETS))
         return [spen_layer_init(kb, 3, 2, 4, 4) for kb in k]
 
-    params = built_once(init)
+    params = built_once(init, jit=True)
 
     def fn(x):
         h, e, subs = x
@@ -192,10 +192,19 @@ def _model_rows():
     group = graph_node_permutations(_GT)
     sp = built_once(
         lambda: spen_init(
-            jax.random.key(5), 3, 6, 2, num_layers=1, num_buckets=len(_BUCKETS)
-        )
+            jax.random.key(5, impl="rbg"),
+            3,
+            6,
+            2,
+            num_layers=1,
+            num_buckets=len(_BUCKETS),
+        ),
+        jit=True,
     )
-    gp = built_once(lambda: gin_init(jax.random.key(6), 3, 6, 2, num_layers=2))
+    gp = built_once(
+        lambda: gin_init(jax.random.key(6, impl="rbg"), 3, 6, 2, num_layers=2),
+        jit=True,
+    )
 
     def make_input(key, dtype):
         gt = jax.tree_util.tree_map(jnp.asarray, _GT)

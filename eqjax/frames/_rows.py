@@ -110,8 +110,10 @@ def _graph_degenerate(dtype):
     c4 = np.roll(np.eye(4), 1, 0) + np.roll(np.eye(4), -1, 0)
     two = np.zeros((_G, _G))
     two[:4, :4], two[4:, 4:] = c4, c4
-    ones = np.ones((_G, 1))
-    return [(jnp.asarray(ones, dtype), jnp.asarray(a, dtype)) for a in (cyc, two)]
+    # one colour for every node, one-hot like the generic input (same shapes: the
+    # degenerate and generic inputs share one batched program)
+    same = np.tile([[1.0, 0.0]], (_G, 1))
+    return [(jnp.asarray(same, dtype), jnp.asarray(a, dtype)) for a in (cyc, two)]
 
 
 def _graph_rows():

@@ -184,6 +184,9 @@ def _spen_layer_rows():
             make_input=make_input,
             degenerate_inputs=degenerate,
             notes=note + f": permuting the {S} (padded) sub-graphs of the bucket",
+            # fast tier: tests/graphs/test_spen.py re-extracts the ego networks of
+            # relabelled graphs (new sub-graph order) and compares the models
+            slow=True,
         ),
     ]
 
@@ -254,6 +257,7 @@ def _model_rows():
             make_input=make_input,
             degenerate_inputs=degenerate,
             notes="GIN, 2 layers: " + note,
+            slow=True,  # the baseline; tests/graphs/test_spen.py runs it fast
         ),
     ]
 

@@ -216,9 +216,12 @@ def equivariance_sides(
     key: jax.Array,
     num_samples: int = 16,
     sample: Callable[..., Any] | None = None,
+    fx: Any = None,
 ) -> Sides:
     """``fn(g·x)`` and ``g·fn(x)`` for ``num_samples`` sampled elements (one
     ``vmap`` over them); traceable, so a caller can ``jax.jit`` the whole check.
+    ``fx``: ``fn(x)`` when the caller has it already (inside a larger program
+    that also differentiates ``fn``: one trace of ``fn`` fewer to compile).
 
     Example:
       >>> import jax, eqjax as eq
@@ -237,7 +240,7 @@ def equivariance_sides(
         )
     draw = sample if sample is not None else group.sample
     gs = cast_floating(draw(key, (m,)), _float_dtype(x))
-    y = fn(x)
+    y = fn(x) if fx is None else fx
     lhs = jax.vmap(lambda g: fn(act_in(g, x)))(gs)
     if act_out is None:
         rhs = jax.tree_util.tree_map(

@@ -66,6 +66,9 @@ class Transform:
       sample: optional ``sample(key, shape, dtype)`` overriding ``group.sample``.
       differentiable: whether ``fn`` is differentiable in its floating inputs.
       notes: anything a reader of the tour table should know.
+      slow: run the shared checks of this row in the slow test tier only (a
+        baseline, or a claim the area's own fast tests cover at another level);
+        the tour and the sharding check still include it.
 
     Example:
       >>> import jax, jax.numpy as jnp, eqjax as eq
@@ -92,6 +95,7 @@ class Transform:
     sample: Callable[..., Any] | None = None
     differentiable: bool = True
     notes: str = ""
+    slow: bool = False
 
 
 def built_once(make: Callable[[], Any], *, jit: bool = False) -> Callable[[], Any]:

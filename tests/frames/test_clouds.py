@@ -227,7 +227,9 @@ def test_float32_at_every_scale():
     np.testing.assert_allclose(w, np.broadcast_to(w[2:3], w.shape), atol=1e-6)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+@pytest.mark.parametrize(
+    "dtype", [jnp.float16, pytest.param(jnp.bfloat16, marks=pytest.mark.slow)]
+)
 def test_half_precision_frames_within_documented_tolerance(dtype):
     """float16 / bfloat16 clouds: the PCA spectrum is decomposed in float32 and
     cast back (XLA has no half-precision eigh), so the frames run and stay in the

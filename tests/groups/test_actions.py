@@ -87,9 +87,10 @@ def test_wigner_D_homomorphism_orthogonality_and_smooth_gradients(key, lmax):
         G.wigner_D(1, jnp.eye(3, dtype=jnp.int32))
 
 
-def test_act_irreps_on_spherical_harmonics(key):
+@pytest.mark.parametrize("lmax", [3, pytest.param(6, marks=pytest.mark.slow)])
+def test_act_irreps_on_spherical_harmonics(key, lmax):
     """Independent check: Y(R x) = D(R) Y(x), with the parity (-1)^l of Y."""
-    irreps = e3nn.Irreps.spherical_harmonics(5)
+    irreps = e3nn.Irreps.spherical_harmonics(lmax)
 
     @jax.jit
     def program(key):

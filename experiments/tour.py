@@ -6,9 +6,11 @@ the float64 one (only its error is reported) with XLA's backend optimisation off
 (:data:`ERROR_ONLY_COMPILER_OPTIONS`: about a third less compile time, measured on
 the 11 frames rows, ``--filter frames --workers 1``: 32 s -> 22 s), the float32 one
 with the default options (its time per call is reported).
-The same compiled function is then called on ``g·x`` for every sampled element
-``g`` (elements sampled and acted on eagerly, whose one-primitive programs are
-shared between rows), so no check program is compiled beside it; rows are spread
+The same compiled functions are then called on ``g·x`` for every sampled element
+``g`` (elements sampled and acted on eagerly, in float64 only: the float32 call
+takes the float64 input and ``g·x`` rounded to float32, and ``g`` acts on its
+output in float64, so the float32 column is ``fn``'s own float32 error against
+the exact action), so no check program is compiled beside them; rows are spread
 over ``--workers`` processes (compilation is single-threaded). ``--full``
 measures with 16 elements through :func:`eqjax.testing.equivariance_error` (one
 more program per dtype and row) and times with more repeats.
@@ -63,15 +65,52 @@ def _rel_error(lhs, rhs) -> float:
     return float("inf") if np.isnan(err) else float(err)
 
 
-def quick_error(row, fn, x, gs) -> float:
-    """Largest relative error over the elements ``gs``, calling the already
-    compiled ``fn`` on ``g·x`` (same shapes as ``x``: no new compilation)."""
-    y = fn(x)
-    errs = []
+def _to_float32(tree):
+    """Floating leaves to float32, integer leaves to JAX's default width (a tree
+    built under ``jax.enable_x64`` holds int64 indices)."""
+
+    def one(v):
+        if not hasattr(v, "dtype"):
+            return v
+        if jnp.issubdtype(v.dtype, jnp.floating):
+            return jnp.asarray(v, jnp.float32)
+        if jnp.issubdtype(v.dtype, jnp.integer):
+            return jnp.asarray(v, jax.dtypes.canonicalize_dtype(v.dtype))
+        return v
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def _to_float64(tree):
+    return eq.testing.cast_floating(tree, jnp.float64)
+
+
+def quick_errors(row, fn64, fn32, x64, gs) -> tuple[float, float]:
+    """Largest relative errors over the elements ``gs`` (float64 elements) of the
+    float64 and the float32 compiled ``fn``, each called on ``g·x`` (same shapes
+    as ``x``: no new compilation).
+
+    The group acts in float64 only: ``g·x`` is computed once and rounded to
+    float32 for the float32 call, and ``g`` acts on the float32 output in float64,
+    so the float32 column measures ``fn``'s own float32 error against the exact
+    action (the shared test checks also run the actions in float32)."""
+    y64 = fn64(x64)
+    with jax.enable_x64(False):
+        y32 = fn32(_to_float32(x64))
+    e64, e32 = [], []
     for g in gs:
-        rhs = y if row.act_out is None else row.act_out(g, y)
-        errs.append(_rel_error(fn(row.act_in(g, x)), rhs))
-    return max(errs)
+        gx = row.act_in(g, x64)
+        with jax.enable_x64(False):
+            lhs32 = fn32(_to_float32(gx))
+        lhs64 = fn64(gx)
+        if row.act_out is None:
+            rhs64, rhs32 = y64, y32
+        else:
+            rhs64 = row.act_out(g, y64)
+            rhs32 = row.act_out(g, _to_float64(y32))
+        e64.append(_rel_error(lhs64, rhs64))
+        e32.append(_rel_error(lhs32, rhs32))
+    return max(e64), max(e32)
 
 
 def full_error(row, x, num_samples: int) -> float:
@@ -92,25 +131,26 @@ def full_error(row, x, num_samples: int) -> float:
 def measure(row, *, num_samples: int, repeats: int, full: bool) -> dict:
     key = jax.random.key(0, impl="rbg")  # rbg: faster to compile than threefry
     out = {"transform": row.name, "group": row.group.name}
-    for dtype, tag in ((jnp.float64, "f64"), (jnp.float32, "f32")):
-        with jax.enable_x64(dtype == jnp.float64):
-            x = row.make_input(key, dtype)
-            timed = dtype == jnp.float32
-            fn = jax.jit(
-                row.fn, compiler_options=None if timed else ERROR_ONLY_COMPILER_OPTIONS
-            )
-            t0 = time.perf_counter()
-            jax.block_until_ready(fn(x))
-            compile_s = time.perf_counter() - t0
-            if full:
-                out[f"err_{tag}"] = full_error(row, x, num_samples)
-            else:
-                out[f"err_{tag}"] = quick_error(
-                    row, fn, x, _elements(row, num_samples, dtype)
-                )
-            if timed:
-                out["compile_ms"] = 1e3 * compile_s
-                per_call = time_call(fn, x, repeats=repeats, min_time=0.01)
+    with jax.enable_x64(True):
+        x64 = row.make_input(key, jnp.float64)
+        fn64 = jax.jit(row.fn, compiler_options=ERROR_ONLY_COMPILER_OPTIONS)
+        jax.block_until_ready(fn64(x64))
+    with jax.enable_x64(False):
+        x32 = row.make_input(key, jnp.float32) if full else _to_float32(x64)
+        fn32 = jax.jit(row.fn)
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn32(x32))
+        out["compile_ms"] = 1e3 * (time.perf_counter() - t0)
+        per_call = time_call(fn32, x32, repeats=repeats, min_time=0.01)
+    if full:
+        with jax.enable_x64(True):
+            out["err_f64"] = full_error(row, x64, num_samples)
+        with jax.enable_x64(False):
+            out["err_f32"] = full_error(row, x32, num_samples)
+    else:
+        with jax.enable_x64(True):
+            gs = _elements(row, num_samples, jnp.float64)
+            out["err_f64"], out["err_f32"] = quick_errors(row, fn64, fn32, x64, gs)
     ok = out["err_f64"] < row.tol64 and out["err_f32"] < row.tol32
     out.update(
         tol_f32=row.tol32,

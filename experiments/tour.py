@@ -20,17 +20,23 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
 import time
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-import eqjax as eq
+# jax, eqjax and ._common (which imports jax) are imported inside the functions:
+# the main process spawns its workers first and imports them while they start
 
-from ._common import results_dir, time_call, write_table
+
+def results_dir(name: str):
+    """``experiments/results/<name>/`` (see ``experiments._common``)."""
+    from ._common import results_dir as _results_dir
+
+    return _results_dir(name)
+
 
 DESCRIPTION = (
     "equivariance errors (float32/float64) and jit time of every registered transform"
@@ -39,6 +45,14 @@ DESCRIPTION = (
 
 # XLA options for a program whose outputs are checked but not timed.
 ERROR_ONLY_COMPILER_OPTIONS = {"xla_backend_optimization_level": 0}
+# The timed float32 program: XLA's default optimisation level (3), given
+# explicitly because the workers default to level 0 (TOUR_XLA_FLAG).
+TIMED_COMPILER_OPTIONS = {"xla_backend_optimization_level": 3}
+TOUR_XLA_FLAG = "--xla_backend_optimization_level=0"
+"""Appended to the workers' ``XLA_FLAGS`` (unless the user set a level): the
+eager operations that build inputs, sample elements and act on them compile
+their many small programs faster unoptimised; only the timed program is
+optimised (``TIMED_COMPILER_OPTIONS``)."""
 
 
 def _progress(it, total, enabled=True):
@@ -50,6 +64,10 @@ def _progress(it, total, enabled=True):
 
 
 def _elements(row, num: int, dtype):
+    import jax
+
+    import eqjax as eq
+
     draw = row.sample if row.sample is not None else row.group.sample
     gs = draw(jax.random.key(1, impl="rbg"), (num,))
     gs = eq.testing.cast_floating(gs, dtype)
@@ -57,6 +75,8 @@ def _elements(row, num: int, dtype):
 
 
 def _rel_error(lhs, rhs) -> float:
+    import jax
+
     a = [np.asarray(v, np.float64) for v in jax.tree_util.tree_leaves(lhs)]
     b = [np.asarray(v, np.float64) for v in jax.tree_util.tree_leaves(rhs)]
     num = sum(float(np.sum((u - v) ** 2)) for u, v in zip(a, b, strict=True))
@@ -68,6 +88,8 @@ def _rel_error(lhs, rhs) -> float:
 def _to_float32(tree):
     """Floating leaves to float32, integer leaves to JAX's default width (a tree
     built under ``jax.enable_x64`` holds int64 indices)."""
+    import jax
+    import jax.numpy as jnp
 
     def one(v):
         if not hasattr(v, "dtype"):
@@ -82,6 +104,10 @@ def _to_float32(tree):
 
 
 def _to_float64(tree):
+    import jax.numpy as jnp
+
+    import eqjax as eq
+
     return eq.testing.cast_floating(tree, jnp.float64)
 
 
@@ -94,6 +120,8 @@ def quick_errors(row, fn64, fn32, x64, gs) -> tuple[float, float]:
     float32 for the float32 call, and ``g`` acts on the float32 output in float64,
     so the float32 column measures ``fn``'s own float32 error against the exact
     action (the shared test checks also run the actions in float32)."""
+    import jax
+
     y64 = fn64(x64)
     with jax.enable_x64(False):
         y32 = fn32(_to_float32(x64))
@@ -114,6 +142,10 @@ def quick_errors(row, fn64, fn32, x64, gs) -> tuple[float, float]:
 
 
 def full_error(row, x, num_samples: int) -> float:
+    import jax
+
+    import eqjax as eq
+
     return float(
         eq.testing.equivariance_error(
             jax.jit(row.fn),
@@ -129,6 +161,11 @@ def full_error(row, x, num_samples: int) -> float:
 
 
 def measure(row, *, num_samples: int, repeats: int, full: bool) -> dict:
+    import jax
+    import jax.numpy as jnp
+
+    from ._common import time_call
+
     key = jax.random.key(0, impl="rbg")  # rbg: faster to compile than threefry
     out = {"transform": row.name, "group": row.group.name}
     with jax.enable_x64(True):
@@ -137,7 +174,7 @@ def measure(row, *, num_samples: int, repeats: int, full: bool) -> dict:
         jax.block_until_ready(fn64(x64))
     with jax.enable_x64(False):
         x32 = row.make_input(key, jnp.float32) if full else _to_float32(x64)
-        fn32 = jax.jit(row.fn)
+        fn32 = jax.jit(row.fn, compiler_options=TIMED_COMPILER_OPTIONS)
         t0 = time.perf_counter()
         jax.block_until_ready(fn32(x32))
         out["compile_ms"] = 1e3 * (time.perf_counter() - t0)
@@ -164,6 +201,8 @@ def measure(row, *, num_samples: int, repeats: int, full: bool) -> dict:
 
 def _measure_named(names, num_samples, repeats, full):
     """Worker: measure the rows with these names (looked up in the registry)."""
+    import eqjax as eq
+
     rows = {r.name: r for r in eq.testing.registered()}
     return [
         measure(rows[n], num_samples=num_samples, repeats=repeats, full=full)
@@ -171,27 +210,55 @@ def _measure_named(names, num_samples, repeats, full):
     ]
 
 
-def _measure_all(names, workers, num_samples, repeats, full):
-    """Measure rows in ``workers`` spawned processes (in this one for 1), in
+@contextlib.contextmanager
+def _worker_xla_flags():
+    """``XLA_FLAGS`` plus :data:`TOUR_XLA_FLAG` while the workers are spawned
+    (they inherit it), restored afterwards; a level the user set is kept."""
+    old = os.environ.get("XLA_FLAGS")
+    if old is None or "xla_backend_optimization_level" not in old:
+        os.environ["XLA_FLAGS"] = f"{old or ''} {TOUR_XLA_FLAG}".strip()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("XLA_FLAGS", None)
+        else:
+            os.environ["XLA_FLAGS"] = old
+
+
+def _names(filter_: str) -> list[str]:
+    """The registered transforms whose name contains ``filter_``."""
+    import eqjax as eq
+
+    return [r.name for r in eq.testing.registered() if filter_ in r.name]
+
+
+@contextlib.contextmanager
+def _pool(workers: int):
+    """``workers`` spawned processes (``None`` for 1: rows run in this one)."""
+    if workers == 1:
+        yield None
+        return
+    ctx = multiprocessing.get_context("spawn")  # never fork a process running JAX
+    with _worker_xla_flags(), cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        yield pool
+
+
+def _measure_all(pool, names, num_samples, repeats, full):
+    """Measure rows in the ``pool``'s processes (in this one without a pool), in
     registry order, with a progress bar."""
-    if workers == 1 or len(names) == 1:
+    if pool is None:
         return [
             _measure_named([n], num_samples, repeats, full)[0]
             for n in _progress(names, len(names))
         ]
-    # interleaved chunks: neighbouring rows (same area) compile alike
-    chunks = [names[i::workers] for i in range(workers)]
-    ctx = multiprocessing.get_context("spawn")  # never fork a process running JAX
     by_name = {}
-    with cf.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(_measure_named, [n], num_samples, repeats, full)
-            for chunk in chunks
-            for n in chunk
-        ]
-        for fut in _progress(cf.as_completed(futures), len(futures)):
-            res = fut.result()[0]
-            by_name[res["transform"]] = res
+    futures = [
+        pool.submit(_measure_named, [n], num_samples, repeats, full) for n in names
+    ]
+    for fut in _progress(cf.as_completed(futures), len(futures)):
+        res = fut.result()[0]
+        by_name[res["transform"]] = res
     return [by_name[n] for n in names]
 
 
@@ -220,15 +287,27 @@ def main(argv: list[str]) -> int:
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
     num_samples, repeats = (16, 20) if args.full else (4, 3)
-    rows = [r for r in eq.testing.registered() if args.filter in r.name]
-    if not rows:
-        print(f"no registered transform matches --filter {args.filter!r}")
-        return 2
     t0 = time.perf_counter()
-    results = _measure_all(
-        [r.name for r in rows], args.workers, num_samples, repeats, args.full
-    )
+    with _pool(args.workers) as pool:
+        # the workers start (and import eqjax) while this process imports it too
+        warm = (
+            [pool.submit(_names, args.filter) for _ in range(args.workers)]
+            if pool
+            else []
+        )
+        import jax
+
+        from ._common import write_table
+
+        names = _names(args.filter)
+        if not names:
+            print(f"no registered transform matches --filter {args.filter!r}")
+            return 2
+        for fut in warm:
+            fut.result()
+        results = _measure_all(pool, names, num_samples, repeats, args.full)
     seconds = time.perf_counter() - t0
+    rows = names
     header = list(results[0].keys())
     table = [[res[h] for h in header] for res in results]
     command = "python -m experiments tour" + (" --full" if args.full else "")

@@ -571,21 +571,25 @@ def _run(plan: _Plan, A, m):
     return vals
 
 
-def _check_inputs(adjacency, mask, where: str):
+def _check_inputs(adjacency, mask, where: str, *, name="adjacency", channels=False):
+    """``adjacency (*batch, n, n)`` (``channels``: ``(*batch, n, n, C)``, named
+    ``name``) floating, square in its two node axes, and ``mask (*batch, n)``
+    boolean or ``None``: the one validator of the dense graph inputs (polynomials,
+    PPGN)."""
     A = jnp.asarray(adjacency)
     if not jnp.issubdtype(A.dtype, jnp.floating):
-        raise TypeError(f"{where}: adjacency must be floating, got {A.dtype}")
-    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
-        raise ValueError(
-            f"{where}: adjacency must have shape (..., n, n), got {A.shape}"
-        )
+        raise TypeError(f"{where}: {name} must be floating, got {A.dtype}")
+    k = 1 if channels else 0  # trailing channel axes
+    if A.ndim < 2 + k or A.shape[-1 - k] != A.shape[-2 - k]:
+        want = "(..., n, n, C) (square in its two node axes)" if k else "(..., n, n)"
+        raise ValueError(f"{where}: {name} must have shape {want}, got {A.shape}")
     if mask is not None:
         mask = jnp.asarray(mask)
         if mask.dtype != jnp.bool_:
             raise TypeError(f"{where}: mask must be boolean, got {mask.dtype}")
-        if mask.shape != A.shape[:-1]:
+        if mask.shape != A.shape[: -1 - k]:
             raise ValueError(
-                f"{where}: mask must have shape {A.shape[:-1]} for adjacency of "
+                f"{where}: mask must have shape {A.shape[: -1 - k]} for {name} of "
                 f"shape {A.shape}, got {mask.shape}"
             )
     return A, mask

@@ -45,7 +45,12 @@ import numpy as np
 from jaxtyping import Array, Bool, Float
 
 from ._models import MLPParams, mlp, mlp_init
-from ._polynomials import PolynomialPattern, evaluate_polynomials, polynomial_basis
+from ._polynomials import (
+    PolynomialPattern,
+    _check_inputs,
+    evaluate_polynomials,
+    polynomial_basis,
+)
 
 _NORMALIZATIONS = ("mean", "sum")
 _POLY_SCALES = ("density", "nodes", "none")
@@ -136,24 +141,7 @@ def ppgn_block_init(
 
 def _check_pairs(x, mask, where: str):
     """``x (*batch, n, n, C)`` floating and ``mask (*batch, n)`` bool or None."""
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{where}: x must be floating, got {x.dtype}")
-    if x.ndim < 3 or x.shape[-3] != x.shape[-2]:
-        raise ValueError(
-            f"{where}: x must have shape (..., n, n, C) (square in its two node "
-            f"axes), got {x.shape}"
-        )
-    if mask is not None:
-        mask = jnp.asarray(mask)
-        if mask.dtype != jnp.bool_:
-            raise TypeError(f"{where}: mask must be boolean, got {mask.dtype}")
-        if mask.shape != x.shape[:-2]:
-            raise ValueError(
-                f"{where}: mask must have shape {x.shape[:-2]} for x of shape "
-                f"{x.shape}, got {mask.shape}"
-            )
-    return x, mask
+    return _check_inputs(x, mask, where, name="x", channels=True)
 
 
 def _check_normalization(normalization, where: str) -> None:

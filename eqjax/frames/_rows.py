@@ -171,10 +171,12 @@ def _graph_rows():
 
 def _product_row():
     act = fr.product_act(act_set, cloud_action(E3))
+
     def dist(x):  # distances to the centroid, at unit scale (no overflow at 1e30)
         u = x - x.mean(0, keepdims=True)
         s = jax.lax.stop_gradient(jnp.max(jnp.abs(u)))
         return jnp.linalg.norm(u / jnp.where(s > 0, s, 1), axis=-1)
+
     frame = fr.product_frame(fr.sort_frame(dist), fr.plain_pca_frame(E3))
 
     def sample(key, shape=(), dtype=None):

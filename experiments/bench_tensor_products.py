@@ -119,6 +119,11 @@ def main(argv: list[str]) -> int:
         help="with --plan-sweep: plan for this L2 size instead of the host's",
     )
     p.add_argument(
+        "--tag",
+        default="",
+        help="with --plan-sweep: write plan_sweep_<tag>.md (e.g. the CPU's name)",
+    )
+    p.add_argument(
         "--merge",
         action="store_true",
         help="keep the stored measurements (raw.json) of the L values not run now and "
@@ -388,12 +393,17 @@ def _plan_sweep(args) -> int:
     caches = _plan.cache_sizes()
     if args.l2_kib:
         caches = caches._replace(l2=args.l2_kib << 10)
-    calls, planned = {}, {}
+    calls, planned, measured = {}, {}, {}
     for L in Ls:
         plan = _plan.s2grid_plan([L, L], L, n, 4, caches=caches)
         planned[L] = plan
+        # what method="s2grid" runs here (timed now, or read from the plan file)
+        t0 = time.perf_counter()
+        measured[L] = _plan.planned_s2grid([L, L], L, n, "float32")
+        measured_s = time.perf_counter() - t0
+        print(f"L={L}: measured plan {measured[L]} ({measured_s:.1f} s)")
         unit = plan.chunk or _plan.s2grid_chunk([L, L], L, 1 << 30, 4, caches)
-        chunks = {0, unit // 4, unit // 2, unit, 2 * unit, 4 * unit}
+        chunks = {0, unit // 4, unit // 2, unit, 2 * unit, 4 * unit, measured[L].chunk}
         chunks = sorted(c for c in chunks if c == 0 or 16 <= c < n)
         ir = e3nn.Irreps.spherical_harmonics(L)
         a = e3nn.normal(ir, jax.random.key(0), (n,)).array
@@ -423,24 +433,30 @@ def _plan_sweep(args) -> int:
         for k in sorted(k for k in times if k[0] == L):
             mark = []
             if k[1:] == tuple(planned[L]):
-                mark.append("plan")
+                mark.append("rule")
+            if k[1:] == tuple(measured[L]):
+                mark.append("measured plan")
             if k == best:
                 mark.append("fastest")
             rows.append([L, k[1], k[2], times[k] * 1e3, ref / times[k], ",".join(mark)])
     host = _plan.cache_sizes()
     md = write_table(
         NAME,
-        "plan_sweep",
+        "plan_sweep" + (f"_{args.tag}" if args.tag else ""),
         ["L", "layout", "chunk", "ms", "x e3nn_s2grid", "mark"],
         rows,
         preamble=(
             f"Forward s2grid product, batch {B} x {C} channels, float32, jitted; "
             f"median over {args.repeats} interleaved rounds. Host caches: L1d "
             f"{host.l1d >> 10} KiB, L2 {host.l2 >> 10} KiB, L3 {host.l3 >> 20} MiB; "
-            f"plan computed for L2 = {caches.l2 >> 10} KiB. Command: python -m "
+            f"'rule': the cache rule's plan (computed for L2 = {caches.l2 >> 10} "
+            "KiB); 'measured plan': what method='s2grid' runs (the fastest "
+            "candidate timed once per shape, eqjax.tensor_products.planned_s2grid). "
+            f"Command: python -m "
             f"experiments {NAME} --plan-sweep --ls {','.join(map(str, Ls))} "
             f"--repeats {args.repeats}"
             + (f" --l2-kib {args.l2_kib}" if args.l2_kib else "")
+            + (f" --tag {args.tag}" if args.tag else "")
         ),
     )
     # the plan itself for other cache sizes (computed, not measured)

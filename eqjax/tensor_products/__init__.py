@@ -6,6 +6,9 @@ e3nn-jax's Clebsch–Gordan products.
 table measured by ``python -m experiments bench_tensor_products
 --write-cost-model``; on a backend without a measured table (GPU, TPU), the exact
 ``"s2grid"`` product. Every method gives the same result to float rounding.
+The s2grid product's layout and blocking are :func:`planned_s2grid`: on CPU the
+fastest of a few candidates, timed once per shape and machine and remembered
+(:func:`set_s2grid_planning` turns the timing off or moves its file).
 
 Normalisation (``normalization=``) and e3nn-jax's names — an input ``c`` means the
 function ``f(x) = Σ_lm c_lm Y_lm(x)``:
@@ -40,6 +43,8 @@ from ._gaunt import gaunt_tensor_product as gaunt_tensor_product
 from ._gaunt import gaunt_vector_product as gaunt_vector_product
 from ._gaunt import signal_irreps as signal_irreps
 from ._plan import choose_method as choose_method
+from ._plan import planned_s2grid as planned_s2grid
+from ._plan import set_s2grid_planning as set_s2grid_planning
 from ._radial import bessel_basis as bessel_basis
 from ._radial import smooth_cutoff as smooth_cutoff
 from ._tables import fourier_to_sh as fourier_to_sh
@@ -60,7 +65,9 @@ __all__ = [
     "gaunt_self_interaction",
     "gaunt_tensor_product",
     "gaunt_vector_product",
+    "planned_s2grid",
     "real_spherical_harmonics",
+    "set_s2grid_planning",
     "sh_to_fourier",
     "signal_irreps",
     "smooth_cutoff",

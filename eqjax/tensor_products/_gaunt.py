@@ -239,8 +239,7 @@ def _product(sigs: list[_Signal], lmax_out, method, normalization) -> e3nn.Irrep
     dtype, work = _work_dtype(sigs[0].dtype)
     cs = [K.lead_axes(s.c, rank).astype(work) for s in sigs]
     if method == "s2grid":
-        itemsize = jnp.dtype(work).itemsize
-        layout, chunk = _plan.s2grid_plan(Ls, L_out, n, itemsize)
+        layout, chunk = _plan.planned_s2grid(Ls, L_out, n, work)
         out = K.product_s2grid(cs, Ls, L_out, layout=layout, chunk=chunk)
     elif method == "fourier_fft":
         out = K.product_fourier_fft(cs, Ls, L_out)

@@ -16,30 +16,47 @@ changes speed (all methods and layouts agree to float rounding).
   and it is the fastest method at every size measured on CPU. This is a default,
   not a measurement: write a table for the backend to replace it.
 
-The s2grid plan (:func:`s2grid_plan`) picks the grid layout from the size of the
-synthesis matrices (:data:`LAYOUT_MAX_ENTRIES`) and blocks the batch so that one
-block's grid temporaries fit the per-core L2 cache of the CPU it runs on
-(:func:`cache_sizes`), so the same rule carries to CPUs with smaller caches. The
-constants were chosen from
-``python -m experiments bench_tensor_products --plan-sweep --ls 4,8 --repeats 15``
-(every layout × block size, interleaved rounds; results in
-``experiments/results/bench_tensor_products/plan_sweep.md``, and the plan for other
-L2 sizes in ``plan_by_cache.md``). Only this 2-core Intel host was measured.
+The s2grid plan (layout and blocking) comes from :func:`planned_s2grid`:
+
+* the rule (:func:`s2grid_plan`): the grid layout from the size of the synthesis
+  matrices (:data:`LAYOUT_MAX_ENTRIES`) and blocks whose grid temporaries fit the
+  per-core L2 cache (:func:`cache_sizes`). The constants were chosen from
+  ``python -m experiments bench_tensor_products --plan-sweep --ls 4,8 --repeats 15``
+  on a 2-core Intel Xeon (48 KiB L1d, 2 MiB L2): results in
+  ``experiments/results/bench_tensor_products/plan_sweep.md``.
+* measured (the default on CPU for products of at least :data:`MEASURE_MIN_WORK`):
+  the rule did not carry to a CPU with smaller caches (AMD EPYC, 32 KiB L1d /
+  512 KiB L2 per core: the rule's quadrant / 128 ran 1.61× e3nn's S² grid at
+  L = 8 where the unblocked hemisphere layout ran 2.2×, ``plan_sweep_amd_epyc.md``).
+  So the first product of each shape times the rule's plan and its neighbours
+  (:func:`s2grid_candidates`: adjacent layouts × {unblocked, the L2 block, 4× it})
+  once, on small random inputs of the same shape, and keeps the fastest: in
+  memory for the process and in a JSON file (:func:`set_s2grid_planning`) keyed by
+  the CPU, JAX's version and the shape, so later processes do not time again. It
+  costs one compilation per candidate, once per shape and machine (about 3 s at
+  L = 8 here). Smaller products, other backends and ``set_s2grid_planning("rule")``
+  use the rule. Every plan gives the same product to float rounding.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
+import platform
+import tempfile
+import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
 import jax
+import numpy as np
 
-from ._kernels import grid_sizes
+from ._kernels import grid_sizes, product_s2grid
 
 _TABLE_PATH = Path(__file__).with_name("_cost_model.json")
 
@@ -251,3 +268,280 @@ def use_dense_vector_grid(L: int, n_t: int, n_p: int) -> bool:
     """Whether the vector product converts degree ``L`` on an ``n_t × n_p`` grid
     with one dense GEMM (else the factored per-order path)."""
     return (L + 1) ** 2 * n_t * n_p <= VECTOR_DENSE_MAX_ENTRIES
+
+
+# ---------------------------------------------------------------------------
+# s2grid: measured plans (the rule's plan and its neighbours, timed once per shape)
+# ---------------------------------------------------------------------------
+
+LAYOUTS = ("dense", "hemisphere", "quadrant", "factored")
+"""The s2grid layouts, from the largest synthesis matrices to the smallest."""
+
+MEASURE_MIN_WORK = 2e7
+"""Products smaller than this (signals × grid points × the largest ``(L+1)²``,
+about the multiply-adds of one synthesis) use the rule: they take about a
+millisecond on CPU, less than the timing costs to pay back."""
+
+PLANNING_MODES = ("measure", "rule")
+
+_log = logging.getLogger("eqjax.tensor_products")
+
+
+def _default_plan_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    return Path(base) / "eqjax" / "s2grid_plans.json"
+
+
+class _Planning:
+    mode: str = "measure"
+    file: Path | None = _default_plan_file()
+    memo: dict[str, S2GridPlan] = {}
+
+
+def set_s2grid_planning(
+    mode: str = "measure", *, plan_file: str | os.PathLike | None | bool = True
+) -> None:
+    """How ``method="s2grid"`` picks its layout and blocking.
+
+    Args:
+      mode: ``"measure"`` (default): on CPU, time the candidate plans of a shape
+        once and keep the fastest (see :mod:`eqjax.tensor_products._plan`);
+        ``"rule"``: the cache-size rule :func:`s2grid_plan` only (no timing).
+      plan_file: where measured plans persist between processes: a path, ``None``
+        (memory only), or ``True`` (keep the current file; by default
+        ``$XDG_CACHE_HOME/eqjax/s2grid_plans.json``).
+
+    Plans already measured in this process are forgotten when the mode or the
+    file changes.
+
+    Example:
+      >>> set_s2grid_planning("rule"); set_s2grid_planning("measure")
+    """
+    if mode not in PLANNING_MODES:
+        raise ValueError(
+            f"set_s2grid_planning: mode must be one of {PLANNING_MODES}, got {mode!r}"
+        )
+    _Planning.mode = mode
+    if plan_file is not True:
+        if plan_file is False:
+            raise TypeError("plan_file must be a path, None or True")
+        _Planning.file = None if plan_file is None else Path(plan_file)
+    _Planning.memo = {}
+
+
+def s2grid_candidates(
+    Ls: Sequence[int],
+    L_out: int,
+    n_signals: int,
+    itemsize: int = 4,
+    caches: CacheSizes | None = None,
+) -> list[S2GridPlan]:
+    """The plans timed for a shape: the rule's layout and its neighbours in
+    :data:`LAYOUTS`, each unblocked, in blocks of the rule's L2-sized block, and
+    in blocks four times that (blocks only where smaller than the batch). The
+    rule's own plan comes first.
+
+    Example:
+      >>> plans = s2grid_candidates([8, 8], 8, 8192)
+      >>> plans[0] == s2grid_plan([8, 8], 8, 8192) and len(set(plans)) == len(plans)
+      True
+      >>> sorted({p.layout for p in plans})
+      ['factored', 'hemisphere', 'quadrant']
+    """
+    rule = s2grid_plan(Ls, L_out, n_signals, itemsize, caches)
+    i = LAYOUTS.index(rule.layout)
+    layouts = LAYOUTS[max(i - 1, 0) : i + 2]
+    unit = s2grid_chunk(Ls, L_out, 1 << 62, itemsize, caches)
+    chunks = [0] + [c for c in (unit, 4 * unit) if c < n_signals]
+    plans = [rule]
+    for layout in layouts:
+        for chunk in chunks:
+            plan = S2GridPlan(layout, chunk)
+            if plan not in plans:
+                plans.append(plan)
+    return plans
+
+
+def s2grid_work(Ls: Sequence[int], L_out: int, n_signals: int) -> float:
+    """Signals × grid points × the largest ``(L+1)²`` (see :data:`MEASURE_MIN_WORK`)."""
+    return n_signals * grid_points(Ls, L_out) * max((L + 1) ** 2 for L in [*Ls, L_out])
+
+
+def measure_s2grid_plans(
+    Ls: Sequence[int],
+    L_out: int,
+    n_signals: int,
+    dtype,
+    plans: Sequence[S2GridPlan],
+    *,
+    rounds: int = 5,
+    budget_s: float = 2.0,
+    timer=time.perf_counter,
+) -> dict[S2GridPlan, float]:
+    """Seconds per call of the forward product (jitted, on random inputs of shape
+    ``[n_signals, (L+1)²]`` per factor, ``dtype``) for each plan: each plan is
+    compiled, then timed in interleaved rounds (every plan once per round, so
+    load from other processes spreads over all of them), median over rounds.
+    Rounds stop early once ``budget_s`` seconds of timing are spent (at least
+    one round)."""
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((n_signals, (L + 1) ** 2)).astype(dtype) for L in Ls]
+    with jax.ensure_compile_time_eval():
+        xs = [jax.device_put(x) for x in xs]
+        fns = []
+        for plan in plans:
+            f = jax.jit(
+                functools.partial(
+                    _product_for_timing,
+                    Ls=tuple(Ls),
+                    L_out=L_out,
+                    layout=plan.layout,
+                    chunk=plan.chunk,
+                )
+            )
+            jax.block_until_ready(f(*xs))  # compile (and warm)
+            fns.append(f)
+        samples: list[list[float]] = [[] for _ in plans]
+        spent = 0.0
+        for _ in range(rounds):
+            for f, s in zip(fns, samples, strict=True):
+                t0 = timer()
+                jax.block_until_ready(f(*xs))
+                s.append(timer() - t0)
+                spent += s[-1]
+            if spent > budget_s:
+                break
+    return {p: float(np.median(s)) for p, s in zip(plans, samples, strict=True)}
+
+
+def _product_for_timing(*xs, Ls, L_out, layout, chunk):
+    return product_s2grid(list(xs), list(Ls), L_out, layout=layout, chunk=chunk)
+
+
+@functools.cache
+def _machine() -> str:
+    """The CPU model, its cache sizes and JAX's version: measured plans are kept
+    per machine."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    c = cache_sizes()
+    return (
+        f"{model} (L1d {c.l1d >> 10} KiB, L2 {c.l2 >> 10} KiB, "
+        f"{os.cpu_count()} CPUs) jax {jax.__version__}"
+    )
+
+
+def _plan_key(Ls, L_out, n_signals, dtype) -> str:
+    return (
+        f"cpu | {_machine()} | Ls={','.join(map(str, Ls))} L_out={L_out} "
+        f"n={n_signals} {np.dtype(dtype).name}"
+    )
+
+
+def _read_plan_file(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return data
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        warnings.warn(
+            f"eqjax: ignoring the s2grid plan file {path} ({e}); plans are measured "
+            "again and the file rewritten",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return {}
+
+
+def _stored_plan(entry) -> S2GridPlan | None:
+    try:
+        plan = S2GridPlan(str(entry["layout"]), int(entry["chunk"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return plan if plan.layout in LAYOUTS and plan.chunk >= 0 else None
+
+
+def _write_plan_file(path: Path, key: str, entry: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _read_plan_file(path)
+        data[key] = entry
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)  # atomic: readers see the old or the new file
+    except OSError as e:
+        _log.warning("could not store the s2grid plan in %s: %s", path, e)
+
+
+def planned_s2grid(
+    Ls: Sequence[int],
+    L_out: int,
+    n_signals: int,
+    dtype,
+    backend: str | None = None,
+) -> S2GridPlan:
+    """The layout and blocking ``method="s2grid"`` runs for factors of degrees
+    ``Ls`` (``n_signals`` signals of ``dtype``) and output degree ``L_out``: on
+    CPU in ``"measure"`` mode, for products of at least :data:`MEASURE_MIN_WORK`,
+    the fastest of :func:`s2grid_candidates` as measured once per shape and
+    machine (:func:`measure_s2grid_plans`); otherwise the rule,
+    :func:`s2grid_plan`. Safe to call while tracing (the timing runs eagerly on
+    concrete inputs of its own).
+
+    Example:
+      >>> planned_s2grid([2, 2], 2, 16, "float32")   # small: the rule
+      S2GridPlan(layout='dense', chunk=0)
+    """
+    itemsize = np.dtype(dtype).itemsize
+    backend = backend or jax.default_backend()
+    if (
+        _Planning.mode == "rule"
+        or backend != "cpu"
+        or s2grid_work(Ls, L_out, n_signals) < MEASURE_MIN_WORK
+    ):
+        return s2grid_plan(Ls, L_out, n_signals, itemsize)
+    key = _plan_key(Ls, L_out, n_signals, dtype)
+    plan = _Planning.memo.get(key)
+    if plan is not None:
+        return plan
+    path = _Planning.file
+    if path is not None:
+        plan = _stored_plan(_read_plan_file(path).get(key))
+    if plan is None:
+        candidates = s2grid_candidates(Ls, L_out, n_signals, itemsize)
+        t0 = time.perf_counter()
+        times = measure_s2grid_plans(Ls, L_out, n_signals, dtype, candidates)
+        plan = min(times, key=times.__getitem__)
+        _log.info(
+            "s2grid plan for Ls=%s L_out=%d, %d signals: %s/%d (%.1f s to measure "
+            "%d candidates)",
+            list(Ls),
+            L_out,
+            n_signals,
+            plan.layout,
+            plan.chunk,
+            time.perf_counter() - t0,
+            len(candidates),
+        )
+        if path is not None:
+            entry = {
+                "layout": plan.layout,
+                "chunk": plan.chunk,
+                "ms": {f"{p.layout}/{p.chunk}": t * 1e3 for p, t in times.items()},
+                "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+            _write_plan_file(path, key, entry)
+    _Planning.memo[key] = plan
+    return plan

@@ -4,6 +4,7 @@ cache-derived blocking (on this host, on forced caches, and from a fake sysfs)."
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from gaunt_helpers import direct_gaunt, rand, sh_irreps
 
 from eqjax.tensor_products import _kernels as K
@@ -128,3 +129,81 @@ def test_planned_blocking_is_exact():
     np.testing.assert_allclose(v, v0, atol=1e-10, rtol=0)
     for a, b in zip(g, g0, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-12, rtol=0)
+
+
+def _gaunt_s2grid(x):
+    return gaunt_tensor_product(x, x, method="s2grid", normalization="integral")
+
+
+def test_measured_plan_is_the_fastest_and_remembered(tmp_path, monkeypatch):
+    """The planner keeps the fastest timed candidate, times a shape once per process,
+    reads it back from the plan file in a new process (memo cleared), times again
+    when the file is corrupt (with a warning), and uses the rule when told to, off
+    CPU, or for small products."""
+    Ls, Lo, n = [8, 8], 8, 8192
+    cands = P.s2grid_candidates(Ls, Lo, n, 4)
+    rule = P.s2grid_plan(Ls, Lo, n, 4)
+    assert cands[0] == rule and len(cands) == len(set(cands)) >= 6
+    fastest = cands[-1]
+    calls = []
+
+    def fake_measure(Ls_, Lo_, n_, dtype, plans, **kw):
+        calls.append(tuple(plans))
+        return {p: (0.5 if p == fastest else 1.0) for p in plans}
+
+    monkeypatch.setattr(P, "measure_s2grid_plans", fake_measure)
+    path = tmp_path / "plans.json"
+    try:
+        P.set_s2grid_planning("measure", plan_file=path)
+        assert P.planned_s2grid(Ls, Lo, n, "float32", backend="cpu") == fastest
+        assert P.planned_s2grid(Ls, Lo, n, "float32", backend="cpu") == fastest
+        assert len(calls) == 1 and calls[0] == tuple(cands)
+        P.set_s2grid_planning("measure", plan_file=path)  # a new process
+        assert P.planned_s2grid(Ls, Lo, n, "float32", backend="cpu") == fastest
+        assert len(calls) == 1
+        # another dtype is another shape
+        P.planned_s2grid(Ls, Lo, n, "float64", backend="cpu")
+        assert len(calls) == 2
+        path.write_text("{not json")
+        P.set_s2grid_planning("measure", plan_file=path)
+        with pytest.warns(RuntimeWarning, match="ignoring the s2grid plan file"):
+            assert P.planned_s2grid(Ls, Lo, n, "float32", backend="cpu") == fastest
+        assert len(calls) == 3
+        assert P.planned_s2grid(Ls, Lo, n, "float32", backend="gpu") == rule
+        assert P.planned_s2grid([1, 1], 1, 4, "float32", backend="cpu") == (
+            P.s2grid_plan([1, 1], 1, 4, 4)
+        )
+        P.set_s2grid_planning("rule")
+        assert P.planned_s2grid(Ls, Lo, n, "float32", backend="cpu") == rule
+        assert len(calls) == 3
+        with pytest.raises(ValueError, match="mode must be one of"):
+            P.set_s2grid_planning("fastest")
+    finally:
+        P.set_s2grid_planning("measure", plan_file=P._default_plan_file())
+
+
+def test_measured_plan_while_tracing(tmp_path, monkeypatch):
+    """A real measurement (small shape, threshold lowered) runs while the caller is
+    being traced by jit, times every candidate, and the planned product equals the
+    rule's to rounding."""
+    monkeypatch.setattr(P, "MEASURE_MIN_WORK", 0)
+    seen = {}
+    real = P.measure_s2grid_plans
+
+    def spy(*args, **kw):
+        seen.update(real(*args, **kw))
+        return seen
+
+    monkeypatch.setattr(P, "measure_s2grid_plans", spy)
+    x = rand(sh_irreps(2, mul=4), 0, (40,), jnp.float32)
+    try:
+        P.set_s2grid_planning("measure", plan_file=tmp_path / "plans.json")
+        y = jax.jit(_gaunt_s2grid)(x)
+        P.set_s2grid_planning("rule")
+        y0 = jax.jit(_gaunt_s2grid)(x)
+    finally:
+        P.set_s2grid_planning("measure", plan_file=P._default_plan_file())
+    assert set(seen) == set(P.s2grid_candidates([2, 2], 2, 160, 4))
+    assert all(t > 0 for t in seen.values())
+    np.testing.assert_allclose(y.array, y0.array, atol=2e-5, rtol=0)
+    assert "Ls=2,2 L_out=4 n=160 float32" in (tmp_path / "plans.json").read_text()

@@ -409,23 +409,26 @@ def _plan_sweep(args) -> int:
         a = e3nn.normal(ir, jax.random.key(0), (n,)).array
         b = e3nn.normal(ir, jax.random.key(1), (n,)).array
         for layout in ("dense", "hemisphere", "quadrant", "factored"):
-            for chunk in chunks:
-                f = jax.jit(
-                    lambda x, y, L=L, lay=layout, c=chunk: _kernels.product_s2grid(
-                        [x, y], [L, L], L, layout=lay, chunk=c
+            for last in (False, True) if layout != "factored" else (False,):
+                for chunk in chunks:
+                    f = jax.jit(
+                        lambda x, y, L=L, lay=layout, c=chunk, s=last: (
+                            _kernels.product_s2grid(
+                                [x, y], [L, L], L, layout=lay, chunk=c, signals_last=s
+                            )
+                        )
                     )
-                )
-                jax.block_until_ready(f(a, b))
-                calls[(L, layout, chunk)] = (f, a, b)
+                    jax.block_until_ready(f(a, b))
+                    calls[(L, layout, chunk, last)] = (f, a, b)
         xa = e3nn.IrrepsArray(ir, a)
         xb = e3nn.IrrepsArray(ir, b)
         f = jax.jit(_fn("e3nn_s2grid", L))
         jax.block_until_ready(f(xa, xb))
-        calls[(L, "e3nn_s2grid", 0)] = (f, xa, xb)
+        calls[(L, "e3nn_s2grid", 0, False)] = (f, xa, xb)
     times = _interleaved(calls, args.repeats, desc=f"{NAME} --plan-sweep")
     rows = []
     for L in Ls:
-        ref = times[(L, "e3nn_s2grid", 0)]
+        ref = times[(L, "e3nn_s2grid", 0, False)]
         best = min(
             (k for k in times if k[0] == L and k[1] != "e3nn_s2grid"),
             key=times.get,
@@ -438,12 +441,15 @@ def _plan_sweep(args) -> int:
                 mark.append("measured plan")
             if k == best:
                 mark.append("fastest")
-            rows.append([L, k[1], k[2], times[k] * 1e3, ref / times[k], ",".join(mark)])
+            axis = "-" if k[1] == "e3nn_s2grid" else ("minor" if k[3] else "major")
+            rows.append(
+                [L, k[1], k[2], axis, times[k] * 1e3, ref / times[k], ",".join(mark)]
+            )
     host = _plan.cache_sizes()
     md = write_table(
         NAME,
         "plan_sweep" + (f"_{args.tag}" if args.tag else ""),
-        ["L", "layout", "chunk", "ms", "x e3nn_s2grid", "mark"],
+        ["L", "layout", "chunk", "signals axis", "ms", "x e3nn_s2grid", "mark"],
         rows,
         preamble=(
             f"Forward s2grid product, batch {B} x {C} channels, float32, jitted; "

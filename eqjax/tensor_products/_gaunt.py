@@ -239,8 +239,15 @@ def _product(sigs: list[_Signal], lmax_out, method, normalization) -> e3nn.Irrep
     dtype, work = _work_dtype(sigs[0].dtype)
     cs = [K.lead_axes(s.c, rank).astype(work) for s in sigs]
     if method == "s2grid":
-        layout, chunk = _plan.planned_s2grid(Ls, L_out, n, work)
-        out = K.product_s2grid(cs, Ls, L_out, layout=layout, chunk=chunk)
+        plan = _plan.planned_s2grid(Ls, L_out, n, work)
+        out = K.product_s2grid(
+            cs,
+            Ls,
+            L_out,
+            layout=plan.layout,
+            chunk=plan.chunk,
+            signals_last=plan.signals_last,
+        )
     elif method == "fourier_fft":
         out = K.product_fourier_fft(cs, Ls, L_out)
     else:

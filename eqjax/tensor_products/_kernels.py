@@ -434,17 +434,28 @@ def _class_product(A, B, n_cls: int):
     return H
 
 
-def _product_sym_grid(cs, Ls, L_out: int, n_t: int, n_p: int, layout: str):
+def _product_sym_grid(
+    cs, Ls, L_out: int, n_t: int, n_p: int, layout: str, signals_last: bool = False
+):
     """Grid product with the ``layout`` symmetry split; ``cs[i] : (..., (Ls[i]+1)²)``
-    (batch axes broadcast in the pointwise product)."""
+    (batch axes broadcast in the pointwise product), or with ``signals_last``
+    ``cs[i] : ((Ls[i]+1)², N)`` (signals on the minor axis: the GEMMs are
+    ``table · signals``, which suits some CPUs' kernels better; same result)."""
     n_cls = 2 ** SYMMETRIES[layout]
+    ax = 0 if signals_last else -1
+
+    def apply(x, M):  # the table M : (k_in, k_out) on the coefficient axis
+        if signals_last:
+            return jnp.asarray(M.T, x.dtype) @ x
+        return x @ jnp.asarray(M, x.dtype)
+
     prod = None
     for c, L in zip(cs, Ls, strict=True):
         classes, syn, _ = sym_grid_tables(L, n_t, n_p, layout)
         A = [None] * n_cls
         for cls, r, S in zip(classes, *syn, strict=True):
-            x = c if len(classes) == 1 else jnp.take(c, jnp.asarray(r), axis=-1)
-            A[cls] = x @ jnp.asarray(S, c.dtype)
+            x = c if len(classes) == 1 else jnp.take(c, jnp.asarray(r), axis=ax)
+            A[cls] = apply(x, S)
         prod = A if prod is None else _class_product(prod, A, n_cls)
     assert prod is not None
     classes, (rows, _), proj = sym_grid_tables(L_out, n_t, n_p, layout)
@@ -454,25 +465,33 @@ def _product_sym_grid(cs, Ls, L_out: int, n_t: int, n_p: int, layout: str):
         h = prod[cls]
         if h is None:  # no product lands in this class: zero coefficients
             h = jnp.zeros_like(zero)
-        outs.append(h @ jnp.asarray(P, h.dtype))
+        outs.append(apply(h, P))
     if len(outs) == 1:
         return outs[0]
     inv = np.argsort(np.concatenate(rows)).astype(np.int32)
-    return jnp.take(jnp.concatenate(outs, axis=-1), jnp.asarray(inv), axis=-1)
+    return jnp.take(jnp.concatenate(outs, axis=ax), jnp.asarray(inv), axis=ax)
 
 
-def product_s2grid(cs, Ls, L_out: int, *, layout: str, chunk: int = 0):
+def product_s2grid(
+    cs, Ls, L_out: int, *, layout: str, chunk: int = 0, signals_last: bool = False
+):
     """Product on a Gauss–Legendre grid exact for the truncated product.
 
     ``layout``: ``"dense"``, ``"hemisphere"``, ``"quadrant"`` (the symmetry-split
     grids above) or ``"factored"`` (per-order conversions, ``O(L³)``). ``chunk``:
     run the whole product on ``chunk`` signals at a time (``lax.map``) so the grid
     temporaries stay in cache instead of streaming through memory (``0``: one
-    block); it applies when every input has the same batch shape. Both only change
-    speed (the planner, ``_plan.s2grid_plan``, picks them)."""
+    block); it applies when every input has the same batch shape (always with
+    ``signals_last``). ``signals_last``: run the symmetry-split GEMMs with the
+    signals on the minor axis (inputs broadcast to one batch shape first; not for
+    ``"factored"``). All three only change speed (the planner,
+    ``_plan.planned_s2grid``, picks them)."""
+    if signals_last and layout == "factored":
+        raise ValueError(
+            'signals_last applies to the symmetry-split layouts, not "factored"'
+        )
     D = sum(Ls)
     n_t, n_p = grid_sizes(D, L_out)
-    n = math.prod(cs[0].shape[:-1])
 
     def run(xs):
         if layout == "factored":
@@ -481,12 +500,25 @@ def product_s2grid(cs, Ls, L_out: int, *, layout: str, chunk: int = 0):
                 f = _grid_values(c, L, n_t, n_p, dense=False)
                 prod = f if prod is None else prod * f
             return _grid_project(prod, L_out, n_t, n_p, dense=False)
+        if signals_last:  # xs : [m, k_i]
+            xt = [x.T for x in xs]
+            return _product_sym_grid(xt, Ls, L_out, n_t, n_p, layout, True).T
         return _product_sym_grid(xs, Ls, L_out, n_t, n_p, layout)
 
+    shapes = {c.shape[:-1] for c in cs}
+    if signals_last and len(shapes) > 1:
+        common = tuple(jnp.broadcast_shapes(*shapes))
+        cs = [jnp.broadcast_to(c, common + c.shape[-1:]) for c in cs]
+        shapes = {common}
     batch = cs[0].shape[:-1]
-    if not chunk or n <= chunk or any(c.shape[:-1] != batch for c in cs):
+    n = math.prod(batch)
+    blocked = bool(chunk) and n > chunk and len(shapes) == 1
+    if not blocked and not signals_last:
         return run(cs)
     flat = [c.reshape((n, c.shape[-1])) for c in cs]
+    if not blocked:
+        out = run(flat)
+        return out.reshape(batch + (out.shape[-1],))
     nb = n // chunk
     head = jax.lax.map(
         lambda xs: run(list(xs)),

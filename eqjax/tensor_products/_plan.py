@@ -29,7 +29,8 @@ The s2grid plan (layout and blocking) comes from :func:`planned_s2grid`:
   512 KiB L2 per core: the rule's quadrant / 128 ran 1.61× e3nn's S² grid at
   L = 8 where the unblocked hemisphere layout ran 2.2×, ``plan_sweep_amd_epyc.md``).
   So the first product of each shape times the rule's plan and its neighbours
-  (:func:`s2grid_candidates`: adjacent layouts × {unblocked, the L2 block, 4× it})
+  (:func:`s2grid_candidates`: adjacent layouts × {unblocked, the L2 block, 4× it}
+  × signals on the major or the minor axis)
   once, on small random inputs of the same shape, and keeps the fastest: in
   memory for the process and in a JSON file (:func:`set_s2grid_planning`) keyed by
   the CPU, JAX's version and the shape, so later processes do not time again. It
@@ -200,10 +201,17 @@ MIN_CHUNK = 64
 
 class S2GridPlan(NamedTuple):
     """``layout``: ``"dense"``, ``"hemisphere"``, ``"quadrant"`` or ``"factored"``;
-    ``chunk``: signals per block (``0``: no blocking)."""
+    ``chunk``: signals per block (``0``: no blocking); ``signals_last``: the GEMMs
+    with the signals on the minor axis (symmetry-split layouts only)."""
 
     layout: str
     chunk: int
+    signals_last: bool = False
+
+    @property
+    def name(self) -> str:
+        """``layout/chunk``, with ``/last`` for ``signals_last``."""
+        return f"{self.layout}/{self.chunk}" + ("/last" if self.signals_last else "")
 
 
 def grid_points(Ls: Sequence[int], L_out: int) -> int:
@@ -340,8 +348,9 @@ def s2grid_candidates(
 ) -> list[S2GridPlan]:
     """The plans timed for a shape: the rule's layout and its neighbours in
     :data:`LAYOUTS`, each unblocked, in blocks of the rule's L2-sized block, and
-    in blocks four times that (blocks only where smaller than the batch). The
-    rule's own plan comes first.
+    in blocks four times that (blocks only where smaller than the batch), and the
+    symmetry-split layouts also with the signals on the minor axis
+    (``signals_last``). The rule's own plan comes first.
 
     Example:
       >>> plans = s2grid_candidates([8, 8], 8, 8192)
@@ -357,10 +366,11 @@ def s2grid_candidates(
     chunks = [0] + [c for c in (unit, 4 * unit) if c < n_signals]
     plans = [rule]
     for layout in layouts:
-        for chunk in chunks:
-            plan = S2GridPlan(layout, chunk)
-            if plan not in plans:
-                plans.append(plan)
+        for last in (False, True) if layout != "factored" else (False,):
+            for chunk in chunks:
+                plan = S2GridPlan(layout, chunk, last)
+                if plan not in plans:
+                    plans.append(plan)
     return plans
 
 
@@ -376,16 +386,17 @@ def measure_s2grid_plans(
     dtype,
     plans: Sequence[S2GridPlan],
     *,
-    rounds: int = 5,
+    rounds: int = 7,
+    min_rounds: int = 3,
     budget_s: float = 2.0,
     timer=time.perf_counter,
 ) -> dict[S2GridPlan, float]:
     """Seconds per call of the forward product (jitted, on random inputs of shape
     ``[n_signals, (L+1)²]`` per factor, ``dtype``) for each plan: each plan is
     compiled, then timed in interleaved rounds (every plan once per round, so
-    load from other processes spreads over all of them), median over rounds.
-    Rounds stop early once ``budget_s`` seconds of timing are spent (at least
-    one round)."""
+    load from other processes spreads over all of them); the fastest round counts
+    (other processes only ever add time). After ``min_rounds`` rounds, timing stops
+    once ``budget_s`` seconds are spent."""
     rng = np.random.default_rng(0)
     xs = [rng.standard_normal((n_signals, (L + 1) ** 2)).astype(dtype) for L in Ls]
     with jax.ensure_compile_time_eval():
@@ -399,6 +410,7 @@ def measure_s2grid_plans(
                     L_out=L_out,
                     layout=plan.layout,
                     chunk=plan.chunk,
+                    signals_last=plan.signals_last,
                 )
             )
             jax.block_until_ready(f(*xs))  # compile (and warm)
@@ -411,13 +423,15 @@ def measure_s2grid_plans(
                 jax.block_until_ready(f(*xs))
                 s.append(timer() - t0)
                 spent += s[-1]
-            if spent > budget_s:
+            if spent > budget_s and len(samples[0]) >= min_rounds:
                 break
-    return {p: float(np.median(s)) for p, s in zip(plans, samples, strict=True)}
+    return {p: float(np.min(s)) for p, s in zip(plans, samples, strict=True)}
 
 
-def _product_for_timing(*xs, Ls, L_out, layout, chunk):
-    return product_s2grid(list(xs), list(Ls), L_out, layout=layout, chunk=chunk)
+def _product_for_timing(*xs, Ls, L_out, layout, chunk, signals_last):
+    return product_s2grid(
+        list(xs), list(Ls), L_out, layout=layout, chunk=chunk, signals_last=signals_last
+    )
 
 
 @functools.cache
@@ -466,10 +480,15 @@ def _read_plan_file(path: Path) -> dict:
 
 def _stored_plan(entry) -> S2GridPlan | None:
     try:
-        plan = S2GridPlan(str(entry["layout"]), int(entry["chunk"]))
+        plan = S2GridPlan(
+            str(entry["layout"]), int(entry["chunk"]), bool(entry["signals_last"])
+        )
     except (KeyError, TypeError, ValueError):
         return None
-    return plan if plan.layout in LAYOUTS and plan.chunk >= 0 else None
+    ok = plan.layout in LAYOUTS and plan.chunk >= 0
+    return (
+        plan if ok and not (plan.signals_last and plan.layout == "factored") else None
+    )
 
 
 def _write_plan_file(path: Path, key: str, entry: dict) -> None:
@@ -525,13 +544,12 @@ def planned_s2grid(
         times = measure_s2grid_plans(Ls, L_out, n_signals, dtype, candidates)
         plan = min(times, key=times.__getitem__)
         _log.info(
-            "s2grid plan for Ls=%s L_out=%d, %d signals: %s/%d (%.1f s to measure "
+            "s2grid plan for Ls=%s L_out=%d, %d signals: %s (%.1f s to measure "
             "%d candidates)",
             list(Ls),
             L_out,
             n_signals,
-            plan.layout,
-            plan.chunk,
+            plan.name,
             time.perf_counter() - t0,
             len(candidates),
         )
@@ -539,7 +557,8 @@ def planned_s2grid(
             entry = {
                 "layout": plan.layout,
                 "chunk": plan.chunk,
-                "ms": {f"{p.layout}/{p.chunk}": t * 1e3 for p, t in times.items()},
+                "signals_last": plan.signals_last,
+                "ms": {p.name: t * 1e3 for p, t in times.items()},
                 "measured": time.strftime("%Y-%m-%d %H:%M:%S"),
             }
             _write_plan_file(path, key, entry)

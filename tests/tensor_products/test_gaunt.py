@@ -58,7 +58,9 @@ jgvp = jax.jit(gaunt_vector_product, static_argnames=_STATIC)
 jpower = jax.jit(gaunt_power, static_argnums=1, static_argnames=_STATIC)
 jproduct = jax.jit(gaunt_product, static_argnames=_STATIC)
 jgrid = jax.jit(
-    K.product_s2grid, static_argnums=(1, 2), static_argnames=("layout", "chunk")
+    K.product_s2grid,
+    static_argnums=(1, 2),
+    static_argnames=("layout", "chunk", "signals_last"),
 )
 
 
@@ -538,23 +540,37 @@ def test_many_body_equals_sum_of_weighted_powers():
 _LAYOUTS = ["dense", "hemisphere", "quadrant", "factored"]
 
 
-def _check_layout(layout, shape, chunk):
+def _check_layout(layout, shape, chunk, signals_last=False):
     L1, L2, Lo = shape
     rng = np.random.default_rng(0)
     with jax.enable_x64(True):
         c1 = jnp.asarray(rng.normal(size=(7, (L1 + 1) ** 2)))
         c2 = jnp.asarray(rng.normal(size=(7, (L2 + 1) ** 2)))
         ref = direct_gaunt([c1, c2], [L1, L2], Lo)
-        y = jgrid([c1, c2], (L1, L2), Lo, layout=layout, chunk=chunk)
+        y = jgrid(
+            [c1, c2],
+            (L1, L2),
+            Lo,
+            layout=layout,
+            chunk=chunk,
+            signals_last=signals_last,
+        )
         np.testing.assert_allclose(y, ref, atol=1e-10, rtol=0)
 
 
 @pytest.mark.parametrize("layout", _LAYOUTS)
 def test_s2grid_layouts_agree(layout):
-    """Every grid layout, blocked (with a remainder block) or not, is the exact
-    product: float64 against the direct Gaunt contraction."""
+    """Every grid layout, blocked (with a remainder block) or not, with the signals
+    on the major or (symmetry-split layouts) the minor axis, is the exact product:
+    float64 against the direct Gaunt contraction."""
     _check_layout(layout, (0, 0, 0), 0)
     _check_layout(layout, (4, 3, 5), 3)
+    if layout != "factored":
+        _check_layout(layout, (4, 3, 5), 0, signals_last=True)
+        _check_layout(layout, (4, 3, 5), 3, signals_last=True)
+    else:
+        with pytest.raises(ValueError, match="signals_last"):
+            _check_layout(layout, (4, 3, 5), 0, signals_last=True)
 
 
 @slow
@@ -589,6 +605,13 @@ def test_s2grid_layouts_three_factors_and_broadcast(layout):
         rb = direct_gaunt([c1[:, None], c2[None, :3]], [5, 4], 6)
         assert yb.shape == (7, 3, 49)
         np.testing.assert_allclose(yb, rb, atol=1e-10, rtol=0)
+        if layout != "factored":  # broadcast first, then signals on the minor axis
+            y3 = jgrid([c1, c2, c3], (5, 4, 2), 4, layout=layout, signals_last=True)
+            np.testing.assert_allclose(y3, r, atol=1e-10, rtol=0)
+            yb = jgrid(
+                [c1[:, None], c2[None, :3]], (5, 4), 6, layout=layout, signals_last=True
+            )
+            np.testing.assert_allclose(yb, rb, atol=1e-10, rtol=0)
 
 
 def test_s2grid_class_product_control(monkeypatch):

@@ -1,0 +1,891 @@
+"""Permutation specs: which axes of which parameters share one hidden-unit permutation.
+
+Ainsworth, Hayase & Srinivasa, "Git Re-Basin: Merging Models modulo Permutation
+Symmetries" (ICLR 2023): permuting the hidden units of a layer (the output axis of
+its weights, and the input axis of the next layer's) leaves the network's function
+unchanged. A :class:`PermutationSpec` records, for every parameter, one
+permutation name (or ``None``) per axis; :func:`apply_permutation` acts with a
+dictionary of permutations on a parameter tree (an ``nnx.State``, or any pytree
+of arrays).
+
+:func:`permutation_spec` derives the spec of a Flax NNX module from its state and
+the program it computes: the module is traced once (``jax.make_jaxpr``, abstract
+values only) and the axes of every intermediate value are joined into classes by
+union-find, through rules that hold exactly for each primitive (a contraction of
+``dot_general`` or a convolution joins the two contracted axes; an elementwise op
+joins corresponding axes; a reduction over an axis is invariant to permuting it).
+Any primitive without a rule fixes every axis it touches, as do the module's
+inputs and outputs, so a class free of fixed axes is a permutation symmetry of the
+function: MLPs, CNNs (convolution, pooling, global means), residual networks (the
+sum of a skip and a branch joins their axes: one shared permutation per residual
+stream), LayerNorm/RMSNorm/BatchNorm (their scale and bias follow the features),
+and Flax's multi-head attention (its head axis is one class, so heads move as
+blocks; the query/key and the value features within a head are two more).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..groups import Group
+
+Tracer = jax.core.Tracer  # pyright: ignore[reportAttributeAccessIssue]
+
+Perm = Mapping[str, jax.Array]
+"""A permutation per name: ``{name: int array (n,)}``, read as in
+:func:`eqjax.groups.act_set` (item ``i`` moves to position ``p[i]``)."""
+
+
+class PermutationSpec(NamedTuple):
+    """Which hidden-unit permutation acts on which axis of which parameter.
+
+    Attributes:
+      axes: parameter path (``"layers/0/kernel"``: the keys of the state joined by
+        ``/``) -> one permutation name or ``None`` per axis. Every floating leaf of
+        a state must be listed; a leaf whose axes are all ``None`` is left as it is.
+      sizes: permutation name -> its length.
+
+    Example:
+      >>> spec = spec_from_axes({"w1": (None, "h"), "b1": ("h",), "w2": ("h", None)},
+      ...                       {"w1": (3, 4), "b1": (4,), "w2": (4, 2)})
+      >>> spec.sizes
+      {'h': 4}
+      >>> spec_perm_axes(spec)["h"]
+      (('b1', 0), ('w1', 1), ('w2', 0))
+    """
+
+    axes: Mapping[str, tuple[str | None, ...]]
+    sizes: Mapping[str, int]
+
+
+def spec_perm_axes(spec: PermutationSpec) -> dict[str, tuple[tuple[str, int], ...]]:
+    """Permutation name -> the ``(path, axis)`` pairs it acts on, sorted by path.
+
+    Example:
+      >>> spec = spec_from_axes({"w": (None, "h"), "b": ("h",)}, {"w": (2, 3), "b": (3,)})
+      >>> spec_perm_axes(spec)
+      {'h': (('b', 0), ('w', 1))}
+    """
+    out: dict[str, list[tuple[str, int]]] = {name: [] for name in spec.sizes}
+    for path in sorted(spec.axes):
+        for ax, name in enumerate(spec.axes[path]):
+            if name is not None:
+                out[name].append((path, ax))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def spec_from_axes(
+    axes: Mapping[str, Iterable[str | None]],
+    shapes: Mapping[str, tuple[int, ...]] | Any,
+) -> PermutationSpec:
+    """A hand-written spec, checked against the parameter shapes.
+
+    Args:
+      axes: parameter path -> one permutation name or ``None`` per axis.
+      shapes: parameter path -> shape, or a parameter tree (an ``nnx.State`` or a
+        pytree of arrays) whose floating leaves give the paths and shapes.
+
+    Returns:
+      The :class:`PermutationSpec` with each permutation's size.
+
+    Raises:
+      ValueError: an axis count that differs from a parameter's rank, a
+        permutation that acts on axes of different sizes, or a path not among
+        ``shapes``.
+
+    Example:
+      >>> spec_from_axes({"w": (None, "h")}, {"w": (2, 3)}).sizes
+      {'h': 3}
+    """
+    if not isinstance(shapes, Mapping) or not all(
+        isinstance(v, tuple) for v in shapes.values()
+    ):
+        shapes = {p: tuple(v.shape) for p, v in _float_leaves(shapes).items()}
+    sizes: dict[str, int] = {}
+    where: dict[str, str] = {}
+    out: dict[str, tuple[str | None, ...]] = {}
+    for path, names in axes.items():
+        names = tuple(names)
+        if path not in shapes:
+            raise ValueError(
+                f"spec_from_axes: {path!r} is not a parameter; the parameters are "
+                f"{sorted(shapes)}"
+            )
+        shape = tuple(shapes[path])
+        if len(names) != len(shape):
+            raise ValueError(
+                f"spec_from_axes: {path!r} has shape {shape} ({len(shape)} axes) but "
+                f"the spec names {len(names)} axes: {names}"
+            )
+        for ax, name in enumerate(names):
+            if name is None:
+                continue
+            if not isinstance(name, str):
+                raise TypeError(
+                    f"spec_from_axes: permutation names are str or None, got "
+                    f"{name!r} at {path!r} axis {ax}"
+                )
+            if name in sizes and sizes[name] != shape[ax]:
+                raise ValueError(
+                    f"spec_from_axes: permutation {name!r} acts on {where[name]} of "
+                    f"size {sizes[name]} and on {path!r} axis {ax} of size "
+                    f"{shape[ax]}"
+                )
+            sizes.setdefault(name, int(shape[ax]))
+            where.setdefault(name, f"{path!r} axis {ax}")
+        out[path] = names
+    return PermutationSpec(axes=out, sizes=dict(sorted(sizes.items())))
+
+
+def path_string(path: tuple[Any, ...]) -> str:
+    """A pytree key path as ``"a/b/0"``: dict keys, sequence indices and attribute
+    names joined by ``/``; the ``.value`` of an NNX ``Variable`` is dropped.
+
+    Example:
+      >>> import jax
+      >>> [path_string(p) for p, _ in jax.tree_util.tree_flatten_with_path(
+      ...     {"a": [1.0, {"b": 2.0}]})[0]]
+      ['a/0', 'a/1/b']
+    """
+    parts = []
+    for k in path:
+        if isinstance(k, jax.tree_util.DictKey):
+            parts.append(str(k.key))
+        elif isinstance(k, jax.tree_util.SequenceKey):
+            parts.append(str(k.idx))
+        elif isinstance(k, jax.tree_util.GetAttrKey):
+            if k.name != "value":
+                parts.append(k.name)
+        elif isinstance(k, jax.tree_util.FlattenedIndexKey):
+            parts.append(str(k.key))
+        else:
+            parts.append(str(k))
+    return "/".join(parts)
+
+
+def _is_float(v) -> bool:
+    dt = getattr(v, "dtype", None)
+    return dt is not None and jnp.issubdtype(dt, jnp.inexact)
+
+
+def _float_leaves(tree) -> dict[str, Any]:
+    """Path string -> floating leaf of ``tree`` (integer leaves and PRNG keys are
+    not parameters)."""
+    out = {}
+    for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if _is_float(v):
+            out[path_string(p)] = v
+    return out
+
+
+def check_spec(spec: PermutationSpec, state, *, where: str) -> None:
+    """Raise ``ValueError`` unless ``spec`` covers exactly the floating leaves of
+    ``state`` with matching ranks and sizes."""
+    leaves = _float_leaves(state)
+    missing = sorted(set(leaves) - set(spec.axes))
+    if missing:
+        raise ValueError(
+            f"{where}: the spec does not cover the parameters {missing} (shapes "
+            f"{[tuple(leaves[p].shape) for p in missing]}); list them in the spec "
+            "(with None for axes no permutation acts on)"
+        )
+    extra = sorted(set(spec.axes) - set(leaves))
+    if extra:
+        raise ValueError(
+            f"{where}: the spec names {extra}, which are not floating parameters of "
+            f"the state (its parameters: {sorted(leaves)})"
+        )
+    for path, names in spec.axes.items():
+        shape = tuple(leaves[path].shape)
+        if len(names) != len(shape):
+            raise ValueError(
+                f"{where}: parameter {path!r} has shape {shape} but the spec names "
+                f"{len(names)} axes {names}"
+            )
+        for ax, name in enumerate(names):
+            if name is not None and spec.sizes.get(name) != shape[ax]:
+                raise ValueError(
+                    f"{where}: parameter {path!r} axis {ax} has size {shape[ax]} but "
+                    f"permutation {name!r} has size {spec.sizes.get(name)}"
+                )
+
+
+def _check_perm_dict(spec: PermutationSpec, perm: Perm, where: str) -> None:
+    if not isinstance(perm, Mapping):
+        raise TypeError(
+            f"{where}: perm must be a mapping name -> index array, got "
+            f"{type(perm).__name__}"
+        )
+    missing = sorted(set(spec.sizes) - set(perm))
+    extra = sorted(set(perm) - set(spec.sizes))
+    if missing or extra:
+        raise ValueError(
+            f"{where}: perm must have one entry per permutation of the spec "
+            f"{sorted(spec.sizes)}; missing {missing}, unknown {extra}"
+        )
+    for name, n in spec.sizes.items():
+        p = perm[name]
+        shape = getattr(p, "shape", None)
+        if shape != (n,):
+            raise ValueError(
+                f"{where}: permutation {name!r} must have shape ({n},), got {shape}"
+            )
+        if not jnp.issubdtype(p.dtype, jnp.integer):
+            raise TypeError(
+                f"{where}: permutation {name!r} must be integer, got {p.dtype}"
+            )
+
+
+def apply_permutation(spec: PermutationSpec, perm: Perm, state):
+    """Act with hidden-unit permutations on a parameter tree.
+
+    On every axis the spec assigns permutation ``name``, ``perm[name]`` acts as
+    :func:`eqjax.groups.act_set` does (entry ``i`` moves to ``perm[name][i]``).
+    Leaves that are not floating arrays (PRNG keys, counters) pass unchanged; the
+    tree keeps its type (an ``nnx.State`` stays one). Pure and jit-able (the spec
+    is static, the permutations may be traced).
+
+    Args:
+      spec: the :class:`PermutationSpec`.
+      perm: ``{name: int array (n,)}``, one per permutation of the spec.
+      state: an ``nnx.State`` (``nnx.state(module)``) or a pytree of arrays.
+
+    Returns:
+      The permuted tree.
+
+    Raises:
+      ValueError: the spec does not cover a floating parameter, names one that is
+        not there, or disagrees with a parameter's shape; ``perm`` misses a name or
+        has the wrong length.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> params = {"w1": jnp.arange(6.0).reshape(2, 3), "w2": jnp.arange(3.0)}
+      >>> spec = spec_from_axes({"w1": (None, "h"), "w2": ("h",)}, params)
+      >>> out = apply_permutation(spec, {"h": jnp.array([2, 0, 1])}, params)
+      >>> out["w2"]
+      Array([1., 2., 0.], dtype=float32)
+    """
+    check_spec(spec, state, where="apply_permutation")
+    _check_perm_dict(spec, perm, "apply_permutation")
+    concrete = not any(
+        isinstance(v, Tracer)
+        for v in (*perm.values(), *jax.tree_util.tree_leaves(state))
+    )
+    if concrete:  # eager: NumPy gathers (no small program compiled per shape)
+        inv = {}
+        for k, p in perm.items():
+            p = np.asarray(p)
+            if not np.array_equal(np.sort(p), np.arange(p.shape[0])):
+                raise ValueError(
+                    f"apply_permutation: perm[{k!r}] is not a permutation of "
+                    f"0..{p.shape[0] - 1}: {p.tolist()[:12]}"
+                )
+            inv[k] = np.argsort(p)
+
+    def one(path, v):
+        if not _is_float(v):
+            return v
+        names = spec.axes[path_string(path)]
+        if concrete:
+            w = np.asarray(v)
+            for ax, name in enumerate(names):
+                if name is not None:
+                    w = np.take(w, inv[name], axis=ax)
+            return jnp.asarray(w, dtype=v.dtype)
+        for ax, name in enumerate(names):
+            if name is not None:
+                v = jnp.take(v, traced_inv[name], axis=ax)
+        return v
+
+    if not concrete:  # one inverse per permutation, shared by its axes
+        traced_inv = {k: jnp.argsort(p) for k, p in perm.items()}
+
+    return jax.tree_util.tree_map_with_path(one, state)
+
+
+def identity_permutation(spec: PermutationSpec) -> dict[str, jax.Array]:
+    """The identity element: ``{name: arange(n)}``.
+
+    Example:
+      >>> identity_permutation(spec_from_axes({"w": ("h",)}, {"w": (3,)}))
+      {'h': Array([0, 1, 2], dtype=int32)}
+    """
+    return {k: jnp.arange(n, dtype=jnp.int32) for k, n in spec.sizes.items()}
+
+
+def random_permutation(key: jax.Array, spec: PermutationSpec) -> dict[str, jax.Array]:
+    """Uniform random permutations, one per name of the spec (independent keys).
+
+    Example:
+      >>> import jax
+      >>> spec = spec_from_axes({"w": ("h",)}, {"w": (5,)})
+      >>> sorted(random_permutation(jax.random.key(0), spec)["h"].tolist())
+      [0, 1, 2, 3, 4]
+    """
+    names = sorted(spec.sizes)
+    keys = jax.random.split(key, max(len(names), 1))
+    return {
+        n: jnp.argsort(jax.random.uniform(k, (spec.sizes[n],))).astype(jnp.int32)
+        for n, k in zip(names, keys, strict=False)
+    }
+
+
+def invert_permutation(perm: Perm) -> dict[str, jax.Array]:
+    """Each permutation's inverse: ``apply_permutation(spec, invert_permutation(p),
+    apply_permutation(spec, p, s)) == s``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> invert_permutation({"h": jnp.array([2, 0, 1])})
+      {'h': Array([1, 2, 0], dtype=int32)}
+    """
+    return {k: jnp.argsort(v).astype(v.dtype) for k, v in perm.items()}
+
+
+# ----------------------------------------------------------------------------
+# Deriving a spec from the program a module computes
+
+
+class _UnionFind:
+    """Axis classes; class 0 is the fixed class (axes no permutation may act on)."""
+
+    def __init__(self):
+        self.parent = [0]
+
+    def new(self) -> int:
+        self.parent.append(len(self.parent))
+        return len(self.parent) - 1
+
+    def find(self, a: int) -> int:
+        while self.parent[a] != a:
+            self.parent[a] = self.parent[self.parent[a]]
+            a = self.parent[a]
+        return a
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        if rb == 0:  # keep 0 the root of the fixed class
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+
+
+_ELEMENTWISE = frozenset(
+    """abs acos acosh add and asin asinh atan atan2 atanh cbrt ceil clamp
+    convert_element_type copy copy_p cos cosh custom_lin div eq erf erf_inv erfc exp
+    exp2 expm1 floor ge gt imag integer_pow is_finite le lgamma digamma log log1p
+    logistic lt max min mul ne neg nextafter not or pow real reduce_precision rem
+    round rsqrt select_n sign sin sinh sqrt square stop_gradient sub tan tanh xor
+    """.split()
+)
+"""Primitives computed entry by entry: corresponding axes of operands and result
+are one class (broadcasting in a jaxpr is explicit, so operands have the result's
+shape or are scalars)."""
+
+_REDUCTIONS = frozenset(
+    "reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or".split()
+)
+"""Reductions invariant to permuting the reduced axes (not argmax/argmin, whose
+result is a position)."""
+
+
+class _Analysis:
+    def __init__(self):
+        self.uf = _UnionFind()
+        self.ids: dict[Any, list[int]] = {}
+
+    def axes(self, v) -> list[int]:
+        from jax.extend.core import Literal
+
+        if isinstance(v, Literal):
+            nd = np.ndim(v.val)
+            return [0] * nd  # constants fix their axes
+        if v not in self.ids:
+            shape = v.aval.shape if hasattr(v.aval, "shape") else ()
+            self.ids[v] = [self.uf.new() for _ in shape]
+        return self.ids[v]
+
+    def fix(self, v) -> None:
+        for a in self.axes(v):
+            self.uf.union(0, a)
+
+    def join(self, a: int, b: int) -> None:
+        self.uf.union(a, b)
+
+    def jaxpr(self, jaxpr, invars_axes=None, outvars_axes=None) -> None:
+        """Analyse ``jaxpr``; ``invars_axes``/``outvars_axes``: axis ids of the
+        caller's operands/results to join with this jaxpr's invars/outvars."""
+        for cv in jaxpr.constvars:
+            self.fix(cv)
+        if invars_axes is not None:
+            for v, ax in zip(jaxpr.invars, invars_axes, strict=True):
+                for a, b in zip(self.axes(v), ax, strict=True):
+                    self.join(a, b)
+        for eqn in jaxpr.eqns:
+            self.eqn(eqn)
+        if outvars_axes is not None:
+            for v, ax in zip(jaxpr.outvars, outvars_axes, strict=True):
+                for a, b in zip(self.axes(v), ax, strict=True):
+                    self.join(a, b)
+
+    def _sub(self, eqn, sub) -> None:
+        jx = sub.jaxpr if hasattr(sub, "jaxpr") and hasattr(sub, "consts") else sub
+        n_in = len(jx.invars)
+        ins = [self.axes(v) for v in eqn.invars[-n_in:]] if n_in else []
+        for v in eqn.invars[: len(eqn.invars) - n_in]:
+            self.fix(v)
+        outs = [self.axes(v) for v in eqn.outvars]
+        if len(jx.outvars) != len(outs):
+            for v in list(eqn.invars) + list(eqn.outvars):
+                self.fix(v)
+            return
+        # fresh axis ids for the callee's variables: one jaxpr object is shared
+        # by every call site of a cached function (jax.nn.relu), and its calls
+        # must not join one another's axes
+        outer, self.ids = self.ids, {}
+        try:
+            self.jaxpr(jx, ins, outs)
+        finally:
+            self.ids = outer
+
+    def eqn(self, eqn) -> None:  # noqa: C901
+        name = eqn.primitive.name
+        p = eqn.params
+        ins, outs = eqn.invars, eqn.outvars
+        shape = lambda v: tuple(v.aval.shape)  # noqa: E731
+        for sub_key in ("jaxpr", "call_jaxpr", "fun_jaxpr"):
+            sub = p.get(sub_key)
+            if sub is not None and name in (
+                "pjit",
+                "jit",
+                "closed_call",
+                "core_call",
+                "remat",
+                "checkpoint",
+                "custom_jvp_call",
+                "custom_vjp_call",
+                "custom_vjp_call_jaxpr",
+            ):
+                self._sub(eqn, sub)
+                return
+        if name in _ELEMENTWISE:
+            out = outs[0]
+            oax = self.axes(out)
+            for v in ins:
+                s = shape(v)
+                if len(s) == 0:
+                    continue
+                if len(s) != len(oax):
+                    self.fix(v)
+                    self.fix(out)
+                    continue
+                for d, a in enumerate(self.axes(v)):
+                    if s[d] == shape(out)[d]:
+                        self.join(a, oax[d])
+                    else:
+                        self.join(0, a)
+            for o in outs[1:]:
+                for a, b in zip(self.axes(o), oax, strict=False):
+                    self.join(a, b)
+            return
+        if name == "dot_general":
+            (lc, rc), (lb, rb) = p["dimension_numbers"]
+            la, ra, oa = self.axes(ins[0]), self.axes(ins[1]), self.axes(outs[0])
+            for i, j in zip(lc, rc, strict=True):
+                self.join(la[i], ra[j])
+            k = 0
+            for i, j in zip(lb, rb, strict=True):
+                self.join(la[i], ra[j])
+                self.join(la[i], oa[k])
+                k += 1
+            for i in range(len(la)):
+                if i not in lc and i not in lb:
+                    self.join(la[i], oa[k])
+                    k += 1
+            for j in range(len(ra)):
+                if j not in rc and j not in rb:
+                    self.join(ra[j], oa[k])
+                    k += 1
+            return
+        if name in _REDUCTIONS:
+            red = set(p["axes"])
+            ia, oa = self.axes(ins[0]), self.axes(outs[0])
+            rest = [a for d, a in enumerate(ia) if d not in red]
+            for a, b in zip(rest, oa, strict=True):
+                self.join(a, b)
+            return
+        if name == "broadcast_in_dim":
+            ia, oa = self.axes(ins[0]), self.axes(outs[0])
+            for d, od in enumerate(p["broadcast_dimensions"]):
+                if shape(ins[0])[d] == shape(outs[0])[od]:
+                    self.join(ia[d], oa[od])
+            for v in ins[1:]:
+                self.fix(v)
+            return
+        if name == "transpose":
+            ia, oa = self.axes(ins[0]), self.axes(outs[0])
+            for od, d in enumerate(p["permutation"]):
+                self.join(ia[d], oa[od])
+            return
+        if name == "squeeze":
+            ia, oa = self.axes(ins[0]), self.axes(outs[0])
+            dims = {d % len(ia) for d in p["dimensions"]}
+            rest = [a for d, a in enumerate(ia) if d not in dims]
+            for a, b in zip(rest, oa, strict=True):
+                self.join(a, b)
+            return
+        if name == "reshape":
+            self._reshape(ins[0], outs[0])
+            for v in ins[1:]:
+                self.fix(v)
+            return
+        if name == "conv_general_dilated":
+            dn = p["dimension_numbers"]
+            lhs_spec, rhs_spec, out_spec = dn.lhs_spec, dn.rhs_spec, dn.out_spec
+            la, ra, oa = self.axes(ins[0]), self.axes(ins[1]), self.axes(outs[0])
+            if p["feature_group_count"] != 1 or p["batch_group_count"] != 1:
+                for v in (*ins, *outs):
+                    self.fix(v)
+                return
+            self.join(la[lhs_spec[0]], oa[out_spec[0]])  # batch
+            self.join(la[lhs_spec[1]], ra[rhs_spec[1]])  # contracted features
+            self.join(ra[rhs_spec[0]], oa[out_spec[0 + 1]])  # output features
+            for spec_, ax in ((lhs_spec, la), (rhs_spec, ra), (out_spec, oa)):
+                for d in spec_[2:]:
+                    self.join(0, ax[d])
+            return
+        if name.startswith("reduce_window") and name != "reduce_window":
+            ia, oa = self.axes(ins[0]), self.axes(outs[0])
+            wd, ws = p["window_dimensions"], p["window_strides"]
+            pad = p["padding"]
+            dil = [*p.get("base_dilation", [1] * len(ia))]
+            wdil = [*p.get("window_dilation", [1] * len(ia))]
+            for d in range(len(ia)):
+                if wd[d] == 1 and ws[d] == 1 and tuple(pad[d]) == (0, 0):
+                    if dil[d] == 1 and wdil[d] == 1:
+                        self.join(ia[d], oa[d])
+                        continue
+                self.join(0, ia[d])
+                self.join(0, oa[d])
+            return
+        if name == "concatenate":
+            dim = p["dimension"]
+            oa = self.axes(outs[0])
+            for v in ins:
+                for d, a in enumerate(self.axes(v)):
+                    self.join(a, 0 if d == dim else oa[d])
+            self.join(0, oa[dim])
+            return
+        if name in ("pad", "slice", "dynamic_slice", "rev"):
+            ia, oa = self.axes(ins[0]), self.axes(outs[0])
+            si, so = shape(ins[0]), shape(outs[0])
+            for d in range(len(ia)):
+                whole = si[d] == so[d]
+                if name == "pad":
+                    whole = tuple(p["padding_config"][d]) == (0, 0, 0)
+                elif name == "slice":
+                    st = p["strides"]
+                    whole = (
+                        whole
+                        and p["start_indices"][d] == 0
+                        and (st is None or st[d] == 1)
+                    )
+                elif name == "rev":
+                    whole = d not in p["dimensions"]
+                if whole:
+                    self.join(ia[d], oa[d])
+                else:
+                    self.join(0, ia[d])
+                    self.join(0, oa[d])
+            for v in ins[1:]:
+                self.fix(v)
+            return
+        if name == "split":
+            axis = p["axis"]
+            ia = self.axes(ins[0])
+            for o in outs:
+                for d, a in enumerate(self.axes(o)):
+                    self.join(a, 0 if d == axis else ia[d])
+            self.join(0, ia[axis])
+            return
+        if name == "gather":
+            self._gather(eqn)
+            return
+        for v in (*ins, *outs):  # no rule: nothing may move
+            self.fix(v)
+
+    def _reshape(self, vin, vout) -> None:
+        ia, oa = self.axes(vin), self.axes(vout)
+        si, so = tuple(vin.aval.shape), tuple(vout.aval.shape)
+        keep_i = [d for d in range(len(si)) if si[d] != 1]
+        keep_o = [d for d in range(len(so)) if so[d] != 1]
+        if [si[d] for d in keep_i] == [so[d] for d in keep_o]:
+            for d, e in zip(keep_i, keep_o, strict=True):
+                self.join(ia[d], oa[e])
+            return
+        # common leading and trailing axes pass through; the rest are fixed
+        pre = 0
+        while pre < min(len(si), len(so)) and si[pre] == so[pre]:
+            self.join(ia[pre], oa[pre])
+            pre += 1
+        suf = 0
+        while (
+            suf < min(len(si), len(so)) - pre
+            and si[len(si) - 1 - suf] == so[len(so) - 1 - suf]
+        ):
+            self.join(ia[len(si) - 1 - suf], oa[len(so) - 1 - suf])
+            suf += 1
+        for d in range(pre, len(si) - suf):
+            self.join(0, ia[d])
+        for d in range(pre, len(so) - suf):
+            self.join(0, oa[d])
+
+    def _gather(self, eqn) -> None:
+        p = eqn.params
+        operand, indices = eqn.invars[0], eqn.invars[1]
+        out = eqn.outvars[0]
+        dn = p["dimension_numbers"]
+        oa, ia = self.axes(out), self.axes(operand)
+        self.fix(indices)
+        batching = set(getattr(dn, "operand_batching_dims", ()))
+        kept = [
+            d
+            for d in range(len(ia))
+            if d not in dn.collapsed_slice_dims and d not in batching
+        ]
+        offset = set(dn.offset_dims)
+        for d, od in zip(kept, dn.offset_dims, strict=True):
+            if (
+                p["slice_sizes"][d] == operand.aval.shape[d]
+                and d not in dn.start_index_map
+            ):
+                self.join(ia[d], oa[od])
+            else:
+                self.join(0, ia[d])
+                self.join(0, oa[od])
+        for d in range(len(ia)):
+            if d not in kept:
+                self.join(0, ia[d])
+        for od in range(len(oa)):
+            if od not in offset:
+                self.join(0, oa[od])
+
+
+def _example_inputs(module) -> list[tuple[Any, ...]]:
+    """Candidate example inputs for a module called with one array: one per
+    layer with a known input width, in the order the module's graph lists them."""
+    from flax import nnx
+
+    cands: list[tuple[Any, ...]] = []
+    for _, m in nnx.iter_graph(module):
+        x = None
+        if isinstance(m, nnx.Embed):
+            x = jnp.zeros((1, 4), jnp.int32)
+        elif isinstance(m, nnx.Conv):
+            k = m.kernel[...]
+            x = jnp.zeros((1,) + (8,) * (k.ndim - 2) + (k.shape[-2],), k.dtype)
+        elif isinstance(m, nnx.MultiHeadAttention):
+            x = jnp.zeros((1, 3, m.in_features))
+        elif isinstance(m, nnx.Linear):
+            x = jnp.zeros((1, m.in_features), m.kernel[...].dtype)
+        if x is not None:
+            cands.append((x,))
+    return cands
+
+
+def permutation_spec(module, *example_args, **example_kwargs) -> PermutationSpec:
+    """The hidden-unit permutation symmetries of a Flax NNX module.
+
+    The module (in evaluation mode: dropout off, batch statistics frozen) is traced
+    once on abstract inputs; every axis of every parameter is put in a class with
+    the axes it must move with (module docstring), and each class that touches
+    neither the inputs, the outputs, a constant, nor an operation without a rule
+    becomes one permutation, named after its first ``"path:axis"``. Size-1 classes
+    are dropped. Other state (PRNG keys, counters) is not a parameter.
+
+    Args:
+      module: an ``nnx.Module``.
+      *example_args, **example_kwargs: an example call (shapes and dtypes are all
+        that matter). Without them the module is called with one array shaped for
+        one of its layers (an ``nnx.Linear``'s ``in_features``; an ``nnx.Conv``'s
+        input channels on an 8-pixel grid; ``nnx.Embed`` token ids; an
+        ``nnx.MultiHeadAttention``'s features on 3 positions), the first that
+        traces.
+
+    Returns:
+      The :class:`PermutationSpec` covering every floating leaf of
+      ``nnx.state(module)``.
+
+    Raises:
+      ValueError: no example input given and none of the guessed ones traces.
+
+    Example:
+      >>> from flax import nnx
+      >>> mlp = nnx.Sequential(nnx.Linear(3, 8, rngs=nnx.Rngs(0)), nnx.relu,
+      ...                      nnx.Linear(8, 2, rngs=nnx.Rngs(1)))
+      >>> spec = permutation_spec(mlp)
+      >>> spec.sizes, spec.axes["layers/2/kernel"]
+      ({'layers/0/bias:0': 8}, ('layers/0/bias:0', None))
+    """
+    from flax import nnx
+
+    graphdef, state = nnx.split(module)
+    flat = jax.tree_util.tree_flatten_with_path(state)[0]
+    treedef = jax.tree_util.tree_structure(state)
+    is_param = [_is_float(v) for _, v in flat]
+    paths = [path_string(p) for p, _ in flat]
+
+    def run(params, *args, **kwargs):
+        it = iter(params)
+        leaves = [
+            next(it) if f else v for (_, v), f in zip(flat, is_param, strict=True)
+        ]
+        m = nnx.merge(graphdef, jax.tree_util.tree_unflatten(treedef, leaves))
+        m.eval()
+        return m(*args, **kwargs)
+
+    params = [v for (_, v), f in zip(flat, is_param, strict=True) if f]
+    calls = [(example_args, example_kwargs)] if example_args or example_kwargs else []
+    calls += [(c, {}) for c in _example_inputs(module)] if not calls else []
+    closed = None
+    errors = []
+    for args, kwargs in calls:
+        try:
+            closed = jax.make_jaxpr(lambda ps, a, k: run(ps, *a, **k))(
+                params, args, kwargs
+            )
+            break
+        except Exception as e:  # a guessed input that does not fit
+            errors.append(f"{[getattr(a, 'shape', a) for a in args]}: {e}")
+    if closed is None:
+        raise ValueError(
+            f"permutation_spec: could not call {type(module).__name__} on "
+            + ("the example input" if example_args else "a guessed input")
+            + "; pass an example call: permutation_spec(module, x). Tried: "
+            + "; ".join(errors)[:2000]
+        )
+    an = _Analysis()
+    jx = closed.jaxpr
+    n_params = len(params)
+    an.jaxpr(jx)
+    for v in jx.invars[n_params:]:
+        an.fix(v)
+    for v in jx.outvars:
+        if not hasattr(v, "val"):
+            an.fix(v)
+    names: dict[int, str] = {}
+    sizes: dict[str, int] = {}
+    axes: dict[str, tuple[str | None, ...]] = {}
+    ppaths = [p for p, f in zip(paths, is_param, strict=True) if f]
+    order = sorted(range(n_params), key=lambda i: ppaths[i])
+    classes: dict[int, list[tuple[int, int]]] = {}
+    for i in order:
+        v = jx.invars[i]
+        for d, a in enumerate(an.axes(v)):
+            classes.setdefault(an.uf.find(a), []).append((i, d))
+    for root, members in classes.items():
+        if root == 0:
+            continue
+        i, d = members[0]
+        n = int(params[i].shape[d])
+        if n <= 1 or any(int(params[j].shape[e]) != n for j, e in members):
+            continue
+        names[root] = f"{ppaths[i]}:{d}"
+        sizes[names[root]] = n
+    for i in range(n_params):
+        v = jx.invars[i]
+        axes[ppaths[i]] = tuple(names.get(an.uf.find(a)) for a in an.axes(v))
+    return PermutationSpec(axes=axes, sizes=dict(sorted(sizes.items())))
+
+
+def permuted_module(module, spec: PermutationSpec, perm: Perm) -> Any:
+    """``module`` with its state permuted by ``perm``, as a new module (the
+    original is untouched): the same function when ``spec`` is a symmetry.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from flax import nnx
+      >>> mlp = nnx.Sequential(nnx.Linear(3, 8, rngs=nnx.Rngs(0)), nnx.relu,
+      ...                      nnx.Linear(8, 2, rngs=nnx.Rngs(1)))
+      >>> spec = permutation_spec(mlp)
+      >>> other = permuted_module(mlp, spec, random_permutation(jax.random.key(0), spec))
+      >>> x = jnp.ones((1, 3))
+      >>> bool(jnp.allclose(other(x), mlp(x), atol=1e-6))
+      True
+    """
+    from flax import nnx
+
+    graphdef, state = nnx.split(module)
+    return nnx.merge(graphdef, apply_permutation(spec, perm, state))
+
+
+def permutation_group(spec: PermutationSpec) -> Group:
+    """The group of hidden-unit permutations of ``spec`` as a :class:`Group`.
+
+    An element is a dict ``{name: int array (*batch, n)}``; ``compose`` and
+    ``inverse`` act name by name as in :func:`eqjax.groups.Sn`; ``sample`` is
+    uniform; ``act(g, state)`` is :func:`apply_permutation` for one element (use
+    ``vmap`` for several). ``dim`` is the number of permuted units.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> spec = spec_from_axes({"w": (None, "h")}, {"w": (2, 3)})
+      >>> G = permutation_group(spec)
+      >>> g = G.sample(jax.random.key(0), (4,))
+      >>> g["h"].shape, G.act(G.identity(), {"w": jnp.ones((2, 3))})["w"].shape
+      ((4, 3), (2, 3))
+    """
+    names = sorted(spec.sizes)
+
+    def identity(shape=(), dtype=jnp.int32):
+        shape = tuple(np.atleast_1d(shape)) if shape != () else ()
+        return {
+            k: jnp.broadcast_to(jnp.arange(spec.sizes[k], dtype=dtype), (*shape, n))
+            for k, n in spec.sizes.items()
+        }
+
+    def sample(key, shape=(), dtype=jnp.int32):
+        shape = tuple(np.atleast_1d(shape)) if shape != () else ()
+        keys = jax.random.split(key, max(len(names), 1))
+        return {
+            k: jnp.argsort(
+                jax.random.uniform(kk, (*shape, spec.sizes[k])), axis=-1
+            ).astype(dtype)
+            for k, kk in zip(names, keys, strict=False)
+        }
+
+    def compose(g, h):
+        return {
+            k: jnp.take_along_axis(*jnp.broadcast_arrays(g[k], h[k]), axis=-1)
+            for k in names
+        }
+
+    def inverse(g):
+        return {k: jnp.argsort(g[k], axis=-1).astype(g[k].dtype) for k in names}
+
+    def validate(g):
+        _check_perm_dict(
+            spec, {k: v[(0,) * (v.ndim - 1)] for k, v in g.items()}, "permutation group"
+        )
+
+    return Group(
+        name=f"HiddenPermutations({', '.join(f'{k}:{spec.sizes[k]}' for k in names)})",
+        identity=identity,
+        compose=compose,
+        inverse=inverse,
+        sample=sample,
+        act=lambda g, state: apply_permutation(spec, g, state),
+        exp=None,
+        log=None,
+        validate=validate,
+        dim=int(sum(spec.sizes.values())),
+        compact=True,
+        has_reflections=False,
+    )

@@ -20,7 +20,8 @@ from eqjax.testing import (
     assert_equivariant,
     assert_sides_close,
     cast_floating,
-    equivariance_sides,
+    sides_from_outputs,
+    transformed_inputs,
 )
 
 ROWS = eq.testing.registered()
@@ -95,11 +96,11 @@ def test_equivariance_and_dtype(row, variant, dtype, key):
         )
 
 
-def _value_and_grad(row, x):
-    """``(fn(x), gradient of Σ sin(y) + y² over fn's floating outputs y with
-    respect to the floating leaves of x)``, with one forward trace of ``fn`` (a
-    ``vjp``: the output is reused by the equivariance sides, and every trace of
-    ``fn`` is compiled)."""
+def _value_and_grad(f, x, cotangent_mask=None):
+    """``(f(x), gradient of Σ m·(sin(y) + y²) over f's floating outputs y with
+    respect to the floating leaves of x)``, with one forward trace of ``f`` (a
+    ``vjp``: every trace of ``f`` is compiled). ``cotangent_mask(v)``: the weight
+    ``m`` of each output leaf's entries (default 1)."""
     leaves, treedef = jax.tree_util.tree_flatten(x)
     is_f = [
         hasattr(v, "dtype") and jnp.issubdtype(v.dtype, jnp.floating) for v in leaves
@@ -108,17 +109,27 @@ def _value_and_grad(row, x):
     def apply(fl):
         it = iter(fl)
         full = [next(it) if f else v for v, f in zip(leaves, is_f, strict=True)]
-        return row.fn(jax.tree_util.tree_unflatten(treedef, full))
+        return f(jax.tree_util.tree_unflatten(treedef, full))
 
     y, vjp = jax.vjp(apply, [v for v, f in zip(leaves, is_f, strict=True) if f])
 
     def cotangent(v):  # d/dv Σ sin(v) + v² on floating leaves; zeros elsewhere
         if hasattr(v, "dtype") and jnp.issubdtype(v.dtype, jnp.floating):
-            return jnp.cos(v) + 2 * v
+            c = jnp.cos(v) + 2 * v
+            return c if cotangent_mask is None else c * cotangent_mask(v)
         return np.zeros(np.shape(v), jax.dtypes.float0)
 
     (grad,) = vjp(jax.tree_util.tree_map(cotangent, y))
     return y, grad
+
+
+def _first_only(v):
+    """Weight 1 on the first entry of the leading axis, 0 elsewhere."""
+    return (
+        (jnp.arange(v.shape[0]) == 0)
+        .astype(v.dtype)
+        .reshape((-1,) + (1,) * (v.ndim - 1))
+    )
 
 
 def _signature(x):
@@ -158,23 +169,33 @@ def test_vmap_gradients_and_degenerate_inputs(row, key):
         groups = _groups_of_equal_shape(inputs)
 
         def one(x, key):
-            if row.differentiable:
-                y, grad = _value_and_grad(row, x)
-                out = {"y": y, "grad": grad}
-            else:
-                out = {"y": row.fn(x)}
-            if check_eq:
-                out["sides"] = equivariance_sides(
-                    row.fn,
+            # fn traced once: one vmap over [x, g1·x, ..., g8·x] gives fn(x) and
+            # both sides; its vjp (cotangent on fn(x) only) gives the gradient at x
+            def inputs(x):
+                return transformed_inputs(
                     row.group,
                     x,
                     act_in=row.act_in,
-                    act_out=row.act_out,
                     key=key,
                     num_samples=8,
                     sample=row.sample,
-                    fx=out["y"],
                 )
+
+            def forward(x):
+                return jax.vmap(row.fn)(inputs(x)[1]) if check_eq else row.fn(x)
+
+            out = {}
+            if row.differentiable:
+                mask = _first_only if check_eq else None
+                ys, out["grad"] = _value_and_grad(forward, x, cotangent_mask=mask)
+            else:
+                ys = forward(x)
+            if check_eq:
+                gs = inputs(x)[0]  # the same draws (same key)
+                out["sides"] = sides_from_outputs(gs, ys, act_out=row.act_out)
+                out["y"] = jax.tree_util.tree_map(lambda v: v[0], ys)
+            else:
+                out["y"] = ys
             return out
 
         def program(stacks, singles, key):

@@ -15,6 +15,8 @@ from ._equivariance import default_tolerance as default_tolerance
 from ._equivariance import equivariance_error as equivariance_error
 from ._equivariance import equivariance_errors as equivariance_errors
 from ._equivariance import equivariance_sides as equivariance_sides
+from ._equivariance import sides_from_outputs as sides_from_outputs
+from ._equivariance import transformed_inputs as transformed_inputs
 from ._fixtures import DEGENERATE_CLOUDS as DEGENERATE_CLOUDS
 from ._fixtures import degenerate_cloud as degenerate_cloud
 from ._fixtures import random_cloud as random_cloud
@@ -44,4 +46,6 @@ __all__ = [
     "random_cloud",
     "random_graph",
     "registered",
+    "sides_from_outputs",
+    "transformed_inputs",
 ]

@@ -218,10 +218,12 @@ def equivariance_sides(
     sample: Callable[..., Any] | None = None,
     fx: Any = None,
 ) -> Sides:
-    """``fn(g·x)`` and ``g·fn(x)`` for ``num_samples`` sampled elements (one
-    ``vmap`` over them); traceable, so a caller can ``jax.jit`` the whole check.
-    ``fx``: ``fn(x)`` when the caller has it already (inside a larger program
-    that also differentiates ``fn``: one trace of ``fn`` fewer to compile).
+    """``fn(g·x)`` and ``g·fn(x)`` for ``num_samples`` sampled elements;
+    traceable, so a caller can ``jax.jit`` the whole check. ``fn`` is traced once:
+    one ``vmap`` over ``[x, g₁·x, …, g_m·x]`` (:func:`transformed_inputs`), which
+    gives ``fn(x)`` and every ``fn(g·x)`` (then :func:`sides_from_outputs`).
+    ``fx``: ``fn(x)`` when the caller has it already (the ``vmap`` then runs over
+    the ``g·x`` only).
 
     Example:
       >>> import jax, eqjax as eq
@@ -232,6 +234,43 @@ def equivariance_sides(
       >>> s.lhs.shape, s.rhs.shape
       ((2, 4, 3), (2, 4, 3))
     """
+    gs, xs = transformed_inputs(
+        group, x, act_in=act_in, key=key, num_samples=num_samples, sample=sample
+    )
+    if fx is None:
+        ys = jax.vmap(fn)(xs)
+    else:
+        lhs = jax.vmap(fn)(jax.tree_util.tree_map(lambda v: v[1:], xs))
+        ys = jax.tree_util.tree_map(
+            lambda a, b: jnp.concatenate([jnp.asarray(a)[None], b]), fx, lhs
+        )
+    return sides_from_outputs(gs, ys, act_out=act_out)
+
+
+def transformed_inputs(
+    group: Group,
+    x: Any,
+    *,
+    act_in: Action,
+    key: jax.Array,
+    num_samples: int = 16,
+    sample: Callable[..., Any] | None = None,
+) -> tuple[Any, Any]:
+    """``(gs, xs)``: ``num_samples`` elements drawn from ``group`` (or by
+    ``sample(key, shape, dtype)``), cast to ``x``'s floating dtype, and the inputs
+    ``xs = [x, g₁·x, …, g_m·x]`` stacked on a new leading axis (``m + 1``; every
+    leaf of ``x``, integer leaves repeated). Evaluate ``fn`` on ``xs`` with one
+    ``vmap`` and pass the outputs to :func:`sides_from_outputs`: one trace of
+    ``fn`` for the whole check (a program that also differentiates ``fn(x)`` can
+    take the ``vjp`` of that one ``vmap``).
+
+    Example:
+      >>> import jax, eqjax as eq
+      >>> gs, xs = eq.testing.transformed_inputs(eq.groups.O3, jax.numpy.ones((4, 3)),
+      ...     act_in=eq.groups.O3.act, key=jax.random.key(0), num_samples=2)
+      >>> gs.shape, xs.shape
+      ((2, 3, 3), (3, 4, 3))
+    """
     m = _num_samples(num_samples)
     if not isinstance(group, Group):
         raise TypeError(
@@ -240,8 +279,28 @@ def equivariance_sides(
         )
     draw = sample if sample is not None else group.sample
     gs = cast_floating(draw(key, (m,)), _float_dtype(x))
-    y = fn(x) if fx is None else fx
-    lhs = jax.vmap(lambda g: fn(act_in(g, x)))(gs)
+    gx = jax.vmap(lambda g: act_in(g, x))(gs)
+    xs = jax.tree_util.tree_map(
+        lambda a, b: jnp.concatenate([jnp.asarray(a)[None], b]), x, gx
+    )
+    return gs, xs
+
+
+def sides_from_outputs(gs: Any, ys: Any, *, act_out: Action | None = None) -> Sides:
+    """The :class:`Sides` of a check from ``fn``'s outputs ``ys`` on the
+    :func:`transformed_inputs` (``ys[0] = fn(x)``, ``ys[1:] = fn(g·x)``): ``lhs =
+    ys[1:]``, ``rhs = g·ys[0]`` (``ys[0]`` repeated when ``act_out`` is ``None``,
+    an invariance check).
+
+    Example:
+      >>> import jax.numpy as jnp, eqjax as eq
+      >>> s = eq.testing.sides_from_outputs(jnp.eye(3)[None], jnp.ones((2, 5)))
+      >>> s.lhs.shape, s.rhs.shape
+      ((1, 5), (1, 5))
+    """
+    y = jax.tree_util.tree_map(lambda v: v[0], ys)
+    lhs = jax.tree_util.tree_map(lambda v: v[1:], ys)
+    m = jax.tree_util.tree_leaves(gs)[0].shape[0]
     if act_out is None:
         rhs = jax.tree_util.tree_map(
             lambda v: jnp.broadcast_to(v, (m, *jnp.shape(v))), y

@@ -199,18 +199,24 @@ def test_elementwise_check_bites_where_the_norm_hides_an_entry(key):
 
 
 def test_jit_false_and_fake_jit_run_eagerly(key):
-    """``fn(x)`` (the unbatched first call) sees a concrete array when the check
-    runs eagerly (``jit=False``, or under ``chex.fake_jit``), a tracer when jitted."""
+    """``fn`` (traced once, under the check's ``vmap`` over ``[x, g·x, ...]``) sees
+    batched concrete arrays when the check runs eagerly (``jit=False``, or under
+    ``chex.fake_jit``), staged tracers when jitted."""
     import chex
 
     x = jax.random.normal(key, (4, 3))
     first_call_traced = []
 
+    def staged(p):  # unwrap vmap's tracers (their batched value is ``.val``)
+        while type(p).__name__ == "BatchTracer":
+            p = p.val
+        return isinstance(p, jax.core.Tracer)
+
     def check(**kw):
         seen = []
 
         def f(p):
-            seen.append(isinstance(p, jax.core.Tracer))
+            seen.append(staged(p))
             return 2.0 * p
 
         assert_equivariant(f, G.O3, x, act_in=G.O3.act, act_out=G.O3.act, key=key, **kw)

@@ -1,10 +1,43 @@
 """Symmetries of a network's own parameters and of its classifier geometry.
 
-Ainsworth, Hayase & Srinivasa, "Git Re-Basin" (ICLR 2023): permutation specs of
-NNX modules (:func:`permutation_spec`, :func:`apply_permutation`) and weight
-matching (:func:`weight_matching`).
+One mechanism runs through the area: a group acting on parameters (or on
+features and classifier together) that leaves the function or the loss unchanged.
+
+- Ainsworth, Hayase & Srinivasa, "Git Re-Basin" (ICLR 2023): permutation specs
+  of NNX modules (:func:`permutation_spec`, :func:`spec_from_axes`,
+  :func:`apply_permutation`, :func:`permutation_group`), weight matching
+  (:func:`weight_matching`), the straight-through estimator
+  (:func:`ste_matching`), interpolation barriers (:func:`interpolation_curve`,
+  :func:`barrier`) and merging (:func:`merge_models`).
+- Ito, Yamada & Kumagai (ICLR 2025): singular values are unchanged by
+  permutations; :func:`singular_vector_alignment`, :func:`l2_distance`.
+- Shen et al., "Equiangular Basis Vectors" (CVPR 2023): :func:`equiangular_basis`,
+  :func:`ebv_logits`, :func:`ebv_loss`; fixed :func:`simplex_etf` and
+  :func:`orthogonal_frame` heads.
+- Dang, Nguyen, Tran, Tran & Ho, "Neural Collapse in Deep Linear Networks"
+  (ICML 2023): :func:`nc1`, :func:`nc2_etf`, :func:`nc2_of`, :func:`nc2_gof`,
+  :func:`nc3_etf`, the closed-form imbalanced geometry
+  (:func:`imbalanced_geometry`) and the unconstrained-features model
+  (:func:`train_ufm`).
+
+Parameter trees are ``nnx.State`` objects or plain pytrees of arrays; Flax is
+imported only by :func:`permutation_spec` (it traces the module).
 """
 
+from ._collapse import class_means as class_means
+from ._collapse import imbalanced_geometry as imbalanced_geometry
+from ._collapse import nc1 as nc1
+from ._collapse import nc2_etf as nc2_etf
+from ._collapse import nc2_gof as nc2_gof
+from ._collapse import nc2_of as nc2_of
+from ._collapse import nc3_etf as nc3_etf
+from ._collapse import train_ufm as train_ufm
+from ._ebv import ebv_logits as ebv_logits
+from ._ebv import ebv_loss as ebv_loss
+from ._ebv import equiangular_basis as equiangular_basis
+from ._ebv import orthogonal_frame as orthogonal_frame
+from ._ebv import simplex_etf as simplex_etf
+from ._ebv import welch_bound as welch_bound
 from ._matching import barrier as barrier
 from ._matching import interpolate as interpolate
 from ._matching import interpolation_curve as interpolation_curve
@@ -28,6 +61,20 @@ from ._spec import spec_from_axes as spec_from_axes
 from ._spec import spec_perm_axes as spec_perm_axes
 
 __all__ = [
+    "class_means",
+    "imbalanced_geometry",
+    "nc1",
+    "nc2_etf",
+    "nc2_gof",
+    "nc2_of",
+    "nc3_etf",
+    "train_ufm",
+    "ebv_logits",
+    "ebv_loss",
+    "equiangular_basis",
+    "orthogonal_frame",
+    "simplex_etf",
+    "welch_bound",
     "barrier",
     "interpolate",
     "interpolation_curve",

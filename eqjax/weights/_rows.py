@@ -1,12 +1,18 @@
 """Registry rows for eqjax.weights: hidden-unit permutations of NNX models (specs
-derived by :func:`permutation_spec`) leave the outputs unchanged."""
+derived by :func:`permutation_spec`) leave the outputs unchanged; the EBV loss is
+invariant to a joint O(d) transform of features and basis and its logits
+equivariant to class relabelling; the neural-collapse metrics are invariant to a
+joint O(d) transform of features and classifier."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
+from ..groups import On, Sn, act_set
 from ..testing import Transform, built_once
+from ._collapse import class_means, nc1, nc2_etf, nc2_of, nc3_etf
+from ._ebv import ebv_logits, ebv_loss
 from ._spec import apply_permutation, permutation_group, permutation_spec
 from ._testmodels import VOCAB, build
 
@@ -73,7 +79,78 @@ def _model_row(kind: str, *, slow: bool = False, notes: str = "") -> Transform:
     )
 
 
+_N, _K, _D = 12, 5, 6  # samples, classes, feature dimension
+_LABELS = jnp.arange(_N, dtype=jnp.int32) % _K
+
+
+def _rotate(R, x):
+    """``O(d)`` acting on the last axis of every floating array (features,
+    classifier rows, basis vectors); labels stay."""
+    return tuple(v @ R.T if jnp.issubdtype(v.dtype, jnp.floating) else v for v in x)
+
+
+def _features(key, dtype):
+    k1, k2 = jax.random.split(key)
+    h = jax.random.normal(k1, (_N, _D), dtype)
+    w = jax.random.normal(k2, (_K, _D), dtype)
+    return h, w, _LABELS
+
+
+def _geometry_rows() -> list[Transform]:
+    def loss(x):
+        h, basis, labels = x
+        return ebv_loss(h, labels, basis, 0.5)
+
+    def joint(x):
+        h, w, labels = x
+        means, g = class_means(h, labels, _K)
+        nc = jnp.stack(
+            [nc1(h, labels, _K), nc2_etf(w), nc2_of(w), nc3_etf(w, means, g)]
+        )
+        return loss(x), nc
+
+    def logits(x):
+        h, basis, _ = x
+        return ebv_logits(h, basis, 0.5), loss(x)
+
+    def relabel(p, x):
+        h, basis, labels = x
+        return h, act_set(p, basis), p[labels]
+
+    def degenerate(dtype):
+        h, w, labels = _features(jax.random.key(0), dtype)
+        return [(jnp.zeros_like(h), w, labels)]
+
+    shapes = f"{_N} features in R^{_D}, {_K} classes, a {_K}x{_D} basis/classifier"
+    return [
+        Transform(
+            name="weights.ebv_and_collapse_joint_rotation",
+            fn=joint,
+            group=On(_D),
+            act_in=_rotate,
+            act_out=None,
+            make_input=_features,
+            notes=f"EBV cross-entropy (temperature 0.5) and NC1, NC2 (ETF, "
+            f"orthogonal frame), NC3 of {shapes}; one orthogonal map (reflections "
+            "included) on features and basis rows",
+        ),
+        Transform(
+            name="weights.ebv_class_relabelling",
+            fn=logits,
+            group=Sn(_K),
+            act_in=relabel,
+            act_out=lambda p, y: (act_set(p, y[0], axis=-1), y[1]),
+            make_input=_features,
+            degenerate_inputs=degenerate,
+            notes=f"{shapes}: relabelling the classes permutes the basis rows and "
+            "the labels; the logits' class axis follows, the loss stays; "
+            "degenerate: zero features (logits 0)",
+        ),
+    ]
+
+
 ROWS: list[Transform] = [
+    *_geometry_rows(),
     _model_row("mlp", notes="ReLU/tanh MLP 4-8-6-3; "),
     _model_row(
         "transformer",

@@ -74,16 +74,25 @@ def test_merge_three_models_undoes_their_permutations(key):
 
 
 def test_interpolation_curve_and_barriers():
+    @jax.jit
+    def run(lam):
+        f = lambda s: {
+            "loss": 3.0 - jnp.sum(s["w"] ** 2),
+            "acc": jnp.sum(s["w"] ** 2) / 2,
+        }
+        curve = W.interpolation_curve(f, {"w": -jnp.ones(2)}, {"w": jnp.ones(2)}, lam)
+        return curve, {
+            "bump": W.barrier(curve["loss"], lam),
+            "acc": W.barrier(curve["acc"], lam, higher_is_better=True),
+            "convex": W.barrier(-curve["loss"], lam),
+        }
+
     lam = jnp.linspace(0.0, 1.0, 5)
-    f = lambda s: {"loss": 3.0 - jnp.sum(s["w"] ** 2), "acc": jnp.sum(s["w"] ** 2) / 2}
-    curve = W.interpolation_curve(f, {"w": -jnp.ones(2)}, {"w": jnp.ones(2)}, lam)
+    curve, b = run(lam)
     np.testing.assert_allclose(curve["loss"], 3 - 2 * (2 * lam - 1) ** 2, rtol=1e-6)
-    assert float(W.barrier(curve["loss"], lam)) == pytest.approx(2.0)  # bump
-    assert float(W.barrier(curve["acc"], lam, higher_is_better=True)) == pytest.approx(
-        1.0
-    )
-    # a convex loss along the segment has no barrier
-    assert float(W.barrier(-curve["loss"], lam)) == pytest.approx(0.0, abs=1e-6)
+    assert float(b["bump"]) == pytest.approx(2.0)
+    assert float(b["acc"]) == pytest.approx(1.0)
+    assert float(b["convex"]) == pytest.approx(0.0, abs=1e-6)  # no barrier
     with pytest.raises(ValueError, match="one-dimensional"):
         W.barrier(jnp.ones(3), jnp.ones(4))
 
@@ -94,11 +103,11 @@ def test_singular_vector_alignment_after_matching(key):
     a = nnx.state(m)
     b = W.apply_permutation(spec, _np_perm(spec, 1), a)
     wa = a["layers"][2]["kernel"][...]
-    before = W.singular_vector_alignment(wa, b["layers"][2]["kernel"][...], 3)
     perm = W.weight_matching(key, spec, a, b)
-    after = W.singular_vector_alignment(
-        wa, W.apply_permutation(spec, perm, b)["layers"][2]["kernel"][...], 3
-    )
+    wb = b["layers"][2]["kernel"][...]
+    wm = W.apply_permutation(spec, perm, b)["layers"][2]["kernel"][...]
+    align = jax.jit(lambda u, v: W.singular_vector_alignment(u, v, 3))
+    before, after = align(wa, wb), align(wa, wm)
     np.testing.assert_allclose(after, 1.0, atol=1e-5)
     assert float(before.mean()) < 0.9
     with pytest.raises(ValueError, match="k must be"):

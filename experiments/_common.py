@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
+import jraph
 import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -79,3 +81,38 @@ def power_law_exponent(xs, ts, *, xmin: float | None = None) -> float:
     if ok.sum() < 2:
         return float("nan")
     return float(np.polyfit(np.log(xs[ok]), np.log(ts[ok]), 1)[0])
+
+
+def dense_graphs_tuple(x, nm, s, r) -> jraph.GraphsTuple:
+    """A dense batch (``[B, n, F]`` node features, ``[B, n]`` mask, ``[B, E]``
+    edges) as one padded ``GraphsTuple``: the real nodes of every graph in
+    order, then all padded slots as jraph's padding graph (traceable).
+
+    Padding edges must point at a padded slot (so each graph needs one).
+    """
+    B, n, F = x.shape
+    flat = nm.reshape(-1)
+    order = jnp.argsort(~flat, stable=True)  # real nodes first, graph-major
+    where = (
+        jnp.zeros(B * n, jnp.int32).at[order].set(jnp.arange(B * n, dtype=jnp.int32))
+    )
+    off = (jnp.arange(B, dtype=jnp.int32) * n)[:, None]
+    nreal = jnp.sum(nm, 1).astype(jnp.int32)
+    return jraph.GraphsTuple(
+        nodes=x.reshape(B * n, F)[order],
+        edges=None,
+        senders=where[(s + off).reshape(-1)],
+        receivers=where[(r + off).reshape(-1)],
+        globals=None,
+        n_node=jnp.concatenate([nreal, (B * n - jnp.sum(nreal))[None]]),
+        n_edge=jnp.concatenate(
+            [jnp.full((B,), s.shape[1], jnp.int32), jnp.zeros((1,), jnp.int32)]
+        ),
+    )
+
+
+def scale_first_weight(p, factor):
+    """An :class:`eqjax.graphs.MLPParams` with its first weight matrix scaled
+    (``factor`` may be an array): start sum-aggregating GIN layers and sum
+    readouts at order-one activations without normalisation layers."""
+    return p._replace(weights=(p.weights[0] * factor,) + tuple(p.weights[1:]))

@@ -44,13 +44,14 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
-import jraph
 import numpy as np
 import optax
 
 import eqjax as eq
 
+from ._common import dense_graphs_tuple as to_graphs_tuple
 from ._common import results_dir, write_table
+from ._common import scale_first_weight as _scaled
 
 DESCRIPTION = "substructure counting (triangles, tailed triangles, 4-cycles, 3-stars): GIN ± PE, PPGN++"
 TARGETS = ("triangle", "tailed triangle", "4-cycle", "3-star")
@@ -151,36 +152,6 @@ def ppgn_inputs(data: dict[str, np.ndarray], chunk: int = 256) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- models
-
-
-def to_graphs_tuple(x, nm, s, r) -> jraph.GraphsTuple:
-    """A dense batch (``[B, n, F]`` node features, ``[B, n]`` mask, ``[B, E]``
-    edges) as one padded ``GraphsTuple``: the real nodes of every graph in
-    order, then all padded slots as jraph's padding graph (traceable)."""
-    B, n, F = x.shape
-    flat = nm.reshape(-1)
-    order = jnp.argsort(~flat, stable=True)  # real nodes first, graph-major
-    where = (
-        jnp.zeros(B * n, jnp.int32).at[order].set(jnp.arange(B * n, dtype=jnp.int32))
-    )
-    off = (jnp.arange(B, dtype=jnp.int32) * n)[:, None]
-    nreal = jnp.sum(nm, 1).astype(jnp.int32)
-    return jraph.GraphsTuple(
-        nodes=x.reshape(B * n, F)[order],
-        edges=None,
-        senders=where[(s + off).reshape(-1)],
-        receivers=where[(r + off).reshape(-1)],
-        globals=None,
-        n_node=jnp.concatenate([nreal, (B * n - jnp.sum(nreal))[None]]),
-        n_edge=jnp.concatenate(
-            [jnp.full((B,), s.shape[1], jnp.int32), jnp.zeros((1,), jnp.int32)]
-        ),
-    )
-
-
-def _scaled(p, factor):
-    """An MLP with its first weight matrix scaled (``factor`` may be an array)."""
-    return p._replace(weights=(p.weights[0] * factor,) + tuple(p.weights[1:]))
 
 
 def init(model: str, key, *, hidden: int, degree: float, size: float):

@@ -136,10 +136,21 @@ def _short(e: BaseException) -> str:
 # ----------------------------------------------------------------- callables
 
 G = eq.groups
-K = jax.random.key(0)
-I3 = jnp.eye(3)
-REFL = jnp.diag(jnp.array([1.0, 1.0, -1.0]))
-X = jnp.ones((4, 3))
+# The arrays the cases share: made by _make_constants() when a sweep runs, not at
+# import (importing this module must not start JAX's backends: experiments that
+# take --devices set the device count before JAX starts).
+K: jax.Array
+I3: jax.Array
+REFL: jax.Array
+X: jax.Array
+
+
+def _make_constants() -> None:
+    global K, I3, REFL, X
+    K = jax.random.key(0)
+    I3 = jnp.eye(3)
+    REFL = jnp.diag(jnp.array([1.0, 1.0, -1.0]))
+    X = jnp.ones((4, 3))
 
 
 def _close(a, b, tol=1e-4):
@@ -515,6 +526,30 @@ def _testing_cases() -> list[Case]:
             lambda f=f: f(ident, G.O3, X, **common, num_samples=0),
         )
         add(nm, "string group", lambda f=f: f(ident, "O3", X, **common))
+    tin = dict(act_in=G.O3.act, key=K)
+    add("transformed_inputs", "float num_samples",
+        lambda: T.transformed_inputs(G.O3, X, **tin, num_samples=2.7))  # fmt: skip
+    add("transformed_inputs", "zero num_samples",
+        lambda: T.transformed_inputs(G.O3, X, **tin, num_samples=0))  # fmt: skip
+    add("transformed_inputs", "string group",
+        lambda: T.transformed_inputs("O3", X, **tin))  # type: ignore[arg-type]  # fmt: skip
+    add("transformed_inputs", "NaN input",
+        lambda: T.transformed_inputs(G.O3, jnp.full((4, 3), jnp.nan), **tin), False)  # fmt: skip
+    add("transformed_inputs", "empty points", lambda: T.transformed_inputs(
+        G.O3, jnp.zeros((0, 3)), **tin, num_samples=2), True,
+        lambda r: r[1].shape == (3, 0, 3))  # fmt: skip
+    gs2 = lambda: G.O3.sample(K, (2,))  # noqa: E731
+    add("sides_from_outputs", "outputs without the x slot",
+        lambda: T.sides_from_outputs(gs2(), jnp.ones((2, 4))))  # fmt: skip
+    add("sides_from_outputs", "scalar outputs",
+        lambda: T.sides_from_outputs(gs2(), jnp.ones(())))  # fmt: skip
+    add("sides_from_outputs", "no elements",
+        lambda: T.sides_from_outputs({}, jnp.ones((3, 4))))  # fmt: skip
+    add("sides_from_outputs", "act_out not callable",
+        lambda: T.sides_from_outputs(gs2(), jnp.ones((3, 4)), act_out="O3"))  # type: ignore[arg-type]  # fmt: skip
+    add("sides_from_outputs", "invariant outputs", lambda: T.sides_from_outputs(
+        gs2(), jnp.arange(3.0)), True,
+        lambda s: s.lhs.shape == (2,) and bool((s.rhs == 0).all()))  # fmt: skip
     add("equivariance_error", "1e30 input", lambda: T.equivariance_error(ident, G.O3, 1e30 * X, **common),
         True, lambda e: float(e) < 1e-4)  # fmt: skip
     add("equivariance_error", "1e-30 input", lambda: T.equivariance_error(ident, G.O3, 1e-30 * X, **common),
@@ -1078,6 +1113,7 @@ def public_callables(module) -> list[str]:
 
 
 def run(areas=None, *, rows: bool = True, progress: bool = True):
+    _make_constants()
     cases = []
     if areas is None or "groups" in areas:
         cases += _group_cases()

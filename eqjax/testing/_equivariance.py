@@ -298,9 +298,27 @@ def sides_from_outputs(gs: Any, ys: Any, *, act_out: Action | None = None) -> Si
       >>> s.lhs.shape, s.rhs.shape
       ((1, 5), (1, 5))
     """
+    g_leaves = jax.tree_util.tree_leaves(gs)
+    if not g_leaves:
+        raise ValueError("sides_from_outputs: gs has no array leaves")
+    m = int(np.shape(g_leaves[0])[0]) if np.ndim(g_leaves[0]) else -1
+    bad = [
+        np.shape(v)
+        for v in jax.tree_util.tree_leaves(ys)
+        if np.ndim(v) == 0 or np.shape(v)[0] != m + 1
+    ]
+    if m < 1 or bad:
+        raise ValueError(
+            f"sides_from_outputs: outputs need a leading axis of m + 1 = {m + 1} "
+            f"(fn(x) then fn(g·x) for the {m} elements of gs), got leaves of shape "
+            f"{bad[:3]}"
+        )
+    if act_out is not None and not callable(act_out):
+        raise TypeError(
+            f"act_out must be callable or None, got {type(act_out).__name__}"
+        )
     y = jax.tree_util.tree_map(lambda v: v[0], ys)
     lhs = jax.tree_util.tree_map(lambda v: v[1:], ys)
-    m = jax.tree_util.tree_leaves(gs)[0].shape[0]
     if act_out is None:
         rhs = jax.tree_util.tree_map(
             lambda v: jnp.broadcast_to(v, (m, *jnp.shape(v))), y

@@ -256,6 +256,7 @@ def sample_molecules(smiles: list[str], num: int, seed: int, max_atoms: int):
     RDKit parses and that have ``1 … max_atoms`` heavy atoms: ``(smiles, mols,
     skipped)``."""
     chem, _ = _rdkit()
+    importlib.import_module("rdkit.RDLogger").DisableLog("rdApp.*")  # bad rows
     order = np.random.default_rng(seed).permutation(len(smiles))
     kept, mols, skipped = [], [], 0
     for i in order:

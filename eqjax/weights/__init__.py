@@ -19,6 +19,10 @@ features and classifier together) that leaves the function or the loss unchanged
   :func:`nc3_etf`, the closed-form imbalanced geometry
   (:func:`imbalanced_geometry`) and the unconstrained-features model
   (:func:`train_ufm`).
+- Buban et al., "Encrypted Large Model Inference: The Equivariant Encryption
+  Paradigm" (arXiv 2502.01013): :func:`generate_key`, :func:`encrypt_weights`,
+  :func:`encrypt_tokens`, :func:`decrypt_logits`, and the frequency-analysis and
+  hill-climbing attack :func:`attack_vocabulary_permutation`.
 
 Parameter trees are ``nnx.State`` objects or plain pytrees of arrays; Flax is
 imported only by :func:`permutation_spec` (it traces the module).
@@ -38,6 +42,17 @@ from ._ebv import equiangular_basis as equiangular_basis
 from ._ebv import orthogonal_frame as orthogonal_frame
 from ._ebv import simplex_etf as simplex_etf
 from ._ebv import welch_bound as welch_bound
+from ._encryption import VOCAB as VOCAB
+from ._encryption import EncryptionKey as EncryptionKey
+from ._encryption import apply_orthogonal as apply_orthogonal
+from ._encryption import attack_vocabulary_permutation as attack_vocabulary_permutation
+from ._encryption import decrypt_logits as decrypt_logits
+from ._encryption import decrypt_tokens as decrypt_tokens
+from ._encryption import encrypt_tokens as encrypt_tokens
+from ._encryption import encrypt_weights as encrypt_weights
+from ._encryption import encryption_spec as encryption_spec
+from ._encryption import generate_key as generate_key
+from ._encryption import key_recovery as key_recovery
 from ._matching import barrier as barrier
 from ._matching import interpolate as interpolate
 from ._matching import interpolation_curve as interpolation_curve
@@ -61,6 +76,17 @@ from ._spec import spec_from_axes as spec_from_axes
 from ._spec import spec_perm_axes as spec_perm_axes
 
 __all__ = [
+    "VOCAB",
+    "EncryptionKey",
+    "apply_orthogonal",
+    "attack_vocabulary_permutation",
+    "decrypt_logits",
+    "decrypt_tokens",
+    "encrypt_tokens",
+    "encrypt_weights",
+    "encryption_spec",
+    "generate_key",
+    "key_recovery",
     "class_means",
     "imbalanced_geometry",
     "nc1",

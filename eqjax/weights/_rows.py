@@ -130,6 +130,10 @@ def _geometry_rows() -> list[Transform]:
             act_in=_rotate,
             act_out=None,
             make_input=_features,
+            # fast tier: tests/weights/test_geometry.py rotates every metric once
+            # inside its one compiled program (this row's vmap/grad of the
+            # pseudo-inverse alone costs ~3 s)
+            slow=True,
             notes=f"EBV cross-entropy (temperature 0.5) and NC1, NC2 (ETF, "
             f"orthogonal frame), NC3 of {shapes}; one orthogonal map (reflections "
             "included) on features and basis rows",

@@ -45,7 +45,9 @@ def test_equiangular_basis_rejects_tolerances_below_the_welch_bound(key):
 def test_fixed_frames_and_collapse_metrics():
     """ETF and orthogonal frames give NC2 = 0 against their own target and not
     the other's; zero within-class spread gives NC1 = 0; aligned classifier and
-    means give NC3 = 0 (float64, one compiled program)."""
+    means give NC3 = 0; every metric and the EBV loss are unchanged by one
+    orthogonal map applied to features, classifier and basis together (float64,
+    one compiled program)."""
 
     @jax.jit
     def metrics(key):
@@ -57,7 +59,25 @@ def test_fixed_frames_and_collapse_metrics():
         h = etf[labels]
         noisy = h + 0.1 * jax.random.normal(k3, h.shape)
         m, g = W.class_means(h, labels, 5)
+        Q = eq.groups.On(7).sample(k3, ())
+
+        def all_metrics(h, w):
+            mh, gh = W.class_means(h, labels, 5)
+            return jnp.stack(
+                [
+                    W.nc1(h, labels, 5),
+                    W.nc2_etf(w),
+                    W.nc2_of(w),
+                    W.nc3_etf(w, mh, gh),
+                    W.ebv_loss(h, labels, w, 0.5),
+                ]
+            )
+
         return {
+            "rotation": all_metrics(noisy, of) - all_metrics(noisy @ Q.T, of @ Q.T),
+            "metrics": all_metrics(noisy, of),
+            # the control: rotating the features alone changes NC3 and the loss
+            "features_only": all_metrics(noisy, of) - all_metrics(noisy @ Q.T, of),
             "gram": etf @ etf.T,
             "etf_etf": W.nc2_etf(3.0 * etf),
             "etf_of": W.nc2_of(etf),
@@ -77,6 +97,8 @@ def test_fixed_frames_and_collapse_metrics():
         assert abs(float(r[name])) < 1e-10, name
     for name in ("etf_of", "of_etf", "nc1_noisy", "nc3_other"):
         assert float(r[name]) > 1e-3, name
+    assert np.abs(r["rotation"]).max() < 1e-12 * max(1.0, np.abs(r["metrics"]).max())
+    assert np.abs(r["features_only"][3:]).min() > 1e-3
     with pytest.raises(ValueError, match="num_classes <= dim"):
         W.simplex_etf(8, 7)
 

@@ -20,14 +20,20 @@ from ._graphs import SPEN as SPEN
 from ._graphs import IGNLinear as IGNLinear
 from ._lcm import GRUAggregator as GRUAggregator
 from ._lcm import LCMAggregator as LCMAggregator
+from ._weights import EBVHead as EBVHead
+from ._weights import FixedBasis as FixedBasis
+from ._weights import FixedFrameHead as FixedFrameHead
 
 __all__ = [
     "ConvNeXtBlock",
+    "EBVHead",
     "EGNN",
     "EGNNLayer",
     "EGNNOutput",
     "PONITA",
     "PPGN",
+    "FixedBasis",
+    "FixedFrameHead",
     "FrameAveraging",
     "GIN",
     "GRUAggregator",

@@ -1,0 +1,31 @@
+"""The NNX heads: fixed bases, cosine logits, invariance of the loss to a joint
+rotation is the pure function's (tests/weights/test_geometry.py)."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import eqjax as eq
+
+
+def test_ebv_and_frame_heads():
+    head = eq.nn.EBVHead(16, 40, temperature=1.0, rngs=nnx.Rngs(0))
+    b = np.asarray(head.basis[...])
+    assert b.shape == (40, 16)
+    c = b @ b.T
+    np.fill_diagonal(c, 0)
+    assert np.abs(c).max() <= 2 * eq.weights.welch_bound(40, 16) + 1e-6
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((3, 16)), jnp.float32)
+    np.testing.assert_allclose(
+        head(x), eq.weights.ebv_logits(x, head.basis[...], 1.0), rtol=1e-6
+    )
+    assert not any(
+        isinstance(v, nnx.Param) for _, v in nnx.iter_graph(head)
+    )  # the basis is not trained
+    etf = eq.nn.FixedFrameHead(8, 5, kind="etf", rngs=nnx.Rngs(1))
+    assert float(eq.weights.nc2_etf(etf.basis[...])) < 1e-5
+    with pytest.raises(ValueError, match="did not converge"):
+        eq.nn.EBVHead(16, 40, tol=0.21, max_steps=1, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        eq.nn.FixedFrameHead(8, 5, kind="simplex", rngs=nnx.Rngs(1))

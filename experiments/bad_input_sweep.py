@@ -478,6 +478,34 @@ def _group_cases() -> list[Case]:
     return c
 
 
+def _axis_subgroup_cases() -> list[Case]:
+    """``eq.groups.axis_subgroup`` (O_g(3), issue 17)."""
+    c: list[Case] = []
+
+    def add(name, kind, call, finite=True, check=None):
+        c.append(Case("groups", name, kind, call, finite, check))
+
+    Og = G.axis_subgroup((0, 0, 1))
+    add("axis_subgroup", "zero vector", lambda: G.axis_subgroup((0, 0, 0)))
+    add("axis_subgroup", "NaN", lambda: G.axis_subgroup((0, float("nan"), 1)))
+    add("axis_subgroup", "wrong shape", lambda: G.axis_subgroup((0, 1)))
+    add("axis_subgroup", "non-bool reflections",
+        lambda: G.axis_subgroup((0, 0, 1), reflections=1))  # fmt: skip
+    add("axis_subgroup", "1e30", lambda: G.axis_subgroup((0, 0, 1e30)), True,
+        lambda g: g is Og)  # fmt: skip
+    add("axis_subgroup.sample", "float shape", lambda: Og.sample(K, (2.7,)))
+    add("axis_subgroup.sample", "empty batch", lambda: Og.sample(K, (0,)), True,
+        lambda g: g.shape == (0, 3, 3))  # fmt: skip
+    add("axis_subgroup.act", "rotation off the axis",
+        lambda: Og.act(G.so3_exp(jnp.array([1.0, 0, 0])), X))  # fmt: skip
+    add("axis_subgroup.act", "-I (moves the axis)", lambda: Og.act(-I3, X))
+    add("axis_subgroup.act", "wrong point shape", lambda: Og.act(I3, X[:, :2]))
+    add("axis_subgroup.act", "reflection through the xz plane", lambda: Og.act(
+        jnp.diag(jnp.array([1.0, -1.0, 1.0])), X), True,
+        lambda y: _close(y, X * jnp.array([1.0, -1.0, 1.0])))  # fmt: skip
+    return c
+
+
 def _irreps(scale=1.0):
     import e3nn_jax as e3nn
 
@@ -1117,6 +1145,7 @@ def run(areas=None, *, rows: bool = True, progress: bool = True):
     cases = []
     if areas is None or "groups" in areas:
         cases += _group_cases()
+        cases += _axis_subgroup_cases()
     if areas is None or "testing" in areas:
         cases += _testing_cases()
     if areas is None or "graphs" in areas:

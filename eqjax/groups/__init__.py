@@ -34,6 +34,7 @@ from ._orthogonal import SO3 as SO3
 from ._orthogonal import On as On
 from ._orthogonal import SOn as SOn
 from ._orthogonal import axis_rotations as axis_rotations
+from ._orthogonal import axis_subgroup as axis_subgroup
 from ._orthogonal import matrix_to_quaternion as matrix_to_quaternion
 from ._orthogonal import skew as skew
 from ._orthogonal import so2_exp as so2_exp
@@ -75,6 +76,7 @@ __all__ = [
     "act_set",
     "act_vectors",
     "axis_rotations",
+    "axis_subgroup",
     "cloud_action",
     "graph_node_permutations",
     "iwasawa_compose",

@@ -429,3 +429,116 @@ def axis_rotations(axis=(0.0, 0.0, 1.0)) -> Group:
     if norm == 0.0:
         raise ValueError("axis_rotations needs a non-zero axis")
     return _axis_rotations(tuple(v / norm for v in a))
+
+
+def _axis_mirror(unit: tuple[float, float, float]) -> np.ndarray:
+    """``I - 2 n nᵀ``: the reflection through a plane containing ``unit`` (``n``
+    is ``unit × e`` normalised, ``e`` the basis vector least aligned with it)."""
+    u = np.asarray(unit, np.float64)
+    e = np.eye(3)[int(np.argmin(np.abs(u)))]
+    n = np.cross(u, e)
+    n = n / np.linalg.norm(n)
+    return np.eye(3) - 2.0 * np.outer(n, n)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _sample_axis_o2(key, shape, dtype, unit):
+    k1, k2 = jax.random.split(key)
+    R = _sample_axis(k1, shape, dtype, unit)
+    flip = jax.random.bernoulli(k2, 0.5, shape)[..., None, None]
+    M = jnp.asarray(_axis_mirror(unit), dtype)
+    return jnp.where(flip, R @ M, R)
+
+
+@functools.cache
+def _axis_subgroup(axis: tuple[float, float, float]) -> Group:
+    unit = axis
+    rot = _axis_rotations(unit)
+    name = f"O2[axis={tuple(round(a, 4) for a in unit)}]"
+
+    def check(R, where):
+        check_square(R, 3, where)
+        check_orthogonal_values(R, where, special=False)
+        a = concrete(R)
+        if a is not None and a.size:
+            moved = np.abs(a.astype(np.float64) @ np.asarray(unit) - unit).max(-1)
+            tol = membership_tolerance(a.dtype)
+            if (moved > tol).any():
+                raise ValueError(
+                    f"{where}: the element is an orthogonal matrix that does not fix "
+                    f"the axis {unit} (|R u − u| = {moved.max():.3g}, tolerance "
+                    f"{tol:.1e}); O_g(3) holds the rotations about it and the "
+                    "reflections through planes containing it"
+                )
+
+    def validate(g):
+        check(g, name)
+
+    def compose(g, h):
+        check(g, f"{name}.compose (g)")
+        check(h, f"{name}.compose (h)")
+        return g @ h
+
+    def inverse(g):
+        check(g, f"{name}.inverse (g)")
+        return jnp.swapaxes(g, -1, -2)
+
+    def act(g, x):
+        check(g, f"{name}.act (g)")
+        check_vectors(x, 3, name)
+        return matvec(g, x)
+
+    def sample(key, shape=(), dtype=None):
+        return _sample_axis_o2(key, as_shape(shape), resolve_dtype(dtype), unit)
+
+    return rot._replace(
+        name=name,
+        sample=sample,
+        validate=validate,
+        compose=compose,
+        inverse=inverse,
+        act=act,
+        has_reflections=True,
+    )
+
+
+def axis_subgroup(axis=(0.0, 0.0, 1.0), reflections: bool = True) -> Group:
+    """The subgroup O_g(3) of O(3) that fixes an axis ``g`` (e.g. gravity).
+
+    With ``reflections=True``: the rotations about ``axis`` and the reflections
+    through the planes that contain it (a copy of O(2); the symmetry group of a
+    body under gravity, Chen et al., "Subequivariant Graph Reinforcement Learning
+    in 3D Environments", ICML 2023). With ``reflections=False``: the rotations
+    only, i.e. :func:`axis_rotations` (SO(2) about the axis). Elements are
+    ``(..., 3, 3)`` orthogonal matrices with ``R g = g``; sampling is Haar (a
+    uniform angle, and with probability ½ a reflection); ``exp``/``log`` are
+    those of the rotations about the axis (the identity component).
+
+    Args:
+      axis: a non-zero, finite 3-vector (normalised internally).
+      reflections: include the reflections (O_g(3)) or not (SO(2) about ``axis``).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> Og = axis_subgroup((0, 0, 1))
+      >>> R = Og.sample(jax.random.key(0), (8,))
+      >>> bool(jnp.allclose(R @ jnp.array([0.0, 0.0, 1.0]), jnp.array([0.0, 0, 1])))
+      True
+      >>> Og.has_reflections, axis_subgroup((0, 0, 1), reflections=False).name
+      (True, 'SO2[axis=(0.0, 0.0, 1.0)]')
+    """
+    if not isinstance(reflections, (bool, np.bool_)):
+        raise TypeError(
+            f"axis_subgroup: reflections must be a bool, got {reflections!r}"
+        )
+    rot = axis_rotations(axis)  # validates the axis (3-vector, finite, non-zero)
+    if not reflections:
+        return rot
+    try:
+        arr = np.asarray(axis, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):  # pragma: no cover - axis_rotations raised
+        raise TypeError(
+            f"axis_subgroup expects a 3-vector axis, got {axis!r}"
+        ) from None
+    norm = math.hypot(*arr)
+    return _axis_subgroup(tuple(float(v) / norm for v in arr))

@@ -6,10 +6,18 @@ cross-validation folds; padded, size-bucketed ``jraph.GraphsTuple`` batches and
 dense masked tensors. Molecules: :func:`load_rmd17` (rMD17, official splits, meV and
 meV/Å), :func:`load_qm9` (the ``qm9pack`` CSV files), :func:`molecule_batch` (padded
 ``GraphsTuple`` batches). Simulation: :func:`charged_nbody` (the charged-particle
-N-body data of EGNN, seeded). Readers raise a clear error (path and line) for a
+N-body data of EGNN, seeded). Bodies: :func:`articulated` (seeded kinematic trees of
+rigid parts, narrow training and wide globally rotated test poses) and
+:func:`articulated_rollout` (part masses under gravity above a ground plane). Readers raise a clear error (path and line) for a
 missing or malformed file.
 """
 
+from ._articulated import ArticulatedBodies as ArticulatedBodies
+from ._articulated import BodyRollout as BodyRollout
+from ._articulated import articulated as articulated
+from ._articulated import articulated_rollout as articulated_rollout
+from ._articulated import body_template as body_template
+from ._articulated import forward_kinematics as forward_kinematics
 from ._graphs import TU_SETS as TU_SETS
 from ._graphs import DenseBatch as DenseBatch
 from ._graphs import Graph as Graph
@@ -48,6 +56,12 @@ from ._nbody import NBodyData as NBodyData
 from ._nbody import charged_nbody as charged_nbody
 
 __all__ = [
+    "ArticulatedBodies",
+    "BodyRollout",
+    "articulated",
+    "articulated_rollout",
+    "body_template",
+    "forward_kinematics",
     "DenseBatch",
     "Graph",
     "KCAL_MOL_TO_MEV",

@@ -1,0 +1,142 @@
+"""Data and small models shared by the eqjax.weights experiments (rebasin,
+ebv_heads, neural_collapse): scikit-learn's digits when scikit-learn is
+installed, else a seeded synthetic stand-in of the same shape; Fashion-MNIST from
+Debian's ``dataset-fashion-mnist`` package when present (else skipped); an MLP
+trained full-batch with Adam in one compiled ``lax.scan``."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+FASHION_DIRS = (
+    Path("/usr/share/dataset-fashion-mnist"),
+    Path("/usr/share/datasets/fashion-mnist"),
+    Path("/usr/share/fashion-mnist"),
+)
+
+
+def digits(seed: int = 0):
+    """``(x_train, y_train, x_test, y_test, source)``: 64 features in [0, 1],
+    10 classes. scikit-learn's 1797 digits (a seeded 70/30 split) when
+    installed; otherwise a synthetic set of the same size: each class a mixture
+    of three blurred 8x8 stroke templates with pixel noise (learnable, not
+    linearly trivial)."""
+    try:
+        from sklearn.datasets import load_digits  # type: ignore[import-not-found]
+    except ImportError:
+        x, y = _synthetic_digits(1797, 10, seed)
+        source = "synthetic digits (scikit-learn not installed)"
+    else:
+        d = load_digits()
+        x, y = d.data.astype(np.float32) / 16.0, d.target.astype(np.int32)
+        source = "scikit-learn digits"
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(y))
+    cut = int(0.7 * len(y))
+    tr, te = idx[:cut], idx[cut:]
+    return x[tr], y[tr], x[te], y[te], source
+
+
+def _synthetic_digits(n: int, k: int, seed: int, dim: int = 64, modes: int = 3):
+    rng = np.random.default_rng(1000 + seed)
+    side = int(np.sqrt(dim))
+    templates = rng.random((k, modes, side, side)) < 0.3
+    # blur: average with the four neighbours
+    t = templates.astype(np.float32)
+    t = (
+        t
+        + np.roll(t, 1, -1)
+        + np.roll(t, -1, -1)
+        + np.roll(t, 1, -2)
+        + np.roll(t, -1, -2)
+    ) / 5
+    y = rng.integers(0, k, n).astype(np.int32)
+    m = rng.integers(0, modes, n)
+    shift = rng.integers(0, 1, (n, 2))  # no shifts: a template per mode
+    x = np.stack(
+        [np.roll(t[y[i], m[i]], tuple(shift[i]), (0, 1)) for i in range(n)]
+    ).reshape(n, dim)
+    x = np.clip(x + 0.25 * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
+    return x, y
+
+
+def gaussian_classes(k: int, dim: int, n_per: int, seed: int, spread: float = 0.6):
+    """``k`` classes in ``dim`` dimensions, each a mixture of 2 Gaussians around
+    random centres (for many-class heads: 200 classes)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((k, 2, dim)).astype(np.float32)
+    y = np.repeat(np.arange(k), n_per).astype(np.int32)
+    m = rng.integers(0, 2, y.size)
+    x = centres[y, m] + spread * rng.standard_normal((y.size, dim)).astype(np.float32)
+    return x, y
+
+
+def fashion_mnist():
+    """``(x_train, y_train, x_test, y_test)`` from Debian's package, or ``None``."""
+    for d in FASHION_DIRS:
+        f = d / "train-images-idx3-ubyte.gz"
+        if f.exists():
+
+            def read(name, offset, d=d):
+                with gzip.open(d / name) as fh:
+                    return np.frombuffer(fh.read(), np.uint8, offset=offset)
+
+            xtr = read("train-images-idx3-ubyte.gz", 16).reshape(-1, 784) / 255.0
+            ytr = read("train-labels-idx1-ubyte.gz", 8).astype(np.int32)
+            xte = read("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 784) / 255.0
+            yte = read("t10k-labels-idx1-ubyte.gz", 8).astype(np.int32)
+            return xtr.astype(np.float32), ytr, xte.astype(np.float32), yte
+    return None
+
+
+def mlp(d_in: int, width: int, d_out: int, seed: int, depth: int = 2):
+    """An ``nnx.Sequential`` MLP with ``depth`` hidden ReLU layers."""
+    from flax import nnx
+
+    rngs = nnx.Rngs(seed)
+    layers: list[Any] = []
+    d = d_in
+    for _ in range(depth):
+        layers += [nnx.Linear(d, width, rngs=rngs), nnx.relu]
+        d = width
+    layers.append(nnx.Linear(d, d_out, rngs=rngs))
+    return nnx.Sequential(*layers)
+
+
+def cross_entropy(logits, y):
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
+
+
+def train_full_batch(apply, params, x, y, steps: int, lr: float = 3e-3, loss=None):
+    """Adam on the whole training set, ``steps`` steps in one ``lax.scan``."""
+    loss = loss or (lambda p: cross_entropy(apply(p, x), y))
+    opt = optax.adam(lr)
+
+    @jax.jit
+    def run(params):
+        def step(carry, _):
+            p, s = carry
+            value, g = jax.value_and_grad(loss)(p)
+            u, s = opt.update(g, s, p)
+            return (optax.apply_updates(p, u), s), value
+
+        (p, _), values = jax.lax.scan(
+            step, (params, opt.init(params)), None, length=steps
+        )
+        return p, values
+
+    return run(params)
+
+
+def metrics(logits, y):
+    return {
+        "loss": cross_entropy(logits, y),
+        "acc": jnp.mean(jnp.argmax(logits, -1) == y),
+    }

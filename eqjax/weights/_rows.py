@@ -13,6 +13,8 @@ from ..groups import On, Sn, act_set
 from ..testing import Transform, built_once
 from ._collapse import class_means, nc1, nc2_etf, nc2_of, nc3_etf
 from ._ebv import ebv_logits, ebv_loss
+from ._encryption import VOCAB as _VOCAB_NAME
+from ._encryption import encryption_spec
 from ._spec import apply_permutation, permutation_group, permutation_spec
 from ._testmodels import VOCAB, build
 
@@ -76,6 +78,62 @@ def _model_row(kind: str, *, slow: bool = False, notes: str = "") -> Transform:
         f"spec derived from the NNX module ({', '.join(f'{n}' for n in spec.sizes.values())} "
         f"units); {notes}degenerate: zero inputs",
         slow=slow,
+    )
+
+
+def _encryption_row() -> Transform:
+    """Equivariant encryption (Buban et al.) as a symmetry: the vocabulary
+    permutation on the token ids, the embedding rows and the head's columns,
+    with every hidden permutation of the derived spec, permutes the logits'
+    vocabulary axis and nothing else."""
+
+    def make():
+        from flax import nnx
+
+        m, x = build("transformer", seed=0)
+        graphdef, state = nnx.split(m)
+        return graphdef, state, x
+
+    model = built_once(make)
+    espec = encryption_spec(
+        permutation_spec(build("transformer", seed=0)[0]),
+        {"embed/embedding": 0, "head/kernel": 1, "head/bias": 0},
+        VOCAB,
+    )
+    group = permutation_group(espec)
+
+    def fn(inp):
+        from flax import nnx
+
+        state, tokens = inp
+        return nnx.merge(model()[0], state)(tokens)
+
+    def act_in(g, inp):
+        state, tokens = inp
+        return apply_permutation(espec, g, state), jnp.take(g[_VOCAB_NAME], tokens)
+
+    def make_input(key, dtype):
+        _, state, x = model()
+        state = jax.tree_util.tree_map(
+            lambda v: v.astype(dtype) if jnp.issubdtype(v.dtype, jnp.floating) else v,
+            state,
+        )
+        return state, jax.random.randint(key, x.shape, 0, VOCAB)
+
+    return Transform(
+        name="weights.transformer_encryption",
+        fn=fn,
+        group=group,
+        act_in=act_in,
+        act_out=lambda g, y: act_set(g[_VOCAB_NAME], y, axis=-1),
+        make_input=make_input,
+        tol64=1e-12,
+        tol32=1e-5,
+        notes="equivariant encryption: the vocabulary permutation (token ids, "
+        "embedding rows, head columns) with the hidden permutations of the derived "
+        "spec; logits permuted along the vocabulary axis",
+        # fast tier: tests/weights/test_encryption.py (decrypted logits < 1e-5)
+        slow=True,
     )
 
 
@@ -155,6 +213,7 @@ def _geometry_rows() -> list[Transform]:
 
 ROWS: list[Transform] = [
     *_geometry_rows(),
+    _encryption_row(),
     _model_row("mlp", notes="ReLU/tanh MLP 4-8-6-3; "),
     _model_row(
         "transformer",

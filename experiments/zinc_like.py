@@ -67,8 +67,8 @@ in ``experiments/results/zinc_like/results.md``): test MAE GIN+SPE 0.356 ±
 0.011, PPGN++(6) 0.507 ± 0.008, PPGN++ 0.511 ± 0.005, against 0.891 for
 predicting the training mean. Every run's best validation epoch was its last:
 all three are still improving at this budget. The polynomial channels change
-PPGN++ by less than the seed spread here (they are non-zero on few pairs of
-these molecules); the PPGN rows flatten near 0.52 on validation from epoch 2
+PPGN++ by less than the seed spread here (11 of the 12 need a 3-ring and are
+non-zero on ~0.1% of the node pairs; the bipartite one on 18%); the PPGN rows flatten near 0.52 on validation from epoch 2
 on, while GIN+SPE (sum readout) keeps falling — plausibly because logP and SA
 are close to sums over atoms and fragments, which a sum readout fits directly
 and a mean-normalised PPGN must reconstruct; that is a guess, not tested here.

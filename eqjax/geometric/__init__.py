@@ -8,7 +8,9 @@
   :func:`invariants_r3s2_point_cloud`, :func:`ponita_invariants` for the fiber
   bundle, :func:`invariants_r2s1`), :func:`sphere_grid`, polynomial embeddings, the
   separable and the full fiber-bundle convolutions, the ConvNeXt block, lifting and
-  readouts. The model is :class:`eqjax.nn.PONITA`.
+  readouts; :func:`edge_lift` / :func:`lift_to_edges` / :func:`lower_from_edges`
+  for the point-cloud mode lifted along the edges. The model is
+  :class:`eqjax.nn.PONITA`.
 - Zhang et al., TinvNN (arXiv 2112.12345): :func:`mds_representation`.
 
 Graphs are padded ``jraph.GraphsTuple`` batches with ``nodes["positions"]``;
@@ -26,6 +28,10 @@ from ._invariants import polynomial_features as polynomial_features
 from ._invariants import ponita_invariants as ponita_invariants
 from ._invariants import smooth_cutoff as smooth_cutoff
 from ._invariants import sphere_grid as sphere_grid
+from ._lifting import EdgeLift as EdgeLift
+from ._lifting import edge_lift as edge_lift
+from ._lifting import lift_to_edges as lift_to_edges
+from ._lifting import lower_from_edges as lower_from_edges
 from ._mds import mds_representation as mds_representation
 from ._neighbours import Edges as Edges
 from ._neighbours import edge_mask_of as edge_mask_of
@@ -45,10 +51,12 @@ from ._ponita import readout_vectors as readout_vectors
 from ._ponita import separable_conv as separable_conv
 
 __all__ = [
+    "EdgeLift",
     "Edges",
     "act_graph_positions",
     "circle_grid",
     "convnext_block",
+    "edge_lift",
     "edge_mask_of",
     "egnn_layer",
     "fiber_bundle_conv",
@@ -60,6 +68,8 @@ __all__ = [
     "knn_graph",
     "layer_norm",
     "lift",
+    "lift_to_edges",
+    "lower_from_edges",
     "mds_representation",
     "node_dict",
     "octahedral_rotations",

@@ -126,6 +126,21 @@ _fb_model = _nnx_built(
         rngs=nnx.Rngs(_rbg(2)),
     )  # fmt: skip
 )
+_lifted_model = _nnx_built(
+    lambda nnx: _nn().PONITA(
+        1,
+        8,
+        1,
+        scalar_outputs=1,
+        vector_outputs=1,
+        vector_inputs=1,
+        mode="point_cloud",
+        readout="node",
+        layer_scale=None,
+        rngs=nnx.Rngs(_rbg(3)),
+    )  # fmt: skip
+)
+_LIFT = geo.edge_lift(_S, _R, _N)  # 30 lifted nodes, 900 lifted edges
 _H0 = np.random.default_rng(1).normal(size=(_N, 4))
 
 
@@ -202,6 +217,22 @@ def _octahedral_sample(key, shape=(), dtype=None):
     return EuclideanElement(mats[idx], t)
 
 
+def _ponita_lifted(inputs):
+    pos, vec = inputs
+    q = jnp.ones((_N, 1), pos.dtype)
+    lifted = geo.lift_to_edges(_graph(pos, features=q, vectors=vec[:, None]), _LIFT)
+    scalars, vectors = _lifted_model()(lifted)
+    return (
+        geo.lower_from_edges(scalars, _LIFT),
+        geo.lower_from_edges(vectors, _LIFT),
+    )
+
+
+def _lifted_input(key, dtype):
+    k1, k2 = jax.random.split(key)
+    return (_cloud(k1, dtype), jax.random.normal(k2, (_N, 3), dtype))
+
+
 def _mds(x):
     return geo.mds_representation(x, 3)
 
@@ -261,6 +292,21 @@ ROWS: list[Transform] = [
         sample=_octahedral_sample,
         notes="nn.PONITA fiber bundle on the 6-point octahedral grid: exact under "
         "the 48 octahedral elements (× translations), which permute the grid",
+    ),
+    Transform(
+        name="geometric.ponita_point_cloud_edge_lifted",
+        fn=_ponita_lifted,
+        group=E3,
+        act_in=lambda g, pv: (_move(g, pv[0]), _rot(g, pv[1])),
+        act_out=_out_act,
+        make_input=_lifted_input,
+        degenerate_inputs=lambda dt: [
+            (jnp.asarray(_H0[:, :3], dt), jnp.zeros((_N, 3), dt))
+        ],  # zero velocities (coincident points have no edge direction)
+        slow=True,
+        notes="edge_lift + lift_to_edges + nn.PONITA(mode='point_cloud') + "
+        "lower_from_edges (PONITA's num_ori=-1 mode); slow tier: "
+        "tests/geometric/test_lifting.py checks it in float64",
     ),
     Transform(
         name="geometric.mds_representation",

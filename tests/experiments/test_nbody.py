@@ -33,15 +33,17 @@ def _rows(d):
 def test_quick_run_writes_table(tmp_path):
     assert nbody.main(["--quick", "--no-progress", "--results-dir", str(tmp_path)]) == 0
     rows = _rows(tmp_path)
-    assert [r["model"] for r in rows] == ["FA-GNN", "EGNN", "GNN"]
+    names = ["FA-GNN", "EGNN", "PONITA-PC", "PONITA-FB", "GNN"]
+    assert [r["model"] for r in rows] == names
     for r in rows:
         assert np.isfinite(float(r["test MSE"])) and r["steps"] == "4"
-    fa = rows[0]
-    # Frame averaging is exactly E(3)-equivariant: the moved test set changes nothing.
-    assert abs(float(fa["test MSE"]) - float(fa["test MSE (moved)"])) <= 1e-3 * float(
-        fa["test MSE"]
-    )
-    for m in ("FA-GNN", "EGNN", "GNN"):  # the harness' metrics, per model
+    # Frame averaging, EGNN and the edge-lifted PONITA are exactly E(3)-equivariant:
+    # the moved test set changes nothing (the fiber bundle on a Fibonacci grid is
+    # only approximately equivariant).
+    for r in rows[:3]:
+        mse, moved = float(r["test MSE"]), float(r["test MSE (moved)"])
+        assert abs(mse - moved) <= 1e-3 * mse, r
+    for m in names:  # the harness' metrics, per model
         log = list(csv.DictReader(open(tmp_path / f"{m}_metrics.csv")))
         assert [int(r["step"]) for r in log] == [1, 2, 3, 4]
         assert (tmp_path / f"{m}_metrics.png").exists()

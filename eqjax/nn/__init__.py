@@ -4,6 +4,7 @@ from ._blocks import Gate as Gate
 from ._blocks import Linear as Linear
 from ._blocks import RadialMLP as RadialMLP
 from ._blocks import gate_irreps as gate_irreps
+from ._bodies import SET as SET
 from ._frames import FrameAveraging as FrameAveraging
 from ._gaunt import GauntManyBody as GauntManyBody
 from ._gaunt import GauntTensorProduct as GauntTensorProduct
@@ -45,6 +46,7 @@ __all__ = [
     "LCMAggregator",
     "SPE",
     "SPEN",
+    "SET",
     "Linear",
     "RadialMLP",
     "gate_irreps",

@@ -181,7 +181,7 @@ def imbalanced_geometry(
       (``‖h_k‖²``), and ``collapsed`` (bool: minority collapse, ``s_k = 0``).
 
     Example:
-      >>> g = imbalanced_geometry([100, 100, 4], [1e-3], 1e-3)
+      >>> g = imbalanced_geometry([100, 100, 4], [2e-2], 2e-2)
       >>> g["collapsed"].tolist()
       [False, False, True]
     """

@@ -30,7 +30,7 @@ def welch_bound(num_classes: int, dim: int) -> float:
 
     Example:
       >>> round(welch_bound(200, 64), 4)
-      0.1034
+      0.1033
     """
     k, d = int(num_classes), int(dim)
     if k <= d:

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import bodies as B
-from ..groups import O3, axis_subgroup
+from ..groups import E3, O3, SO3, act_vectors, axis_subgroup
 from ..testing import Transform
 
 _K, _V, _C = 5, 2, 3  # parts, vector channels, scalar channels
@@ -89,6 +89,89 @@ def _set_degenerate(dtype):
     return [(jnp.zeros((_K, _V, 3), dtype), s, g), (along, s, g)]
 
 
+# ------------------------------------------------------------- chordal mean
+_A = 4  # anchors
+
+
+def _chordal(x):
+    R, w = x
+    return B.chordal_mean(R, w)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _chordal_input(key, dtype):
+    k1, k2 = jax.random.split(key)
+    # anchors spread around one rotation (a mean of Haar samples is near-singular)
+    base = SO3.sample(k1, (), dtype)
+    small = SO3.exp(0.6 * jax.random.normal(k2, (_A, 3), dtype))  # type: ignore[misc]
+    w = jax.nn.softmax(jax.random.normal(jax.random.fold_in(k2, 1), (_A,), dtype))
+    return (jnp.einsum("ij,ajk->aik", base, small), w)
+
+
+_ROT = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))[0]
+_ROT = _ROT * np.sign(np.linalg.det(_ROT))  # a fixed rotation (det +1)
+
+
+def _chordal_degenerate(dtype):
+    R = jnp.asarray(_ROT, dtype)
+    w = jnp.full((_A,), 1.0 / _A, dtype)
+    # equal anchors (repeated singular values); one anchor with all the weight
+    return [
+        (jnp.broadcast_to(R, (_A, 3, 3)), w),
+        (_chordal_input(jax.random.key(3), dtype)[0], jnp.eye(_A, dtype=dtype)[1]),
+    ]
+
+
+# ------------------------------------------------- piecewise frame averaging
+_PARTS, _PER = 3, 6
+_BOX = np.random.default_rng(0).uniform(size=(_PARTS, _PER, 3)) * np.array(
+    [3.0, 1.6, 0.8]
+)
+_LABELS = np.repeat(np.arange(_PARTS), _PER)
+_W1 = np.random.default_rng(1).normal(size=(3, 8))
+_W2 = np.random.default_rng(2).normal(size=(8, 3)) / np.sqrt(8)
+
+
+def _pointnet(x, w):
+    """A weighted-pooling PointNet: per-part scalars (3,) and per-point vectors."""
+    h = jnp.tanh(x @ jnp.asarray(_W1, x.dtype) + 0.3)
+    pooled = jnp.sum(w[:, None] * h, 0) / jnp.sum(w)
+    s = jnp.tanh(pooled @ jnp.asarray(_W2, x.dtype))
+    gate = jnp.tanh(h @ jnp.asarray(_W2[:, :1], x.dtype) + jnp.sum(s) + 0.2)
+    return s, x * gate
+
+
+def _piecewise(x):
+    parts = jax.nn.one_hot(jnp.asarray(_LABELS), _PARTS, dtype=x.dtype)
+    s = B.piecewise_frame_average(lambda x, w: _pointnet(x, w)[0], x, parts)
+    v = B.piecewise_frame_average(
+        lambda x, w: _pointnet(x, w)[1], x, parts, act_out=act_vectors
+    )
+    return s, B.part_outputs(parts, v)
+
+
+def _per_part_sample(key, shape=(), dtype=None):
+    """One E(3) element per part: ``(*shape, K)`` elements (reflections half the
+    time)."""
+    return E3.sample(key, (*shape, _PARTS), dtype)
+
+
+def _per_part_act(g, x):
+    lab = jnp.asarray(_LABELS)
+    return jnp.einsum("nij,nj->ni", g.R[lab], x) + g.t[lab]
+
+
+def _per_part_out(g, y):
+    s, v = y
+    return s, jnp.einsum("nij,nj->ni", g.R[jnp.asarray(_LABELS)], v)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _body_input(key, dtype):
+    g = _per_part_sample(key, (), dtype)
+    return _per_part_act(g, jnp.asarray(_BOX.reshape(-1, 3), dtype))
+
+
 ROWS: list[Transform] = [
     Transform(
         name="bodies.set_O3",
@@ -113,5 +196,31 @@ ROWS: list[Transform] = [
         "reflections through planes containing the gravity axis (slow tier: "
         "tests/bodies checks it, with the off-axis control, in the fast tier)",
         slow=True,
+    ),
+    Transform(
+        name="bodies.chordal_mean_left_SO3",
+        fn=_chordal,
+        group=SO3,
+        act_in=lambda g, x: (jnp.einsum("ij,ajk->aik", g, x[0]), x[1]),
+        act_out=lambda g, R: g @ R,
+        make_input=_chordal_input,
+        degenerate_inputs=_chordal_degenerate,
+        notes="ArtEq's weighted chordal mean (SVD projection, det fix): "
+        "mean(Q R_a) = Q mean(R_a); degenerate: equal anchors, one-hot weights",
+    ),
+    Transform(
+        name="bodies.piecewise_frame_average_per_part_E3",
+        fn=_piecewise,
+        group=E3,
+        act_in=_per_part_act,
+        act_out=_per_part_out,
+        make_input=_body_input,
+        sample=_per_part_sample,
+        degenerate_inputs=None,
+        tol64=1e-8,
+        notes="APEN: a weighted PointNet frame-averaged per part (weighted PCA "
+        "frames, 3 box parts with distinct covariance eigenvalues); each part "
+        "moved by its own E(3) element: per-part scalars invariant, per-point "
+        "vectors rotated by their part's rotation",
     ),
 ]

@@ -88,25 +88,55 @@ def _split_input(x, mask, where: str, d: int):
     return x, mask
 
 
-def _centred(x, mask, euclidean: bool):
+def _check_point_weights(weights, points, where: str):
+    """Per-point weights for a weighted frame: floating, shape ``points.shape[:-1]``,
+    and (when concrete) finite and non-negative."""
+    if weights is None:
+        return None
+    shape = getattr(weights, "shape", None)
+    if shape is None or tuple(shape) != points.shape[:-1]:
+        raise ValueError(
+            f"{where}: weights of shape {shape} do not match points of shape "
+            f"{points.shape} (expected {points.shape[:-1]})"
+        )
+    w = jnp.asarray(weights)
+    if not jnp.issubdtype(w.dtype, jnp.floating):
+        raise TypeError(f"{where}: weights must be floating, got dtype {w.dtype}")
+    try:
+        a = np.asarray(w, np.float64)
+    except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        a = None
+    if a is not None and (not np.isfinite(a).all() or (a < 0).any()):
+        raise ValueError(f"{where}: weights must be finite and >= 0, got {a}")
+    return jax.lax.stop_gradient(w.astype(points.dtype))
+
+
+def _centred(x, mask, euclidean: bool, weights=None):
     """``(c, u, m)``: the centre (centroid for E/SE, origin for O/SO), the
     centred points ``u = (x - c)`` (zero on padding) and the float mask ``m``.
+
+    With per-point ``weights`` (``m = mask · weights``): the weighted centroid and
+    ``u = sqrt(m) (x - c)``, so ``Σ uᵀu / Σ m`` is the weighted covariance.
 
     The centroid is taken relative to the first real point, so identical points
     give ``u = 0`` exactly (a plain mean of equal values need not round back)."""
     dtype = x.dtype
     m = jnp.ones(x.shape[:-1], dtype) if mask is None else mask.astype(dtype)
+    if weights is not None:
+        m = m * weights
+    root = m if weights is None else jnp.sqrt(m)
     if not euclidean:
-        return jnp.zeros(x.shape[:-2] + x.shape[-1:], dtype), x * m[..., None], m
-    if mask is None:
+        return jnp.zeros(x.shape[:-2] + x.shape[-1:], dtype), x * root[..., None], m
+    if mask is None and weights is None:
         ref = x[..., 0, :]
     else:
-        first = jnp.argmax(mask, axis=-1)[..., None, None]
+        first = jnp.argmax(m > 0, axis=-1)[..., None, None]
         ref = jnp.take_along_axis(x, first, axis=-2)[..., 0, :]
-    count = jnp.maximum(jnp.sum(m, axis=-1), 1)
+    total = jnp.sum(m, axis=-1)
+    count = jnp.where(total > 0, total, 1)
     dx = (x - ref[..., None, :]) * m[..., None]
     c = ref + jnp.sum(dx, axis=-2) / count[..., None]
-    u = (x - c[..., None, :]) * m[..., None]
+    u = (x - c[..., None, :]) * root[..., None]
     return c, u, m
 
 
@@ -140,7 +170,8 @@ def _spectrum(u, m):
     half-precision rounding of an exact one (orthogonal to about ``1e-3``)."""
     s = _scale(u)
     uh = u / s[..., None, None]
-    count = jnp.maximum(jnp.sum(m, axis=-1), 1)
+    total = jnp.sum(m, axis=-1)
+    count = jnp.where(total > 0, total, 1)
     cov = jnp.einsum("...ni,...nj->...ij", uh, uh) / count[..., None, None]
     cov = jax.lax.stop_gradient(cov)
     if jnp.finfo(cov.dtype).bits < 32:
@@ -255,7 +286,11 @@ def plain_pca_frame(group: Group | str):
     accuracy as ``eps / gap``. Use :func:`pca_frame`, which is exact on every
     cloud, unless the inputs are known to be generic and the ``2^d`` size matters.
 
-    ``frame(points, mask=None) -> Frame`` (or ``frame((points, mask))``). With
+    ``frame(points, mask=None, *, weights=None) -> Frame`` (or
+    ``frame((points, mask))``). ``weights``: optional non-negative per-point
+    weights ``(*batch, n)`` (a soft part, Atzmon et al., ICLR 2024): then ``c``
+    and ``C`` are the weighted centroid and covariance ``Σ w (x - c)(x - c)ᵀ /
+    Σ w`` (``stop_gradient``-ed, as the eigenvectors are). With
     ``c`` the (masked) centroid (origin for O(d)/SO(d)), ``C = Σ (x - c)(x - c)ᵀ /
     n`` and ``V`` its eigenvectors (columns, descending eigenvalues), the frame is
     ``{V S}`` over all ``2^d`` sign matrices ``S`` (O, E; with translation ``c``
@@ -286,10 +321,11 @@ def plain_pca_frame(group: Group | str):
     special, euclidean = kind in ("SO", "SE"), kind in ("E", "SE")
     k = len(_sign_patterns(d, special))
 
-    def frame(points, mask=None) -> Frame:
+    def frame(points, mask=None, *, weights=None) -> Frame:
         points, mask = _split_input(points, mask, where, d)
         _check_count(points, d, where)
-        c, u, m = _centred(points, mask, euclidean)
+        weights = _check_point_weights(weights, points, where)
+        c, u, m = _centred(points, mask, euclidean, weights)
         _, V, _ = _spectrum(u, m)
         R = _plain_elements(V, special, d, points.dtype)
         weights = jnp.full(R.shape[:-2], 1.0 / k, points.dtype)
@@ -510,8 +546,10 @@ def point_pair_frame(group: Group | str):
 def pca_frame(group: Group | str):
     """The PCA frame (Puny et al., ICLR 2022, Sec. 3.1), exact on every cloud.
 
-    ``frame(points, mask=None) -> Frame`` (or ``frame((points, mask))``), whose
-    ``group`` is ``group``. Two parts, blended by the relative eigen-gap ``γ`` of
+    ``frame(points, mask=None, *, weights=None) -> Frame`` (or
+    ``frame((points, mask))``), whose ``group`` is ``group``; optional
+    non-negative per-point ``weights`` make the centroid, covariance and
+    point-pair weights weighted ones (as in :func:`plain_pca_frame`). Two parts, blended by the relative eigen-gap ``γ`` of
     :func:`pca_spectrum` (an invariant):
 
     * the PCA frame ``{V S}`` of :func:`plain_pca_frame` (eigenvectors ``V`` of the
@@ -578,11 +616,12 @@ def pca_frame(group: Group | str):
         plain.size_for = lambda n: k_pca  # type: ignore[attr-defined]
         return plain
 
-    def frame(points, mask=None) -> Frame:
+    def frame(points, mask=None, *, weights=None) -> Frame:
         points, mask = _split_input(points, mask, where, d)
         _check_count(points, d, where)
+        weights = _check_point_weights(weights, points, where)
         dtype = points.dtype
-        c, u, m = _centred(points, mask, euclidean)
+        c, u, m = _centred(points, mask, euclidean, weights)
         lam, V, _ = _spectrum(u, m)
         alpha = _band(_relative_gap(lam), _eps(dtype) ** (1 / 3))[..., None]
         Rp = _plain_elements(V, special, d, dtype)

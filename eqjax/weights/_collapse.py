@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from ._ebv import check_labels
+from ._ebv import check_floating, check_labels
 
 
 def class_means(
@@ -56,6 +56,7 @@ def class_means(
 
 
 def _check(features, labels, num_classes, where):
+    check_floating(features, "features", where)
     if features.ndim != 2 or labels.shape != features.shape[:1]:
         raise ValueError(
             f"{where}: features must be (n, d) and labels (n,); got {features.shape} "
@@ -69,7 +70,10 @@ def nc1(
 ) -> Float[Array, ""]:
     """NC1 = ``tr(Σ_W Σ_B^†) / K``: within-class covariance against between-class
     covariance (``Σ_B`` over the centred class means); 0 when every feature
-    equals its class mean.
+    equals its class mean. ``Σ_B^†`` is computed in the K-dimensional span of
+    the means (exact when they span K − 1 dimensions, the generic case for
+    ``d >= K - 1``; with fewer, directions of zero between-class variance are
+    regularised at rounding level rather than inverted).
 
     Raises:
       ValueError: shapes that disagree, or concrete labels outside ``0..K-1``.
@@ -80,17 +84,49 @@ def nc1(
       >>> float(nc1(h, jnp.array([0, 0, 1]), 2))
       0.0
     """
-    means, g = class_means(features, labels, num_classes)
-    within = features - means[labels]
-    sw = within.T @ within / features.shape[0]
-    centred = means - g[None]
-    sb = centred.T @ centred / num_classes
-    return jnp.trace(sw @ jnp.linalg.pinv(sb, hermitian=True)) / num_classes
+    _check(features, labels, num_classes, "nc1")
+    dtype = features.dtype
+    # NC1 is scale invariant: divide by the largest entry (1e30 and 1e-30 stay in
+    # range); half precision is decomposed in float32 (no half eigh on CPU)
+    h = features.astype(jnp.promote_types(dtype, jnp.float32))
+    scale = jax.lax.stop_gradient(jnp.max(jnp.abs(h)))
+    h = h / jnp.where(scale > 0, scale, 1)
+    means, g = class_means(h, labels, num_classes)
+    within = h - means[labels]
+    sw = within.T @ within / h.shape[0]
+    # Σ_B = cᵀc / K with c the centred means (K, d), whose rows satisfy
+    # Σ_k n_k c_k = 0: the counts u span the null space of G = c cᵀ, so
+    # Σ_B^† = K cᵀ G'^{-2} c with G' = G + s uuᵀ (+ a δ I of rounding size),
+    # solved in the K-dimensional space, with a gradient that stays finite where
+    # the pseudo-inverse's does not (its zero singular values repeat)
+    counts = jnp.sum(jax.nn.one_hot(labels, num_classes, dtype=h.dtype), axis=0)
+    c = means - g[None]
+    G = c @ c.T
+    tr = jnp.trace(G)
+    floor = jnp.where(tr > 0, tr, 1.0)  # h is scaled to max |h| = 1 (or all 0)
+    u = counts / jnp.maximum(jnp.linalg.norm(counts), 1.0)
+    k = num_classes
+    Gp = G + floor / k * jnp.outer(u, u)
+    Gp = Gp + jnp.finfo(h.dtype).eps * floor * jnp.eye(k, dtype=h.dtype)
+    A = jnp.linalg.solve(Gp, c)  # (K, d)
+    out = jnp.trace(A @ sw @ A.T)
+    return out.astype(dtype)
+
+
+def _unit(x):
+    """``x / ‖x‖_F`` (0 for ``x = 0``), scaled by ``max |x|`` first so that
+    1e30 and 1e-30 entries neither overflow nor underflow."""
+    # the result does not depend on the scale: no gradient through it (the max's
+    # tie-counting derivative is 0/0 when a recomputed max matches no entry)
+    scale = jax.lax.stop_gradient(jnp.max(jnp.abs(x)))
+    x = x / jnp.where(scale > 0, scale, 1)
+    n = jnp.linalg.norm(x)
+    return x / jnp.where(n > 0, n, 1)
 
 
 def _gram_normalized(w):
-    g = w @ w.T
-    return g / jnp.linalg.norm(g)
+    check_floating(w, "W", "nc2")
+    return _unit(_unit(w) @ _unit(w).T)
 
 
 def nc2_etf(W: Float[Array, "K d"]) -> Float[Array, ""]:
@@ -134,7 +170,7 @@ def nc2_gof(W: Float[Array, "K d"], diag: Float[Array, " K"]) -> Float[Array, ""
       0.0
     """
     d = jnp.diag(jnp.asarray(diag, W.dtype))
-    return jnp.linalg.norm(_gram_normalized(W) - d / jnp.linalg.norm(d))
+    return jnp.linalg.norm(_gram_normalized(W) - _unit(d))
 
 
 def nc3_etf(
@@ -155,8 +191,9 @@ def nc3_etf(
             f"nc3_etf: W {W.shape}, means {means.shape} and global_mean "
             f"{global_mean.shape} must be (K, d), (K, d), (d,)"
         )
+    check_floating(W, "W", "nc3_etf")
     c = means - global_mean[None]
-    return jnp.linalg.norm(W / jnp.linalg.norm(W) - c / jnp.linalg.norm(c))
+    return jnp.linalg.norm(_unit(W) - _unit(c))
 
 
 def imbalanced_geometry(

@@ -153,9 +153,20 @@ def equiangular_basis(
 
 
 def _normalize(x, eps):
-    """``x / max(‖x‖, eps)`` with a finite gradient at ``x = 0``."""
+    """``x / ‖x‖`` (0 for ``x = 0``) with a finite gradient at ``x = 0``; rows
+    are first divided by their largest entry, so 1e30 and 1e-30 neither
+    overflow nor underflow when squared."""
+    scale = jax.lax.stop_gradient(jnp.max(jnp.abs(x), axis=-1, keepdims=True))
+    x = x / jnp.where(scale > 0, scale, 1)
     sq = jnp.sum(x * x, axis=-1, keepdims=True)
     return x / jnp.sqrt(jnp.maximum(sq, eps * eps))
+
+
+def check_floating(x, what: str, where: str) -> None:
+    """``TypeError`` unless ``x`` is a floating array."""
+    dt = getattr(x, "dtype", None)
+    if dt is None or not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"{where}: {what} must be a floating array, got dtype {dt}")
 
 
 def ebv_logits(
@@ -172,6 +183,8 @@ def ebv_logits(
       >>> ebv_logits(jnp.array([[2.0, 0.0]]), jnp.eye(2), 1.0)
       Array([[1., 0.]], dtype=float32)
     """
+    check_floating(features, "features", "ebv_logits")
+    check_floating(basis, "basis", "ebv_logits")
     if features.shape[-1] != basis.shape[-1] or basis.ndim != 2:
         raise ValueError(
             f"ebv_logits: features {features.shape} and basis {basis.shape} must end "

@@ -186,3 +186,35 @@ def test_trained_deep_ufm_and_the_balanced_bias_etf():
         assert float(W.nc2_etf(bal["W"][0])) < 1e-4
         nob = W.train_ufm(jax.random.key(1), [10] * 4, 8, [5e-3], 5e-3, steps=3000)
         assert float(W.nc2_of(nob["W"][0])) < 1e-4
+
+
+def test_metrics_and_ebv_are_scale_safe_and_refuse_integers():
+    """float32 features and classifiers at 1e30 and 1e-30 give the metrics of
+    unit scale (every metric is scale invariant), zeros give finite values, and
+    integer features are refused by name."""
+
+    @jax.jit
+    def metrics(h, w, labels):
+        m, g = W.class_means(h, labels, 4)
+        return jnp.stack(
+            [
+                W.nc1(h, labels, 4),
+                W.nc2_etf(w),
+                W.nc2_of(w),
+                W.nc3_etf(w, m, g),
+                W.ebv_loss(h, labels, w, 1.0),
+            ]
+        )
+
+    rng = np.random.default_rng(0)
+    h = jnp.asarray(rng.standard_normal((16, 6)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((4, 6)), jnp.float32)
+    labels = jnp.arange(16) % 4
+    ref = np.asarray(metrics(h, w, labels))
+    for s in (1e30, 1e-30):
+        np.testing.assert_allclose(metrics(h * s, w * s, labels), ref, rtol=1e-4)
+    assert np.isfinite(np.asarray(metrics(0 * h, 0 * w, labels))).all()
+    with pytest.raises(TypeError, match="features must be a floating array"):
+        W.nc1(jnp.ones((4, 3), jnp.int32), jnp.arange(4) % 2, 2)
+    with pytest.raises(TypeError, match="features must be a floating array"):
+        W.ebv_logits(jnp.ones((4, 3), jnp.int32), jnp.eye(2, 3))

@@ -9,7 +9,8 @@
   PCA frames of hard or soft parts, :func:`part_outputs`, the fixed-shape
   mixture of part candidates (:class:`PartMixture`, :func:`mixture_init`,
   :func:`em_step`, :func:`merge_and_prune`, :func:`responsibilities`,
-  :func:`mixture_log_likelihood`), :func:`straight_through_parts`.
+  :func:`mixture_log_likelihood`), :func:`straight_through_parts`; a small APEN
+  segmentation model (:func:`apen_init`, :func:`apen`, :func:`apen_votes`).
 - Feng, Kulits, Liu, Black, Abrevaya, "Generalizing Neural Human Fitting to Unseen
   Poses With Articulated SE(3) Equivariance" (ArtEq, ICCV 2023):
   :func:`chordal_mean` (weighted, SVD projection with the determinant fix,
@@ -18,6 +19,9 @@
 The NNX modules are :class:`eqjax.nn.SET` and :class:`eqjax.nn.APEN`.
 """
 
+from ._apen import apen as apen
+from ._apen import apen_init as apen_init
+from ._apen import apen_votes as apen_votes
 from ._chordal import chordal_mean as chordal_mean
 from ._chordal import project_to_so3 as project_to_so3
 from ._piecewise import PartMixture as PartMixture
@@ -36,6 +40,9 @@ from ._set import set_model as set_model
 
 __all__ = [
     "PartMixture",
+    "apen",
+    "apen_init",
+    "apen_votes",
     "chordal_mean",
     "em_step",
     "merge_and_prune",

@@ -172,6 +172,13 @@ def _body_input(key, dtype):
     return _per_part_act(g, jnp.asarray(_BOX.reshape(-1, 3), dtype))
 
 
+_apen_params = _numpy_params(lambda: B.apen_init(jax.random.key(0), 4, hidden=16), 1)
+
+
+def _apen(x):
+    return B.apen(_apen_params(), x, num_parts=_PARTS, em_steps=4)
+
+
 ROWS: list[Transform] = [
     Transform(
         name="bodies.set_O3",
@@ -206,7 +213,9 @@ ROWS: list[Transform] = [
         make_input=_chordal_input,
         degenerate_inputs=_chordal_degenerate,
         notes="ArtEq's weighted chordal mean (SVD projection, det fix): "
-        "mean(Q R_a) = Q mean(R_a); degenerate: equal anchors, one-hot weights",
+        "mean(Q R_a) = Q mean(R_a); degenerate: equal anchors, one-hot weights "
+        "(slow tier: tests/bodies/test_chordal.py checks it in the fast tier)",
+        slow=True,
     ),
     Transform(
         name="bodies.piecewise_frame_average_per_part_E3",
@@ -221,6 +230,22 @@ ROWS: list[Transform] = [
         notes="APEN: a weighted PointNet frame-averaged per part (weighted PCA "
         "frames, 3 box parts with distinct covariance eigenvalues); each part "
         "moved by its own E(3) element: per-part scalars invariant, per-point "
-        "vectors rotated by their part's rotation",
+        "vectors rotated by their part's rotation (slow tier: "
+        "tests/bodies/test_piecewise.py checks it on a split partition)",
+        slow=True,
+    ),
+    Transform(
+        name="bodies.apen_global_E3",
+        fn=_apen,
+        group=E3,
+        act_in=lambda g, x: E3.act(g, x),
+        act_out=None,
+        make_input=_body_input,
+        degenerate_inputs=None,
+        tol64=1e-8,
+        notes="APEN with predicted parts (votes, EM, merge/prune, piecewise frame "
+        "averaging): logits and soft parts invariant under a global E(3) motion "
+        "(slow tier)",
+        slow=True,
     ),
 ]

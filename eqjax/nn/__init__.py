@@ -4,6 +4,7 @@ from ._blocks import Gate as Gate
 from ._blocks import Linear as Linear
 from ._blocks import RadialMLP as RadialMLP
 from ._blocks import gate_irreps as gate_irreps
+from ._bodies import APEN as APEN
 from ._bodies import SET as SET
 from ._frames import FrameAveraging as FrameAveraging
 from ._gaunt import GauntManyBody as GauntManyBody
@@ -26,6 +27,7 @@ from ._weights import FixedBasis as FixedBasis
 from ._weights import FixedFrameHead as FixedFrameHead
 
 __all__ = [
+    "APEN",
     "ConvNeXtBlock",
     "EBVHead",
     "EGNN",

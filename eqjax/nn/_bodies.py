@@ -1,7 +1,9 @@
-"""NNX wrappers around :mod:`eqjax.bodies`: the subequivariant transformer (SET).
+"""NNX wrappers around :mod:`eqjax.bodies`: the subequivariant transformer (SET)
+and the APEN segmentation model.
 
 Chen, Han, Sun, Huang, "Subequivariant Graph Reinforcement Learning in 3D
-Environments", ICML 2023. Each module holds its parameter pytree as ``nnx.Param``
+Environments", ICML 2023; Atzmon, Huang, Williams, Litany, "Approximately
+Piecewise E(3) Equivariant Point Networks", ICLR 2024. Each module holds its parameter pytree as ``nnx.Param``
 leaves and calls the pure function.
 """
 
@@ -13,7 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jaxtyping import Array, Bool, Float
 
-from ..bodies import set_init, set_model
+from ..bodies import apen, apen_init, set_init, set_model
 from ._graphs import _PytreeParams
 
 
@@ -93,4 +95,77 @@ class SET(_PytreeParams):
             jnp.asarray(scalars).astype(dt),
             gravity,
             mask,
+        )
+
+
+class APEN(_PytreeParams):
+    """Approximately piecewise E(3)-invariant point segmentation (Atzmon et al.,
+    ICLR 2024): :func:`eqjax.bodies.apen` underneath (votes for part centres, EM
+    part discovery with merging and pruning, a PointNet frame-averaged per part).
+
+    Args:
+      num_classes: logits per point.
+      num_parts: part candidates ``K``.
+      hidden: PointNet width.
+      em_steps, merge_distance, min_weight, hard: as in :func:`eqjax.bodies.apen`.
+      rngs: ``nnx.Rngs`` (keyword-only).
+      dtype: computation dtype (default: that of the points).
+      param_dtype: parameter dtype.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> from flax import nnx
+      >>> model = APEN(3, 2, rngs=nnx.Rngs(0))
+      >>> x = jax.random.normal(jax.random.key(1), (16, 3)) * jnp.array([[3., 2, 1]])
+      >>> logits, parts = model(x)
+      >>> logits.shape, parts.shape
+      ((16, 3), (16, 2))
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        num_parts: int,
+        *,
+        hidden: int = 32,
+        em_steps: int = 5,
+        merge_distance: float = 0.0,
+        min_weight: float = 0.0,
+        hard: bool = False,
+        rngs: nnx.Rngs,
+        dtype: Any = None,
+        param_dtype: Any = jnp.float32,
+    ):
+        if (
+            isinstance(num_parts, bool)
+            or not isinstance(num_parts, int)
+            or num_parts < 1
+        ):
+            raise ValueError(f"APEN: num_parts must be an int >= 1, got {num_parts!r}")
+        self.num_parts = num_parts
+        self.em_steps = int(em_steps)
+        self.merge_distance = float(merge_distance)
+        self.min_weight = float(min_weight)
+        self.hard = bool(hard)
+        self.dtype = dtype
+        self._store(
+            apen_init(rngs.params(), num_classes, hidden=hidden, dtype=param_dtype)
+        )
+
+    def __call__(
+        self, x: Float[Array, "N 3"], parts: Float[Array, "N K"] | None = None
+    ) -> tuple[Array, Array]:
+        """``(logits (N, num_classes), parts (N, K))``; ``parts`` given: use them
+        (e.g. the true partition) instead of predicting them."""
+        x = jnp.asarray(x)
+        dt = self.dtype or x.dtype
+        return apen(
+            self._params(dt),
+            x.astype(dt),
+            num_parts=self.num_parts,
+            parts=parts,
+            em_steps=self.em_steps,
+            merge_distance=self.merge_distance,
+            min_weight=self.min_weight,
+            hard=self.hard,
         )

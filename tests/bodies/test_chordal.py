@@ -1,6 +1,6 @@
-"""Weighted chordal means (ArtEq): SO(3) membership to 1e-12, idempotency, the
-derivative against finite differences, bad input. Left-equivariance, gradients at
-equal anchors and one-hot weights are the registry row's
+"""Weighted chordal means (ArtEq): SO(3) membership to 1e-12, left-equivariance,
+idempotency, the derivative against finite differences, bad input. Gradients at
+equal anchors and one-hot weights are the (slow-tier) registry row's
 (``bodies.chordal_mean_left_SO3``)."""
 
 import jax
@@ -21,6 +21,8 @@ def test_chordal_mean_in_so3_idempotent_and_derivative(key):
         w = jax.nn.softmax(jax.random.normal(k2, (16, 5)))
         M = B.chordal_mean(R, w)
         same = B.chordal_mean(jnp.broadcast_to(R[:, :1], R.shape), w)
+        Q = eq.groups.SO3.sample(jax.random.fold_in(k1, 1), (16,))
+        left = B.chordal_mean(jnp.einsum("bij,bajk->baik", Q, R), w) - Q @ M
         # derivative of the projection against central differences, including
         # det M < 0 (the determinant fix) and M = R (repeated singular values)
         A = (
@@ -34,14 +36,15 @@ def test_chordal_mean_in_so3_idempotent_and_derivative(key):
         _, t = jax.jvp(B.project_to_so3, (A,), (dA,))
         h = 1e-6
         fd = (B.project_to_so3(A + h * dA) - B.project_to_so3(A - h * dA)) / (2 * h)
-        return M, jnp.linalg.det(M), same, R[:, 0], t, fd
+        return M, jnp.linalg.det(M), same, R[:, 0], t, fd, left
 
     with jax.enable_x64(True):
-        M, det, same, first, t, fd = program(key)
+        M, det, same, first, t, fd, left = program(key)
     eye = np.broadcast_to(np.eye(3), M.shape)
     np.testing.assert_allclose(np.swapaxes(M, -1, -2) @ M, eye, atol=1e-12)
     np.testing.assert_allclose(det, 1.0, atol=1e-12)
     np.testing.assert_allclose(same, first, atol=1e-12)
+    np.testing.assert_allclose(left, 0.0, atol=1e-12)  # left-equivariant
     np.testing.assert_allclose(np.asarray(t)[[0, 2]], np.asarray(fd)[[0, 2]], atol=1e-6)
     # -2 I: det < 0 with three equal singular values: the nearest rotation is not
     # unique (documented); the derivative is finite there

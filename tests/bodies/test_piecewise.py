@@ -103,16 +103,20 @@ def test_em_monotone_merge_prune_and_straight_through(key):
     @jax.jit
     def program(votes):
         mix = B.mixture_init(votes, 6, mask)
-        lls = [B.mixture_log_likelihood(mix, votes, mask)]
-        for _ in range(8):
+        ll0 = B.mixture_log_likelihood(mix, votes, mask)
+
+        def step(mix, _):
             mix = B.em_step(mix, votes, mask)
-            lls.append(B.mixture_log_likelihood(mix, votes, mask))
+            return mix, B.mixture_log_likelihood(mix, votes, mask)
+
+        mix, lls = jax.lax.scan(step, mix, None, length=8)
+        lls = jnp.concatenate([ll0[None], lls])
         merged = B.merge_and_prune(mix, merge_distance=0.3, min_weight=0.05)
-        return jnp.stack(lls), mix, merged, B.responsibilities(merged, votes, mask)
+        return lls, mix, merged, B.responsibilities(merged, votes, mask)
 
     with jax.enable_x64(True):
         lls, mix, merged, gamma = program(votes.astype(jnp.float64))
-    assert np.all(np.diff(np.asarray(lls)) >= -1e-9), lls
+    assert np.all(np.diff(np.asarray(lls, np.float64)) >= -1e-9), lls
     np.testing.assert_allclose(float(mix.weights.sum()), 1.0, atol=1e-12)
     np.testing.assert_allclose(float(merged.weights.sum()), 1.0, atol=1e-12)
     assert int(merged.active.sum()) == 4  # six candidates, four parts
@@ -150,7 +154,10 @@ def test_piecewise_bad_input():
         B.piecewise_frame_average(f, x, parts, frame="svd")
     with pytest.raises(ValueError, match=r"\(N, 3\)"):
         B.piecewise_frame_average(f, x[:, :2], parts)
+    mix = B.PartMixture(np.zeros((2, 3)), np.ones(2), np.full(2, 0.5), np.ones(2, bool))
     with pytest.raises(ValueError, match="merge_distance"):
-        B.merge_and_prune(B.mixture_init(x, 2), merge_distance=-1.0)
+        B.merge_and_prune(mix, merge_distance=-1.0)
+    with pytest.raises(ValueError, match="min_weight"):
+        B.merge_and_prune(mix, merge_distance=0.1, min_weight=1.5)
     with pytest.raises(ValueError, match="num_parts"):
         B.mixture_init(x, 0)

@@ -506,6 +506,116 @@ def _axis_subgroup_cases() -> list[Case]:
     return c
 
 
+def _bodies_cases() -> list[Case]:
+    """``eqjax.bodies`` (issue 17): SET, chordal means, piecewise frames, EM, APEN."""
+    c: list[Case] = []
+    BD = eq.bodies
+
+    def add(name, kind, call, finite=True, check=None):
+        c.append(Case("bodies", name, kind, call, finite, check))
+
+    sp = BD.set_init(K, vector_in=2, scalar_in=3, vector_out=1, scalar_out=2,
+                     hidden_vectors=4, hidden_scalars=8, num_layers=1)  # fmt: skip
+    v, s, g = jnp.ones((5, 2, 3)), jnp.ones((5, 3)), jnp.array([0.0, 0.0, -9.81])
+    finite_shapes = lambda y: all(np.isfinite(np.asarray(t)).all() for t in y)  # noqa: E731
+    add("set_model", "zero gravity", lambda: BD.set_model(sp, v, s, jnp.zeros(3)))
+    add(
+        "set_model", "NaN gravity", lambda: BD.set_model(sp, v, s, jnp.full(3, jnp.nan))
+    )
+    add("set_model", "gravity (2,)", lambda: BD.set_model(sp, v, s, jnp.ones(2)))
+    add("set_model", "int vectors", lambda: BD.set_model(sp, v.astype(int), s, g))
+    add("set_model", "scalars mismatch", lambda: BD.set_model(sp, v, s[:4], g))
+    add("set_model", "wrong channels", lambda: BD.set_model(sp, v[:, :1], s, g))
+    add("set_model", "float mask", lambda: BD.set_model(sp, v, s, g, jnp.ones(5)))
+    add("set_model", "1e6 inputs", lambda: BD.set_model(sp, 1e6 * v, s, 1e6 * g),
+        True, finite_shapes)  # fmt: skip
+    add("set_model", "1e-6 inputs", lambda: BD.set_model(sp, 1e-6 * v, s, 1e-6 * g),
+        True, finite_shapes)  # fmt: skip
+    add("set_model", "zero vectors", lambda: BD.set_model(sp, 0 * v, s, g), True,
+        finite_shapes)  # fmt: skip
+    add("set_init", "heads do not divide", lambda: BD.set_init(
+        K, vector_in=1, scalar_in=1, vector_out=1, scalar_out=1, hidden_scalars=6,
+        num_heads=4))  # fmt: skip
+    add("set_init", "no outputs", lambda: BD.set_init(
+        K, vector_in=1, scalar_in=1, vector_out=0, scalar_out=0))  # fmt: skip
+    add("set_init", "float width", lambda: BD.set_init(
+        K, vector_in=1.5, scalar_in=1, vector_out=1, scalar_out=1))  # fmt: skip
+    lp = sp["layers"][0]
+    add("set_layer", "NaN vectors", lambda: BD.set_layer(
+        lp, jnp.full((5, 4, 3), jnp.nan), jnp.ones((5, 8)), g[None]), False)  # fmt: skip
+    add("gram_invariants", "1e30 (float32)", lambda: BD.gram_invariants(
+        jnp.full((2, 3), 1e30), g[None]), True, lambda y: np.abs(np.asarray(y)).max() <= 1)  # fmt: skip
+    add("gram_invariants", "zeros", lambda: BD.gram_invariants(
+        jnp.zeros((2, 3)), jnp.zeros((1, 3))), True, lambda y: not np.any(np.asarray(y)))  # fmt: skip
+    R = jnp.broadcast_to(I3, (3, 3, 3))
+    add("chordal_mean", "weights not summing to one",
+        lambda: BD.chordal_mean(R, jnp.ones(3)))  # fmt: skip
+    add("chordal_mean", "negative weights",
+        lambda: BD.chordal_mean(R, jnp.array([1.5, -0.5, 0.0])))  # fmt: skip
+    add("chordal_mean", "no anchors", lambda: BD.chordal_mean(R[:0], jnp.ones(0)))
+    add(
+        "chordal_mean",
+        "wrong shape",
+        lambda: BD.chordal_mean(R[:, :2], jnp.ones(3) / 3),
+    )
+    add("chordal_mean", "reflection anchors",
+        lambda: BD.chordal_mean(jnp.broadcast_to(REFL, (3, 3, 3)), jnp.ones(3) / 3),
+        True, lambda M: _orth(M) and np.linalg.det(np.asarray(M)) > 0)  # fmt: skip
+    add("project_to_so3", "zero matrix", lambda: BD.project_to_so3(jnp.zeros((3, 3))),
+        True, _orth)  # fmt: skip
+    add("project_to_so3", "1e30 (float32)",
+        lambda: BD.project_to_so3(1e30 * jnp.diag(jnp.array([1.0, 2, 3]))), True,
+        lambda M: _close(M, I3))  # fmt: skip
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(12, 3)) * [3.0, 2.0, 1.0])
+    parts = jax.nn.one_hot(jnp.arange(12) % 2, 2)
+    f = lambda y, w: jnp.sum(w * y[:, 0])  # noqa: E731
+    pfa = BD.piecewise_frame_average
+    add("piecewise_frame_average", "rows not summing to one",
+        lambda: pfa(f, x, 0.5 * parts))  # fmt: skip
+    add("piecewise_frame_average", "empty part",
+        lambda: pfa(f, x, jnp.concatenate([parts, 0 * parts[:, :1]], 1)))  # fmt: skip
+    add("piecewise_frame_average", "int parts", lambda: pfa(f, x, parts.astype(int)))
+    add("piecewise_frame_average", "no parts", lambda: pfa(f, x, parts[:, :0]))
+    add("piecewise_frame_average", "wrong point shape", lambda: pfa(f, x[:, :2], parts))
+    add("piecewise_frame_average", "unknown frame",
+        lambda: pfa(f, x, parts, frame="svd"))  # fmt: skip
+    add("part_outputs", "shape mismatch",
+        lambda: BD.part_outputs(parts, jnp.ones((3, 12))))  # fmt: skip
+    mix = BD.PartMixture(jnp.zeros((2, 3)), jnp.ones(2), jnp.full(2, 0.5),
+                         jnp.ones(2, bool))  # fmt: skip
+    add("PartMixture", "merge of coincident candidates",
+        lambda: BD.merge_and_prune(mix, merge_distance=0.1), True,
+        lambda m: abs(float(m.weights.sum()) - 1) < 1e-6 and int(m.active.sum()) == 1)  # fmt: skip
+    add("merge_and_prune", "negative distance",
+        lambda: BD.merge_and_prune(mix, merge_distance=-1.0))  # fmt: skip
+    add("merge_and_prune", "min_weight 1.5",
+        lambda: BD.merge_and_prune(mix, merge_distance=0.1, min_weight=1.5))  # fmt: skip
+    add("mixture_init", "zero parts", lambda: BD.mixture_init(x, 0))
+    add("mixture_init", "float mask", lambda: BD.mixture_init(x, 2, jnp.ones(12)))
+    add("mixture_init", "coincident votes",
+        lambda: BD.mixture_init(jnp.zeros((12, 3)), 2), True,
+        lambda m: np.isfinite(np.asarray(m.variances)).all())  # fmt: skip
+    add("em_step", "coincident votes",
+        lambda: BD.em_step(BD.mixture_init(jnp.zeros((12, 3)), 2), jnp.zeros((12, 3))),
+        True, lambda m: abs(float(m.weights.sum()) - 1) < 1e-5)  # fmt: skip
+    add("em_step", "mask shape", lambda: BD.em_step(mix, x, jnp.ones(5, bool)))
+    add("responsibilities", "mask shape",
+        lambda: BD.responsibilities(mix, x, jnp.ones(5, bool)))  # fmt: skip
+    add("mixture_log_likelihood", "NaN votes",
+        lambda: BD.mixture_log_likelihood(mix, jnp.full((4, 3), jnp.nan)), False)  # fmt: skip
+    add("straight_through_parts", "ties", lambda: BD.straight_through_parts(
+        jnp.full((2, 2), 0.5)), True, lambda y: np.allclose(np.asarray(y).sum(-1), 1))  # fmt: skip
+    ap = BD.apen_init(K, 3, hidden=8)
+    add("apen_init", "zero classes", lambda: BD.apen_init(K, 0))
+    add("apen", "zero parts", lambda: BD.apen(ap, x, num_parts=0))
+    add("apen", "wrong point shape", lambda: BD.apen(ap, x[:, :2], num_parts=2))
+    add("apen", "coincident points", lambda: BD.apen(ap, jnp.zeros((12, 3)), num_parts=2),
+        True, finite_shapes)  # fmt: skip
+    add("apen_votes", "NaN points", lambda: BD.apen_votes(ap, jnp.full((12, 3), jnp.nan)),
+        False)  # fmt: skip
+    return c
+
+
 def _irreps(scale=1.0):
     import e3nn_jax as e3nn
 
@@ -1151,6 +1261,8 @@ def run(areas=None, *, rows: bool = True, progress: bool = True):
     if areas is None or "graphs" in areas:
         cases += _ppgn_cases()
         cases += _spe_cases()
+    if areas is None or "bodies" in areas:
+        cases += _bodies_cases()
     if rows:
         row_areas = None if areas is None else [a for a in areas if a != "testing"]
         cases += _row_cases(eq.testing.registered(row_areas))

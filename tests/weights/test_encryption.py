@@ -28,10 +28,6 @@ def test_encrypted_transformer_gives_the_plain_logits(model, key):
     tokens = jnp.asarray(
         np.random.default_rng(0).integers(0, VOCAB, (3, SEQ)), jnp.int32
     )
-    orth = {
-        k: jnp.linalg.qr(jax.random.normal(jax.random.fold_in(key, i), (n, n)))[0]
-        for i, (k, n) in enumerate(spec.sizes.items())
-    }
 
     @jax.jit
     def run(state, enc_state, tokens):
@@ -39,6 +35,10 @@ def test_encrypted_transformer_gives_the_plain_logits(model, key):
         enc_tokens = W.encrypt_tokens(ekey, tokens)
         plain = f(state, tokens)
         # the control: dense orthogonal mixing of every hidden class instead
+        orth = {
+            k: eq.groups.On(n).sample(jax.random.fold_in(key, i), ())
+            for i, (k, n) in enumerate(spec.sizes.items())
+        }
         rotated = W.apply_orthogonal(spec, orth, state)
         return {
             "plain": plain,

@@ -204,6 +204,8 @@ def _geometry_rows() -> list[Transform]:
             act_out=lambda p, y: (act_set(p, y[0], axis=-1), y[1]),
             make_input=_features,
             degenerate_inputs=degenerate,
+            # fast tier: tests/weights/test_geometry.py relabels once in its program
+            slow=True,
             notes=f"{shapes}: relabelling the classes permutes the basis rows and "
             "the labels; the logits' class axis follows, the loss stays; "
             "degenerate: zero features (logits 0)",

@@ -60,6 +60,9 @@ def test_fixed_frames_and_collapse_metrics():
         noisy = h + 0.1 * jax.random.normal(k3, h.shape)
         m, g = W.class_means(h, labels, 5)
         Q = eq.groups.On(7).sample(k3, ())
+        perm = jnp.array([3, 0, 4, 1, 2])  # new row j holds old class perm[j]
+        inv = jnp.argsort(perm)  # old class c sits at row inv[c]
+        perm_inv = inv
 
         def all_metrics(h, w):
             mh, gh = W.class_means(h, labels, 5)
@@ -78,6 +81,11 @@ def test_fixed_frames_and_collapse_metrics():
             "metrics": all_metrics(noisy, of),
             # the control: rotating the features alone changes NC3 and the loss
             "features_only": all_metrics(noisy, of) - all_metrics(noisy @ Q.T, of),
+            # relabelling the classes (basis rows and labels) permutes the logits
+            "relabel": W.ebv_logits(noisy, of[perm], 0.5)[:, inv]
+            - W.ebv_logits(noisy, of, 0.5),
+            "relabel_loss": W.ebv_loss(noisy, perm_inv[labels], of[perm], 0.5)
+            - W.ebv_loss(noisy, labels, of, 0.5),
             "gram": etf @ etf.T,
             "etf_etf": W.nc2_etf(3.0 * etf),
             "etf_of": W.nc2_of(etf),
@@ -99,6 +107,7 @@ def test_fixed_frames_and_collapse_metrics():
         assert float(r[name]) > 1e-3, name
     assert np.abs(r["rotation"]).max() < 1e-12 * max(1.0, np.abs(r["metrics"]).max())
     assert np.abs(r["features_only"][3:]).min() > 1e-3
+    assert np.abs(r["relabel"]).max() < 1e-12 and abs(float(r["relabel_loss"])) < 1e-12
     with pytest.raises(ValueError, match="num_classes <= dim"):
         W.simplex_etf(8, 7)
 
@@ -136,6 +145,7 @@ def test_closed_form_root_by_bisection_is_the_minimiser():
     assert not none["collapsed"].any()
 
 
+@pytest.mark.slow  # ~3 CPU-s of compilation; the fast tier checks the closed form
 def test_trained_ufm_matches_the_imbalanced_closed_form_with_minority_collapse():
     """Bias-free one-layer UFM, 4 imbalanced classes, decay 3e-2: the smallest
     class collapses (its classifier row and features vanish); the normalised

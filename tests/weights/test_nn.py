@@ -24,8 +24,10 @@ def test_ebv_and_frame_heads():
     assert not any(
         isinstance(v, nnx.Param) for _, v in nnx.iter_graph(head)
     )  # the basis is not trained
-    etf = eq.nn.FixedFrameHead(8, 5, kind="etf", rngs=nnx.Rngs(1))
-    assert float(eq.weights.nc2_etf(etf.basis[...])) < 1e-5
+    etf = np.asarray(
+        eq.nn.FixedFrameHead(8, 5, kind="etf", rngs=nnx.Rngs(1)).basis[...]
+    )
+    np.testing.assert_allclose(etf @ etf.T, (5 * np.eye(5) - 1) / 4, atol=1e-5)
     with pytest.raises(ValueError, match="did not converge"):
         eq.nn.EBVHead(64, 200, tol=0.105, max_steps=1, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match="kind must be one of"):

@@ -502,7 +502,7 @@ def _axis_subgroup_cases() -> list[Case]:
     add("axis_subgroup.act", "wrong point shape", lambda: Og.act(I3, X[:, :2]))
     add("axis_subgroup.act", "reflection through the xz plane", lambda: Og.act(
         jnp.diag(jnp.array([1.0, -1.0, 1.0])), X), True,
-        lambda y: _close(y, X * jnp.array([1.0, -1.0, 1.0])))  # fmt: skip
+        lambda y: _close(y, X * jnp.array([[1.0, -1.0, 1.0]])))  # fmt: skip
     return c
 
 
@@ -613,6 +613,17 @@ def _bodies_cases() -> list[Case]:
         True, finite_shapes)  # fmt: skip
     add("apen_votes", "NaN points", lambda: BD.apen_votes(ap, jnp.full((12, 3), jnp.nan)),
         False)  # fmt: skip
+    ep = BD.arteq_init(K, 3, hidden=8)
+    add("check_tree", "two roots", lambda: BD.check_tree([-1, -1, 0]))
+    add("check_tree", "cycle", lambda: BD.check_tree([-1, 2, 1]))
+    add("check_tree", "out of range", lambda: BD.check_tree([-1, 7]))
+    add("check_tree", "float parents", lambda: BD.check_tree([-1.0, 0.0]))
+    add("arteq_init", "zero parts", lambda: BD.arteq_init(K, 0))
+    add("arteq", "parents not a tree", lambda: BD.arteq(ep, x, [1, 2, 0]))
+    add("arteq", "parents count", lambda: BD.arteq(ep, x, [-1, 0]))
+    add("arteq", "int points", lambda: BD.arteq(ep, x.astype(int), [-1, 0, 1]))
+    add("arteq", "coincident points", lambda: BD.arteq(ep, jnp.zeros((12, 3)), [-1, 0, 1]),
+        True, lambda y: _orth(y[1]))  # fmt: skip
     return c
 
 

@@ -14,14 +14,19 @@
 - Feng, Kulits, Liu, Black, Abrevaya, "Generalizing Neural Human Fitting to Unseen
   Poses With Articulated SE(3) Equivariance" (ArtEq, ICCV 2023):
   :func:`chordal_mean` (weighted, SVD projection with the determinant fix,
-  :func:`project_to_so3`).
+  :func:`project_to_so3`) and a small ArtEq-style model on the octahedral
+  rotation group (:func:`arteq_init`, :func:`arteq`; :func:`check_tree`).
 
-The NNX modules are :class:`eqjax.nn.SET` and :class:`eqjax.nn.APEN`.
+The NNX modules are :class:`eqjax.nn.SET`, :class:`eqjax.nn.APEN` and
+:class:`eqjax.nn.ArtEq`.
 """
 
 from ._apen import apen as apen
 from ._apen import apen_init as apen_init
 from ._apen import apen_votes as apen_votes
+from ._arteq import arteq as arteq
+from ._arteq import arteq_init as arteq_init
+from ._arteq import check_tree as check_tree
 from ._chordal import chordal_mean as chordal_mean
 from ._chordal import project_to_so3 as project_to_so3
 from ._piecewise import PartMixture as PartMixture
@@ -43,6 +48,9 @@ __all__ = [
     "apen",
     "apen_init",
     "apen_votes",
+    "arteq",
+    "arteq_init",
+    "check_tree",
     "chordal_mean",
     "em_step",
     "merge_and_prune",

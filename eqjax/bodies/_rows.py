@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import bodies as B
-from ..groups import E3, O3, SO3, act_vectors, axis_subgroup
+from ..groups import E3, O3, SO3, EuclideanElement, act_vectors, axis_subgroup
 from ..testing import Transform
 
 _K, _V, _C = 5, 2, 3  # parts, vector channels, scalar channels
@@ -179,6 +179,25 @@ def _apen(x):
     return B.apen(_apen_params(), x, num_parts=_PARTS, em_steps=4)
 
 
+_arteq_params = _numpy_params(
+    lambda: B.arteq_init(jax.random.key(0), _PARTS, hidden=16), 2
+)
+
+
+def _arteq(x):
+    return B.arteq(_arteq_params(), x, [-1, 0, 1])
+
+
+def _grid_sample(key, shape=(), dtype=None):
+    """E(3) elements with ``R`` uniform on the 24 octahedral rotations."""
+    from ..geometric import octahedral_rotations
+
+    k1, k2 = jax.random.split(key)
+    mats = octahedral_rotations(dtype=dtype)
+    idx = jax.random.randint(k1, shape, 0, mats.shape[0])
+    return EuclideanElement(mats[idx], jax.random.normal(k2, (*shape, 3), mats.dtype))
+
+
 ROWS: list[Transform] = [
     Transform(
         name="bodies.set_O3",
@@ -246,6 +265,21 @@ ROWS: list[Transform] = [
         notes="APEN with predicted parts (votes, EM, merge/prune, piecewise frame "
         "averaging): logits and soft parts invariant under a global E(3) motion "
         "(slow tier)",
+        slow=True,
+    ),
+    Transform(
+        name="bodies.arteq_octahedral",
+        fn=_arteq,
+        group=E3,
+        act_in=lambda g, x: E3.act(g, x),
+        act_out=lambda g, y: (y[0], g.R @ y[1]),
+        make_input=_body_input,
+        sample=_grid_sample,
+        degenerate_inputs=None,
+        notes="ArtEq-style model (octahedral lifting, part pooling, kinematic "
+        "conditioning, chordal mean of 24 anchors): exact under the 24 grid "
+        "rotations × translations: logits invariant, part rotations R -> q R "
+        "(slow tier: tests/bodies/test_arteq.py checks it in the fast tier)",
         slow=True,
     ),
 ]

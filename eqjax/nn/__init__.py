@@ -6,6 +6,7 @@ from ._blocks import RadialMLP as RadialMLP
 from ._blocks import gate_irreps as gate_irreps
 from ._bodies import APEN as APEN
 from ._bodies import SET as SET
+from ._bodies import ArtEq as ArtEq
 from ._frames import FrameAveraging as FrameAveraging
 from ._gaunt import GauntManyBody as GauntManyBody
 from ._gaunt import GauntTensorProduct as GauntTensorProduct
@@ -28,6 +29,7 @@ from ._weights import FixedFrameHead as FixedFrameHead
 
 __all__ = [
     "APEN",
+    "ArtEq",
     "ConvNeXtBlock",
     "EBVHead",
     "EGNN",

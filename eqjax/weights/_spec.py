@@ -836,7 +836,8 @@ def permutation_group(spec: PermutationSpec) -> Group:
     An element is a dict ``{name: int array (*batch, n)}``; ``compose`` and
     ``inverse`` act name by name as in :func:`eqjax.groups.Sn`; ``sample`` is
     uniform; ``act(g, state)`` is :func:`apply_permutation` for one element (use
-    ``vmap`` for several). ``dim`` is the number of permuted units.
+    ``vmap`` for several). ``dim`` is the number of permuted units; the name
+    lists the factors, ``"S8×S6"``, in the order of the sorted permutation names.
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -880,7 +881,7 @@ def permutation_group(spec: PermutationSpec) -> Group:
         )
 
     return Group(
-        name=f"HiddenPermutations({', '.join(f'{k}:{spec.sizes[k]}' for k in names)})",
+        name="×".join(f"S{spec.sizes[k]}" for k in names) or "trivial",
         identity=identity,
         compose=compose,
         inverse=inverse,

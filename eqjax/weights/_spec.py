@@ -727,6 +727,14 @@ def permutation_spec(module, *example_args, **example_kwargs) -> PermutationSpec
       The :class:`PermutationSpec` covering every floating leaf of
       ``nnx.state(module)``.
 
+    Limits (each conservative: an axis is left unpermuted, never permuted
+    wrongly): a reshape that merges a hidden axis with others (flattening
+    convolution features into a dense layer; splitting heads out of one
+    ``H * D`` axis) fixes it, so use a global pooling or ``nnx``'s
+    ``MultiHeadAttention`` (separate head axis); grouped and depthwise
+    convolutions fix their channels; an operation without a rule (a sort, a
+    cumulative sum, a custom call) fixes every axis it touches.
+
     Raises:
       ValueError: no example input given and none of the guessed ones traces.
 

@@ -232,3 +232,19 @@ def test_bad_specs_and_permutations_fail_loudly(models64):
         W.apply_permutation(spec, dict(bad, **{name: jnp.zeros_like(bad[name])}), st)
     with pytest.raises(ValueError, match="could not call"):
         W.permutation_spec(m, jnp.zeros((2, 5)))
+
+
+def test_a_flatten_after_a_convolution_fixes_its_channels():
+    """The conservative limit: merging the channel axis with the spatial ones
+    leaves the channels unpermuted; the dense layer after it keeps its own."""
+    m = nnx.Sequential(
+        nnx.Conv(2, 4, (3, 3), rngs=nnx.Rngs(0)),
+        nnx.relu,
+        lambda h: h.reshape(h.shape[0], -1),
+        nnx.Linear(8 * 8 * 4, 5, rngs=nnx.Rngs(0)),
+        nnx.relu,
+        nnx.Linear(5, 2, rngs=nnx.Rngs(0)),
+    )
+    spec = W.permutation_spec(m)
+    assert list(spec.sizes.values()) == [5]
+    assert spec.axes["layers/0/kernel"] == (None, None, None, None)

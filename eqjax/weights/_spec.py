@@ -682,6 +682,12 @@ class _Analysis:
                 self.join(0, oa[od])
 
 
+def _raw(var):
+    """A Variable's value, concrete or abstract (``nnx.eval_shape`` modules)."""
+    get = getattr(var, "get_value", None)
+    return get() if get is not None else var.value
+
+
 def _example_inputs(module) -> list[tuple[Any, ...]]:
     """Candidate example inputs for a module called with one array: one per
     layer with a known input width, in the order the module's graph lists them."""
@@ -693,12 +699,12 @@ def _example_inputs(module) -> list[tuple[Any, ...]]:
         if isinstance(m, nnx.Embed):
             x = jnp.zeros((1, 4), jnp.int32)
         elif isinstance(m, nnx.Conv):
-            k = m.kernel[...]
+            k = _raw(m.kernel)
             x = jnp.zeros((1,) + (8,) * (k.ndim - 2) + (k.shape[-2],), k.dtype)
         elif isinstance(m, nnx.MultiHeadAttention):
             x = jnp.zeros((1, 3, m.in_features))
         elif isinstance(m, nnx.Linear):
-            x = jnp.zeros((1, m.in_features), m.kernel[...].dtype)
+            x = jnp.zeros((1, m.in_features), _raw(m.kernel).dtype)
         if x is not None:
             cands.append((x,))
     return cands
@@ -715,7 +721,8 @@ def permutation_spec(module, *example_args, **example_kwargs) -> PermutationSpec
     are dropped. Other state (PRNG keys, counters) is not a parameter.
 
     Args:
-      module: an ``nnx.Module``.
+      module: an ``nnx.Module``; an abstract one (``nnx.eval_shape``) works too:
+        only shapes are traced.
       *example_args, **example_kwargs: an example call (shapes and dtypes are all
         that matter). Without them the module is called with one array shaped for
         one of its layers (an ``nnx.Linear``'s ``in_features``; an ``nnx.Conv``'s

@@ -34,11 +34,10 @@ def test_encrypted_transformer_gives_the_plain_logits(model, key):
         f = lambda s, t: nnx.merge(graph, s)(t)
         enc_tokens = W.encrypt_tokens(ekey, tokens)
         plain = f(state, tokens)
-        # the control: dense orthogonal mixing of every hidden class instead
-        orth = {
-            k: eq.groups.On(n).sample(jax.random.fold_in(key, i), ())
-            for i, (k, n) in enumerate(spec.sizes.items())
-        }
+        # the control: a dense orthogonal mixing of the residual stream instead
+        # of a permutation (through RMSNorm/LayerNorm scales and the GELU)
+        stream = spec.axes["embed/embedding"][1]
+        orth = {stream: eq.groups.On(spec.sizes[stream]).sample(key, ())}
         rotated = W.apply_orthogonal(spec, orth, state)
         return {
             "plain": plain,

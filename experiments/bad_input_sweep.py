@@ -490,7 +490,7 @@ def _axis_subgroup_cases() -> list[Case]:
     add("axis_subgroup", "NaN", lambda: G.axis_subgroup((0, float("nan"), 1)))
     add("axis_subgroup", "wrong shape", lambda: G.axis_subgroup((0, 1)))
     add("axis_subgroup", "non-bool reflections",
-        lambda: G.axis_subgroup((0, 0, 1), reflections=1))  # fmt: skip
+        lambda: G.axis_subgroup((0, 0, 1), reflections=1))  # type: ignore[arg-type]  # fmt: skip
     add("axis_subgroup", "1e30", lambda: G.axis_subgroup((0, 0, 1e30)), True,
         lambda g: g is Og)  # fmt: skip
     add("axis_subgroup.sample", "float shape", lambda: Og.sample(K, (2.7,)))

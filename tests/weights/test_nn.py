@@ -9,9 +9,10 @@ from flax import nnx
 import eqjax as eq
 
 
-def test_ebv_and_frame_heads():
+def test_ebv_and_frame_heads(key):
     # the shapes of test_geometry's EBV check: the generator's program is shared
-    head = eq.nn.EBVHead(64, 200, temperature=1.0, tol=0.15, rngs=nnx.Rngs(0))
+    # (and its key type: the test's rbg key)
+    head = eq.nn.EBVHead(64, 200, temperature=1.0, tol=0.15, rngs=nnx.Rngs(params=key))
     b = np.asarray(head.basis[...])
     assert b.shape == (200, 64)
     c = b @ b.T
@@ -28,6 +29,6 @@ def test_ebv_and_frame_heads():
     )
     np.testing.assert_allclose(etf @ etf.T, (5 * np.eye(5) - 1) / 4, atol=1e-5)
     with pytest.raises(ValueError, match="did not converge"):
-        eq.nn.EBVHead(64, 200, tol=0.105, max_steps=1, rngs=nnx.Rngs(0))
+        eq.nn.EBVHead(64, 200, tol=0.105, max_steps=1, rngs=nnx.Rngs(params=key))
     with pytest.raises(ValueError, match="kind must be one of"):
         eq.nn.FixedFrameHead(8, 5, kind="simplex", rngs=nnx.Rngs(1))

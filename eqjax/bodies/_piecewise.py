@@ -112,7 +112,7 @@ def piecewise_frame_average(
 
     Example:
       >>> import jax, jax.numpy as jnp
-      >>> x = jax.random.normal(jax.random.key(0), (12, 3)) * jnp.array([3., 2, 1])
+      >>> x = jax.random.normal(jax.random.key(0), (12, 3)) * jnp.array([[3., 2, 1]])
       >>> parts = jax.nn.one_hot(jnp.arange(12) % 2, 2)
       >>> fn = lambda x, w: jnp.sum(w * jnp.tanh(x[:, 0] + 0.5)) / jnp.sum(w)
       >>> piecewise_frame_average(fn, x, parts).shape
@@ -250,15 +250,17 @@ def mixture_init(
         )
     m = _point_mask(votes, mask)
     first = jnp.argmax(m > 0)
-    idx = [first]
-    d = jnp.where(m > 0, jnp.sum((votes - votes[first][None]) ** 2, -1), -1.0)
-    for _ in range(num_parts - 1):
+
+    def far(i, state):
+        idx, d = state
         nxt = jnp.argmax(d)
-        idx.append(nxt)
-        d = jnp.minimum(
-            d, jnp.where(m > 0, jnp.sum((votes - votes[nxt][None]) ** 2, -1), -1.0)
-        )
-    means = votes[jnp.stack(idx)]
+        dn = jnp.where(m > 0, jnp.sum((votes - votes[nxt][None]) ** 2, -1), -1.0)
+        return idx.at[i].set(nxt), jnp.minimum(d, dn)
+
+    d0 = jnp.where(m > 0, jnp.sum((votes - votes[first][None]) ** 2, -1), -1.0)
+    idx0 = jnp.zeros((num_parts,), jnp.int32).at[0].set(first)
+    idx, _ = jax.lax.fori_loop(1, num_parts, far, (idx0, d0))
+    means = votes[idx]
     total = jnp.maximum(jnp.sum(m), 1)
     centre = jnp.sum(m[:, None] * votes, 0) / total
     spread = jnp.sum(m * jnp.sum((votes - centre[None]) ** 2, -1)) / total / 3

@@ -143,9 +143,8 @@ def _pointnet(x, w):
 
 def _piecewise(x):
     parts = jax.nn.one_hot(jnp.asarray(_LABELS), _PARTS, dtype=x.dtype)
-    s = B.piecewise_frame_average(lambda x, w: _pointnet(x, w)[0], x, parts)
-    v = B.piecewise_frame_average(
-        lambda x, w: _pointnet(x, w)[1], x, parts, act_out=act_vectors
+    s, v = B.piecewise_frame_average(
+        _pointnet, x, parts, act_out=lambda g, y: (y[0], act_vectors(g, y[1]))
     )
     return s, B.part_outputs(parts, v)
 

@@ -20,11 +20,13 @@ def _move(g, labels, x):
     return jnp.einsum("nij,nj->ni", g.R[labels], x) + g.t[labels]
 
 
+def _act_out(g, y):
+    return y[0], eq.groups.act_vectors(g, y[1])
+
+
 def _model(x, parts):
-    s = B.piecewise_frame_average(lambda x, w: _rows._pointnet(x, w)[0], x, parts)
-    v = B.piecewise_frame_average(
-        lambda x, w: _rows._pointnet(x, w)[1], x, parts, act_out=eq.groups.act_vectors
-    )
+    """Per-part scalars and per-point vectors, one piecewise frame average."""
+    s, v = B.piecewise_frame_average(_rows._pointnet, x, parts, act_out=_act_out)
     return s, B.part_outputs(parts, v)
 
 
@@ -39,26 +41,29 @@ def test_split_parts_soft_parts_and_global_control(key):
     def program(key, x0):
         k1, k2, k3 = jax.random.split(key, 3)
         g = E3.sample(k1, (4,))
-        parts = jax.nn.one_hot(labels4, 4)
-        s, v = _model(x0, parts)
-        s2, v2 = _model(_move(g, labels4, x0), parts)
-        split_err = jnp.maximum(
-            jnp.max(jnp.abs(s2 - s)),
-            jnp.max(jnp.abs(v2 - jnp.einsum("nij,nj->ni", g.R[labels4], v))),
-        )
-        # control: one part (a global frame average) under per-part motions
-        one = jnp.ones((n, 1))
-        sg, _ = _model(x0, one)
-        sg2, _ = _model(_move(g, labels4, x0), one)
-        # soft parts under one global motion
-        soft = jax.nn.softmax(jax.random.normal(k2, (n, 3)) * 2, axis=-1)
         h = E3.sample(k3, (1,))
-        ss, vs = _model(x0, soft)
-        ss2, vs2 = _model(_move(h, jnp.zeros(n, int), x0), soft)
-        soft_err = jnp.maximum(
-            jnp.max(jnp.abs(ss2 - ss)), jnp.max(jnp.abs(vs2 - vs @ h.R[0].T))
+        hard = jax.nn.one_hot(labels4, 4)
+        # control: four copies of the whole cloud (each part's frame is the global
+        # PCA frame: a global frame average) under the per-part motions
+        uniform = jnp.full((n, 4), 0.25)
+        soft = jax.nn.softmax(jax.random.normal(k2, (n, 4)) * 2, axis=-1)
+        per_part, global_ = _move(g, labels4, x0), _move(h, jnp.zeros(n, int), x0)
+        xs = jnp.stack([x0, per_part, x0, per_part, x0, global_])
+        ps = jnp.stack([hard, hard, uniform, uniform, soft, soft])
+        s, v = jax.vmap(_model)(xs, ps)  # one trace for the three checks
+        split_err = jnp.maximum(
+            jnp.max(jnp.abs(s[1] - s[0])),
+            jnp.max(jnp.abs(v[1] - jnp.einsum("nij,nj->ni", g.R[labels4], v[0]))),
         )
-        return split_err, jnp.max(jnp.abs(sg2 - sg)), soft_err, jnp.max(jnp.abs(s))
+        soft_err = jnp.maximum(
+            jnp.max(jnp.abs(s[5] - s[4])), jnp.max(jnp.abs(v[5] - v[4] @ h.R[0].T))
+        )
+        return (
+            split_err,
+            jnp.max(jnp.abs(s[3] - s[2])),
+            soft_err,
+            jnp.max(jnp.abs(s[0])),
+        )
 
     with jax.enable_x64(True):
         split_err, control, soft_err, scale = jax.jit(program)(key, jnp.asarray(x0))

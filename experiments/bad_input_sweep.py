@@ -67,6 +67,11 @@ DOCUMENTED_LIMITS = {
         "rescales before its eigen-decomposition (exact at 1e-30 without the "
         "translation)"
     ),
+    ("geometric.ponita_point_cloud_edge_lifted", "1e30 (float32)"): (
+        "float32 range, as for the fiber-bundle row: the polynomial attribute "
+        "embedding squares (and cubes) distances of 1e30 (eqjax.nn.PONITA's "
+        "docstring: rescale positions)"
+    ),
     ("weights.transformer_hidden_permutations", "float16"): (
         "summation order: a permuted model sums its contractions in another order, "
         "so in float16 its outputs agree to ~1e-3 relative, above the check's "

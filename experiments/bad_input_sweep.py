@@ -72,6 +72,24 @@ DOCUMENTED_LIMITS = {
         "embedding squares (and cubes) distances of 1e30 (eqjax.nn.PONITA's "
         "docstring: rescale positions)"
     ),
+    ("bodies.chordal_mean_left_SO3", "zeros"): (
+        "all-zero rotations and weights (not rotations; eagerly the weights check "
+        "refuses them) have no nearest rotation, so no equivariant answer "
+        "(eqjax.bodies.chordal_mean's docstring)"
+    ),
+    ("bodies.arteq_octahedral", "zeros"): (
+        "a cloud every rotation fixes admits no equivariant rotation output "
+        "(R = qR for all q); eqjax.bodies.arteq's docstring"
+    ),
+    ("bodies.arteq_octahedral", "1e-30 (float32)"): (
+        "ill-conditioned below unit scale: the 24 anchors sum to zero and nearly "
+        "uniform anchor weights make the chordal mean arbitrary (error 1.4 already "
+        "at scale 1e-4); eqjax.bodies.arteq's docstring: normalise the scale"
+    ),
+    ("bodies.apen_global_E3", "1e30 (float32)"): (
+        "float32 range: EM's variances square coordinates of 1e30 "
+        "(eqjax.bodies.apen's docstring: rescale the input)"
+    ),
     ("weights.transformer_hidden_permutations", "float16"): (
         "summation order: a permuted model sums its contractions in another order, "
         "so in float16 its outputs agree to ~1e-3 relative, above the check's "

@@ -132,7 +132,9 @@ def apen(
     Symmetry: E(3)-invariant logits (a global motion moves the votes, the
     candidates and the frames with it); with given hard ``parts``, exactly
     invariant when every part moves by its own rigid motion (parts with distinct
-    covariance eigenvalues, see :func:`piecewise_frame_average`).
+    covariance eigenvalues, see :func:`piecewise_frame_average`). Limit: EM's
+    variances square the coordinates, so float32 clouds beyond about 1e19 overflow
+    (NaN); rescale the input.
 
     Returns:
       ``(logits (N, num_classes), parts (N, K))``.

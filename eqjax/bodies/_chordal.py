@@ -16,12 +16,23 @@ import numpy as np
 from jaxtyping import Array, Float
 
 
+def _work_dtype(dtype):
+    """float16/bfloat16 are decomposed in float32 (no half-precision SVD)."""
+    return jnp.float32 if jnp.dtype(dtype).itemsize < 4 else jnp.dtype(dtype)
+
+
 def _signed_svd(M):
-    U, s, Vt = jnp.linalg.svd(M)
+    """``U', s', Vᵀ`` in the work dtype, of ``M / max|M|`` (the projection is
+    scale-invariant: finite from the dtype's tiny to its max), ``s'`` scaled back."""
+    A = M.astype(_work_dtype(M.dtype))
+    scale = jnp.max(jnp.abs(A), axis=(-2, -1))
+    scale = jnp.where(scale > 0, scale, 1)
+    U, s, Vt = jnp.linalg.svd(A / scale[..., None, None])
     det = jnp.sign(jnp.linalg.det(U @ Vt))
-    det = jnp.where(det == 0, 1, det).astype(M.dtype)
-    d = jnp.concatenate([jnp.ones(M.shape[:-2] + (2,), M.dtype), det[..., None]], -1)
-    return U * d[..., None, :], s * d, Vt  # U' = U D, s' = s D: M = U' s' Vᵀ
+    det = jnp.where(det == 0, 1, det).astype(A.dtype)
+    d = jnp.concatenate([jnp.ones(A.shape[:-2] + (2,), A.dtype), det[..., None]], -1)
+    # U' = U D, s' = s D: M = U' s' Vᵀ
+    return U * d[..., None, :], s * d * scale[..., None], Vt
 
 
 @jax.custom_jvp
@@ -44,7 +55,7 @@ def project_to_so3(M: Float[Array, "*batch 3 3"]) -> Float[Array, "*batch 3 3"]:
              [0., 0., 1.]], dtype=float32)
     """
     U, _, Vt = _signed_svd(M)
-    return U @ Vt
+    return (U @ Vt).astype(M.dtype)
 
 
 @project_to_so3.defjvp
@@ -52,15 +63,15 @@ def _project_jvp(primals, tangents):
     (M,), (dM,) = primals, tangents
     U, s, Vt = _signed_svd(M)
     R = U @ Vt
-    C = jnp.swapaxes(U, -1, -2) @ dM @ jnp.swapaxes(Vt, -1, -2)
+    C = jnp.swapaxes(U, -1, -2) @ dM.astype(U.dtype) @ jnp.swapaxes(Vt, -1, -2)
     den = s[..., :, None] + s[..., None, :]
-    tiny = jnp.finfo(M.dtype).tiny ** 0.5
+    tiny = jnp.finfo(U.dtype).tiny ** 0.5
     safe = (
         jnp.abs(den)
         > tiny * jnp.maximum(jnp.max(jnp.abs(s), -1), tiny)[..., None, None]
     )
     K = jnp.where(safe, (C - jnp.swapaxes(C, -1, -2)) / jnp.where(safe, den, 1), 0)
-    return R, U @ K @ Vt
+    return R.astype(M.dtype), (U @ K @ Vt).astype(M.dtype)
 
 
 def _concrete(x):
@@ -80,7 +91,11 @@ def chordal_mean(
     result is a rotation (orthogonal to rounding, ``det = +1``); left- and
     right-equivariant (``mean(Q R_a) = Q mean(R_a)``, ``mean(R_a Q) = mean(R_a)
     Q`` for ``Q ∈ SO(3)``); idempotent (equal inputs give that input);
-    differentiable with finite gradients at equal inputs.
+    differentiable with finite gradients at equal inputs. Invariant to positive
+    scales of ``rotations`` and ``weights`` (summed at unit scale: finite over the
+    dtype's range); float16/bfloat16 are decomposed in float32. Limit: weights or
+    rotations that are all zero (invalid: eagerly the weights check refuses them)
+    have no nearest rotation; under jit the result is then an arbitrary rotation.
 
     Args:
       rotations: ``(*batch, A, 3, 3)`` rotation matrices (anchors).
@@ -130,5 +145,12 @@ def chordal_mean(
                 f"{total} (normalise them: w / w.sum(-1, keepdims=True))"
             )
     R = jnp.asarray(rotations)
-    M = jnp.einsum("...a,...aij->...ij", jnp.asarray(weights).astype(R.dtype), R)
-    return project_to_so3(M)
+    w = jnp.asarray(weights).astype(R.dtype)
+    # the mean is invariant to positive scales of R and w: sum at unit scale (no
+    # overflow of R·w in float32 at 1e30); the scales carry no gradient (exact:
+    # the projection's derivative is zero along M)
+    r = jax.lax.stop_gradient(jnp.max(jnp.abs(R), axis=(-3, -2, -1)))
+    v = jax.lax.stop_gradient(jnp.max(jnp.abs(w), axis=-1))
+    R = R / jnp.where(r > 0, r, 1)[..., None, None, None]
+    w = w / jnp.where(v > 0, v, 1)[..., None]
+    return project_to_so3(jnp.einsum("...a,...aij->...ij", w, R))

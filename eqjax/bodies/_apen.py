@@ -14,7 +14,6 @@ piecewise-invariant up to the error of the predicted partition.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
@@ -23,6 +22,7 @@ from jaxtyping import Array, Float
 
 from ..frames import frame_average, plain_pca_frame
 from ..groups import E3, act_vectors, cloud_action
+from ._dense import dense, dense_init
 from ._piecewise import (
     em_step,
     merge_and_prune,
@@ -34,36 +34,24 @@ from ._piecewise import (
 )
 
 
-def _dense_init(key, a, b, dtype, scale=1.0):
-    return {
-        "w": jax.random.normal(key, (a, b), dtype) * (scale / math.sqrt(a)),
-        "b": jnp.zeros((b,), dtype),
-    }
-
-
-def _dense(p, x):
-    y = x @ p["w"].astype(x.dtype)
-    return y + p["b"].astype(x.dtype).reshape((1,) * (y.ndim - 1) + (-1,))
-
-
 def _pointnet_init(key, hidden, out, dtype, last_scale=1.0):
     k = jax.random.split(key, 3)
     return {
-        "point": _dense_init(k[0], 3, hidden, dtype),
-        "mix": _dense_init(k[1], 2 * hidden, hidden, dtype),
-        "out": _dense_init(k[2], hidden, out, dtype, last_scale),
+        "point": dense_init(k[0], 3, hidden, dtype),
+        "mix": dense_init(k[1], 2 * hidden, hidden, dtype),
+        "out": dense_init(k[2], hidden, out, dtype, last_scale),
     }
 
 
 def _pointnet(p, x, w):
     """Per-point outputs ``(N, out)`` from points ``x (N, 3)`` and weights ``w (N,)``
     (weighted mean pooling: points with ``w = 0`` do not reach the others)."""
-    h = jax.nn.silu(_dense(p["point"], x))
+    h = jax.nn.silu(dense(p["point"], x))
     total = jnp.sum(w)
     pooled = jnp.sum(w[:, None] * h, 0) / jnp.where(total > 0, total, 1)
     g = jnp.broadcast_to(pooled[None], h.shape)
-    h = jax.nn.silu(_dense(p["mix"], jnp.concatenate([h, g], -1)))
-    return _dense(p["out"], h)
+    h = jax.nn.silu(dense(p["mix"], jnp.concatenate([h, g], -1)))
+    return dense(p["out"], h)
 
 
 def apen_init(

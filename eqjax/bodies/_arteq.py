@@ -14,7 +14,6 @@ so invariant heads (a mean over ``r``) segment the parts and anchor weights over
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
@@ -24,6 +23,7 @@ from jaxtyping import Array, Float
 
 from ..geometric import octahedral_rotations
 from ._chordal import chordal_mean
+from ._dense import dense, dense_init
 
 
 def check_tree(parents: Any, where: str = "check_tree") -> tuple[int, ...]:
@@ -68,18 +68,6 @@ def check_tree(parents: Any, where: str = "check_tree") -> tuple[int, ...]:
     return p
 
 
-def _dense_init(key, a, b, dtype, scale=1.0):
-    return {
-        "w": jax.random.normal(key, (a, b), dtype) * (scale / math.sqrt(a)),
-        "b": jnp.zeros((b,), dtype),
-    }
-
-
-def _dense(p, x):
-    y = x @ p["w"].astype(x.dtype)
-    return y + p["b"].astype(x.dtype).reshape((1,) * (y.ndim - 1) + (-1,))
-
-
 def arteq_init(
     key: Array, num_parts: int, *, hidden: int = 32, dtype: Any = jnp.float32
 ) -> dict:
@@ -96,11 +84,11 @@ def arteq_init(
     k = jax.random.split(key, 5)
     h = hidden
     return {
-        "point": _dense_init(k[0], 3, h, dtype),
-        "mix": _dense_init(k[1], 2 * h, h, dtype),
-        "segment": _dense_init(k[2], h, num_parts, dtype),
-        "cond": _dense_init(k[3], 2 * h, h, dtype),
-        "anchor": _dense_init(k[4], h, 1, dtype),
+        "point": dense_init(k[0], 3, h, dtype),
+        "mix": dense_init(k[1], 2 * h, h, dtype),
+        "segment": dense_init(k[2], h, num_parts, dtype),
+        "cond": dense_init(k[3], 2 * h, h, dtype),
+        "anchor": dense_init(k[4], h, 1, dtype),
     }
 
 
@@ -158,14 +146,14 @@ def arteq(params: dict, x: Float[Array, "N 3"], parents: Any) -> tuple[Array, Ar
     G = octahedral_rotations(dtype=x.dtype)  # (24, 3, 3)
     centred = x - jnp.mean(x, 0, keepdims=True)
     canon = jnp.einsum("rji,nj->rni", G, centred)  # r⁻¹ (x - x̄) = rᵀ (x - x̄)
-    h = jax.nn.silu(_dense(params["point"], canon))  # (24, N, H)
+    h = jax.nn.silu(dense(params["point"], canon))  # (24, N, H)
     pooled = jnp.broadcast_to(jnp.mean(h, 1, keepdims=True), h.shape)
-    F = jax.nn.silu(_dense(params["mix"], jnp.concatenate([h, pooled], -1)))
-    logits = jnp.mean(_dense(params["segment"], F), 0)  # (N, K)
+    F = jax.nn.silu(dense(params["mix"], jnp.concatenate([h, pooled], -1)))
+    logits = jnp.mean(dense(params["segment"], F), 0)  # (N, K)
     z = jax.nn.softmax(logits, -1)
     P = jnp.einsum("nk,rnh->krh", z, F) / jnp.sum(z, 0)[:, None, None]
     par = jnp.asarray([i if q < 0 else q for i, q in enumerate(p)])
-    Pc = jax.nn.silu(_dense(params["cond"], jnp.concatenate([P, P[par]], -1)))
-    a = jax.nn.softmax(_dense(params["anchor"], Pc)[..., 0], -1)  # (K, 24)
+    Pc = jax.nn.silu(dense(params["cond"], jnp.concatenate([P, P[par]], -1)))
+    a = jax.nn.softmax(dense(params["anchor"], Pc)[..., 0], -1)  # (K, 24)
     R = chordal_mean(jnp.broadcast_to(G, (k, *G.shape)), a)
     return logits, R

@@ -522,7 +522,7 @@ def axis_subgroup(axis=(0.0, 0.0, 1.0), reflections: bool = True) -> Group:
       >>> import jax, jax.numpy as jnp
       >>> Og = axis_subgroup((0, 0, 1))
       >>> R = Og.sample(jax.random.key(0), (8,))
-      >>> bool(jnp.allclose(R @ jnp.array([0.0, 0.0, 1.0]), jnp.array([0.0, 0, 1])))
+      >>> bool(jnp.allclose(R @ jnp.array([0.0, 0.0, 1.0]), jnp.array([[0.0, 0, 1]])))
       True
       >>> Og.has_reflections, axis_subgroup((0, 0, 1), reflections=False).name
       (True, 'SO2[axis=(0.0, 0.0, 1.0)]')

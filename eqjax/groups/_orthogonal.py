@@ -335,23 +335,30 @@ def _axis_exp(unit, theta):
     return eye + s * K + (1.0 - c) * (K @ K)
 
 
-@functools.cache
-def _axis_rotations(axis: tuple[float, float, float]) -> Group:
-    unit = axis
-    name = f"SO2[axis={tuple(round(a, 4) for a in unit)}]"
-    base = SOn(3)
+def _axis_ops(unit, name: str, *, special: bool):
+    """``(check, ops)`` of a group of 3×3 matrices that fix ``unit``: rotations
+    about it (``special``) or also the reflections through planes containing it
+    (O_g(3)); ``ops`` holds ``validate``, ``compose``, ``inverse`` and ``act``."""
+    what = "a rotation" if special else "an orthogonal matrix"
+    hint = (
+        ""
+        if special
+        else "; O_g(3) holds the rotations about it and the reflections through "
+        "planes containing it"
+    )
 
     def check(R, where):
         check_square(R, 3, where)
-        check_orthogonal_values(R, where, special=True)
+        check_orthogonal_values(R, where, special=special)
         a = concrete(R)
         if a is not None and a.size:
             moved = np.abs(a.astype(np.float64) @ np.asarray(unit) - unit).max(-1)
             tol = membership_tolerance(a.dtype)
             if (moved > tol).any():
                 raise ValueError(
-                    f"{where}: the element is a rotation that does not fix the axis "
+                    f"{where}: the element is {what} that does not fix the axis "
                     f"{unit} (|R u − u| = {moved.max():.3g}, tolerance {tol:.1e})"
+                    + hint
                 )
 
     def validate(g):
@@ -371,6 +378,15 @@ def _axis_rotations(axis: tuple[float, float, float]) -> Group:
         check_vectors(x, 3, name)
         return matvec(g, x)
 
+    return check, dict(validate=validate, compose=compose, inverse=inverse, act=act)
+
+
+@functools.cache
+def _axis_rotations(axis: tuple[float, float, float]) -> Group:
+    unit = axis
+    name = f"SO2[axis={tuple(round(a, 4) for a in unit)}]"
+    check, ops = _axis_ops(unit, name, special=True)
+
     def exp(theta):
         check_float(theta, f"{name}.exp input")
         return _axis_exp(unit, theta)
@@ -385,16 +401,7 @@ def _axis_rotations(axis: tuple[float, float, float]) -> Group:
     def sample(key, shape=(), dtype=None):
         return _sample_axis(key, as_shape(shape), resolve_dtype(dtype), unit)
 
-    return base._replace(
-        name=name,
-        sample=sample,
-        exp=exp,
-        log=log,
-        validate=validate,
-        compose=compose,
-        inverse=inverse,
-        act=act,
-    )
+    return SOn(3)._replace(name=name, sample=sample, exp=exp, log=log, **ops)
 
 
 def axis_rotations(axis=(0.0, 0.0, 1.0)) -> Group:
@@ -453,52 +460,14 @@ def _sample_axis_o2(key, shape, dtype, unit):
 @functools.cache
 def _axis_subgroup(axis: tuple[float, float, float]) -> Group:
     unit = axis
-    rot = _axis_rotations(unit)
     name = f"O2[axis={tuple(round(a, 4) for a in unit)}]"
-
-    def check(R, where):
-        check_square(R, 3, where)
-        check_orthogonal_values(R, where, special=False)
-        a = concrete(R)
-        if a is not None and a.size:
-            moved = np.abs(a.astype(np.float64) @ np.asarray(unit) - unit).max(-1)
-            tol = membership_tolerance(a.dtype)
-            if (moved > tol).any():
-                raise ValueError(
-                    f"{where}: the element is an orthogonal matrix that does not fix "
-                    f"the axis {unit} (|R u − u| = {moved.max():.3g}, tolerance "
-                    f"{tol:.1e}); O_g(3) holds the rotations about it and the "
-                    "reflections through planes containing it"
-                )
-
-    def validate(g):
-        check(g, name)
-
-    def compose(g, h):
-        check(g, f"{name}.compose (g)")
-        check(h, f"{name}.compose (h)")
-        return g @ h
-
-    def inverse(g):
-        check(g, f"{name}.inverse (g)")
-        return jnp.swapaxes(g, -1, -2)
-
-    def act(g, x):
-        check(g, f"{name}.act (g)")
-        check_vectors(x, 3, name)
-        return matvec(g, x)
+    _, ops = _axis_ops(unit, name, special=False)
 
     def sample(key, shape=(), dtype=None):
         return _sample_axis_o2(key, as_shape(shape), resolve_dtype(dtype), unit)
 
-    return rot._replace(
-        name=name,
-        sample=sample,
-        validate=validate,
-        compose=compose,
-        inverse=inverse,
-        act=act,
-        has_reflections=True,
+    return _axis_rotations(unit)._replace(
+        name=name, sample=sample, has_reflections=True, **ops
     )
 
 

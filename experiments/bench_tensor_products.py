@@ -7,9 +7,22 @@ against O(L⁶) for a full Clebsch–Gordan product. Goals, forward, batch 256 �
 exact S²-grid product at L = 8, ≥ 2× faster than the S²-grid product at L = 16,
 fitted exponent in L over 4 … 16 ≤ 3.2.
 
-Every configuration is compiled first, then timed in interleaved rounds (each
-round times every configuration once; the table reports the median over rounds),
-so load from other processes spreads over all rows instead of a few.
+Configurations are timed in two groups, each compiled and then timed in
+interleaved rounds (each round times every configuration of the group once; the
+tables report the median over rounds), so load from other processes spreads over
+all rows of a group instead of a few:
+
+- ``s2``: Gaunt's s2grid product and e3nn's S²-grid product, first, before any
+  other program has run;
+- ``cg``: every Gaunt method (s2grid again) and e3nn's CG product.
+
+Every speed-up is a ratio within one group. The S² pair has its own group because
+the CG and Fourier programs (tens to hundreds of MB of temporaries at L = 8) leave
+the allocator in a state that slows the next small programs unevenly: on a 2-vCPU
+AMD EPYC (1 MiB L2) the s2grid / S²-grid ratio at L = 8 was 1.58× with every
+method in one group and 2.4-2.5× with the pair timed alone (issue 11).
+``--tag`` writes the tables as ``<stem>_<tag>.*`` so a second host's run does not
+replace the first's.
 
 ``--write-cost-model`` stores the Gaunt timings as the CPU table of
 ``method="auto"`` (``eqjax/tensor_products/_cost_model.json``, read by
@@ -22,6 +35,7 @@ another L2 size (an emulated smaller-cache CPU), which is not a measurement of o
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import time
 from pathlib import Path
@@ -38,6 +52,14 @@ from ._common import power_law_exponent, results_dir, time_call, write_table
 DESCRIPTION = "Gaunt vs CG vs S2-grid tensor products: time vs L, fitted exponents"
 NAME = "bench_tensor_products"
 GAUNT = ("fourier_fft", "fourier_direct", "s2grid")
+METHODS = [
+    "gaunt_s2grid",
+    "gaunt_fourier_fft",
+    "gaunt_fourier_direct",
+    "e3nn_s2grid",
+    "e3nn_cg",
+]
+S2_PAIR = ("gaunt_s2grid", "e3nn_s2grid")
 
 
 def _batch(L: int, quick: bool) -> int:
@@ -121,7 +143,8 @@ def main(argv: list[str]) -> int:
     p.add_argument(
         "--tag",
         default="",
-        help="with --plan-sweep: write plan_sweep_<tag>.md (e.g. the CPU's name)",
+        help="write every table as <stem>_<tag>.* (e.g. the CPU's name), so runs on "
+        "two hosts keep their own files",
     )
     p.add_argument(
         "--merge",
@@ -141,36 +164,41 @@ def main(argv: list[str]) -> int:
     except ImportError:  # pragma: no cover
         tqdm = None
 
-    configs = []
+    tag = f"_{args.tag}" if args.tag else ""
+    modes = ((1, "fwd"), (32, "fwd"), (32, "fwd+bwd"))
+    groups: dict[str, list] = {"s2": [], "cg": []}
     for L in Ls:
+        groups["s2"] += [(L, m, C, mode) for m in S2_PAIR for C, mode in modes]
         methods = ["gaunt_s2grid"]
         if L <= args.fft_lmax:
             methods.append("gaunt_fourier_fft")
         if L <= args.direct_lmax:
             methods.append("gaunt_fourier_direct")
-        methods.append("e3nn_s2grid")
         if L <= args.cg_lmax:
             methods.append("e3nn_cg")
-        for method in methods:
-            for C, mode in ((1, "fwd"), (32, "fwd"), (32, "fwd+bwd")):
-                configs.append((L, method, C, mode))
-    bar = tqdm(configs, desc=f"{NAME} (compile)") if tqdm else configs
-    rows = []
-    compiles: dict = {}
-    calls: dict = {}
+        groups["cg"] += [(L, m, C, mode) for m in methods for C, mode in modes]
+    # times[group][(L, method, C, mode)]: median seconds; compiles likewise
+    times: dict[str, dict] = {}
+    compiles: dict[str, dict] = {}
     t_start = time.perf_counter()
-    for L, method, C, mode in bar:
-        B = _batch(L, args.quick)
-        ir = e3nn.Irreps.spherical_harmonics(L)
-        a = e3nn.normal(ir, jax.random.key(0), (B, C))
-        b = e3nn.normal(ir, jax.random.key(1), (B, C))
-        f = _fn(method, L)
-        f = jax.jit(f if mode == "fwd" else _fwd_bwd(f))
-        t0 = time.perf_counter()
-        jax.block_until_ready(f(a, b))
-        compiles[(L, method, C, mode)] = time.perf_counter() - t0
-        calls[(L, method, C, mode)] = (f, a, b)
-    times = _interleaved(calls, args.repeats, desc=f"{NAME} (time)")
+    for g, configs in groups.items():
+        bar = tqdm(configs, desc=f"{NAME} ({g}: compile)") if tqdm else configs
+        calls: dict = {}
+        compiles[g] = {}
+        for L, method, C, mode in bar:
+            B = _batch(L, args.quick)
+            ir = e3nn.Irreps.spherical_harmonics(L)
+            a = e3nn.normal(ir, jax.random.key(0), (B, C))
+            b = e3nn.normal(ir, jax.random.key(1), (B, C))
+            f = _fn(method, L)
+            f = jax.jit(f if mode == "fwd" else _fwd_bwd(f))
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(a, b))
+            compiles[g][(L, method, C, mode)] = time.perf_counter() - t0
+            calls[(L, method, C, mode)] = (f, a, b)
+        times[g] = _interleaved(calls, args.repeats, desc=f"{NAME} ({g}: time)")
+        del calls, f, a, b
+        gc.collect()
     run = time.strftime("%Y-%m-%d %H:%M") + f" (L={','.join(map(str, Ls))})"
     f32 = {
         L: (_f32_error("gaunt_fourier_fft", L), _f32_error("gaunt_s2grid", L))
@@ -178,9 +206,11 @@ def main(argv: list[str]) -> int:
     }
     out = results_dir(NAME)
     device = f"{jax.default_backend()}: {jax.devices()[0].device_kind}"
+    cpu = _plan._machine() if jax.default_backend() == "cpu" else ""
     runs = {L: run for L in Ls}
-    if args.merge and (out / "raw.json").exists():
-        raw = json.loads((out / "raw.json").read_text())
+    raw_path = out / f"raw{tag}.json"
+    if args.merge and raw_path.exists():
+        raw = json.loads(raw_path.read_text())
         if raw["device"] != device:
             raise SystemExit(
                 f"--merge: stored runs are on {raw['device']}, not {device}"
@@ -188,59 +218,74 @@ def main(argv: list[str]) -> int:
         for r in raw["times"]:
             if r["L"] not in runs or runs[r["L"]] == r["run"]:
                 key = (r["L"], r["method"], r["C"], r["mode"])
-                times[key], compiles[key] = r["s"], r["compile_s"]
+                # runs stored before the two groups timed every method together
+                for g in [r["group"]] if "group" in r else _old_groups(r["method"]):
+                    times[g][key], compiles[g][key] = r["s"], r["compile_s"]
                 runs[r["L"]] = r["run"]
         for L, e in raw["f32"].items():
             f32.setdefault(int(L), tuple(e))
         Ls = sorted(runs)
-    (out / "raw.json").write_text(
+    raw_path.write_text(
         json.dumps(
             {
                 "device": device,
+                "cpu": cpu,
                 "times": [
                     dict(
+                        group=g,
                         L=k[0],
                         method=k[1],
                         C=k[2],
                         mode=k[3],
                         s=v,
-                        compile_s=compiles[k],
+                        compile_s=compiles[g][k],
                         run=runs[k[0]],
                     )
-                    for k, v in sorted(times.items())
+                    for g in times
+                    for k, v in sorted(times[g].items())
                 ],
                 "f32": {str(L): f32[L] for L in Ls},
             },
             indent=1,
         )
     )
-    for (L, method, C, mode), t in sorted(times.items()):
-        B = _batch(L, args.quick)
-        rows.append(
-            [
-                L,
-                method,
-                C,
-                mode,
-                B,
-                t * 1e3,
-                t / (B * C) * 1e6,
-                compiles[(L, method, C, mode)],
-            ]
-        )
+    rows = []
+    for g in times:
+        for (L, method, C, mode), t in sorted(times[g].items()):
+            B = _batch(L, args.quick)
+            rows.append(
+                [
+                    g,
+                    L,
+                    method,
+                    C,
+                    mode,
+                    B,
+                    t * 1e3,
+                    t / (B * C) * 1e6,
+                    compiles[g][(L, method, C, mode)],
+                ]
+            )
+
+    def home(method: str) -> str:
+        """The group a method's own row (and plot curve) comes from."""
+        return "s2" if method in S2_PAIR else "cg"
+
     # auto: the method choose_method picks, with that method's measured time
     auto = {}
     for L in Ls:
         B = _batch(L, args.quick)
-        for C, mode in ((1, "fwd"), (32, "fwd"), (32, "fwd+bwd")):
-            m = choose_method([L, L], L, B * C)
-            t = times.get((L, "gaunt_" + m, C, mode))
+        for C, mode in modes:
+            m = "gaunt_" + choose_method([L, L], L, B * C)
+            t = times[home(m)].get((L, m, C, mode))
             auto[(L, C, mode)] = (m, t)
             if t is not None:
                 rows.append(
-                    [L, f"gaunt_auto({m})", C, mode, B, t * 1e3, t / (B * C) * 1e6, 0.0]
+                    [home(m), L, f"gaunt_auto({m.removeprefix('gaunt_')})", C, mode]
+                    + [B, t * 1e3, t / (B * C) * 1e6, 0.0]
                 )
     header = [
+        "group",
         "L",
         "method",
         "channels",
@@ -250,33 +295,30 @@ def main(argv: list[str]) -> int:
         "us_per_signal",
         "compile_s",
     ]
-    write_table(NAME, "timings", header, rows, preamble=f"Device: {device}")
+    host = f"Device: {device}" + (f" ({cpu})" if cpu else "")
+    write_table(NAME, f"timings{tag}", header, rows, preamble=host)
+
+    def speedup(L: int, ref: str) -> float | str:
+        """ref's time over auto's, both from ref's group (C = 32, forward)."""
+        g = home(ref)
+        t_ref = times[g].get((L, ref, 32, "fwd"))
+        t_auto = times[g].get((L, auto[(L, 32, "fwd")][0], 32, "fwd"))
+        return t_ref / t_auto if t_ref and t_auto else "-"
 
     # summary: per L, C = 32 fwd, with speed-ups and float32 error
-    methods_all = [
-        "gaunt_s2grid",
-        "gaunt_fourier_fft",
-        "gaunt_fourier_direct",
-        "e3nn_s2grid",
-        "e3nn_cg",
-    ]
     srows = []
     for L in Ls:
-        m_auto, t_auto = auto[(L, 32, "fwd")]
-        row = [L, m_auto]
-        for m in methods_all:
-            t = times.get((L, m, 32, "fwd"))
+        row = [L, auto[(L, 32, "fwd")][0].removeprefix("gaunt_")]
+        for m in METHODS:
+            t = times[home(m)].get((L, m, 32, "fwd"))
             row.append(t * 1e3 if t else "-")
-        t_s2 = times.get((L, "e3nn_s2grid", 32, "fwd"))
-        t_cg = times.get((L, "e3nn_cg", 32, "fwd"))
-        row.append(t_s2 / t_auto if t_auto and t_s2 else "-")
-        row.append(t_cg / t_auto if t_auto and t_cg else "-")
+        row += [speedup(L, "e3nn_s2grid"), speedup(L, "e3nn_cg")]
         row.extend(f32[L])
         row.append(runs[L])
         srows.append(row)
     sheader = (
         ["L", "auto picks"]
-        + [f"{m} ms" for m in methods_all]
+        + [f"{m} ms" for m in METHODS]
         + [
             "speedup vs e3nn_s2grid",
             "speedup vs e3nn_cg",
@@ -286,55 +328,63 @@ def main(argv: list[str]) -> int:
         ]
     )
     fits = {}
-    for m in methods_all + ["gaunt_auto"]:
-        for C, mode in ((1, "fwd"), (32, "fwd"), (32, "fwd+bwd")):
+    for m in METHODS + ["gaunt_auto"]:
+        for C, mode in modes:
             if m == "gaunt_auto":
                 pts = [(L, auto[(L, C, mode)][1]) for L in Ls]
                 pts = [(L, t / (_batch(L, args.quick) * C)) for L, t in pts if t]
             else:
+                tm = times[home(m)]
                 pts = [
-                    (L, times[(L, m, C, mode)] / (_batch(L, args.quick) * C))
+                    (L, tm[(L, m, C, mode)] / (_batch(L, args.quick) * C))
                     for L in Ls
-                    if (L, m, C, mode) in times
+                    if (L, m, C, mode) in tm
                 ]
             if pts:
                 fits[f"{m} C={C} {mode}"] = power_law_exponent(
                     *zip(*pts, strict=True), xmin=1 if args.quick else 4
                 )
     fit_rows = [[k, v] for k, v in fits.items()]
+    command = f"python -m experiments {NAME}" + "".join(
+        f" {a}" for a in argv if a != "--write-cost-model"
+    )
     md = write_table(
         NAME,
-        "summary",
+        f"summary{tag}",
         sheader,
         srows,
         preamble=(
-            f"Device: {device}. Forward, jitted, batch 256 x 32 channels "
-            "(each L's row, Gaunt and references alike, timed in the run named in "
-            "its last column) "
-            "(64 x 32 at L = 16), time per call in ms. Paper: Gaunt O(L^3) vs "
-            "CG O(L^6); issue goals: auto >= 20x CG and >= 2x S2-grid at L = 8, "
-            ">= 2x S2-grid at L = 16, exponent over L = 4..16 <= 3.2."
+            f"{host}. Forward, jitted, batch 256 x 32 channels (64 x 32 at "
+            "L = 16), time per call in ms; each L's row timed in the run named in "
+            "its last column. The s2grid and e3nn_s2grid columns and the S2-grid "
+            "speed-up come from the group timed first with only that pair; the "
+            "Fourier and CG columns and the CG speed-up from the group with every "
+            "Gaunt method and e3nn's CG (module docstring). Paper: Gaunt O(L^3) "
+            "vs CG O(L^6); issue goals: auto >= 20x CG and >= 2x S2-grid at "
+            "L = 8, >= 2x S2-grid at L = 16, exponent over L = 4..16 <= 3.2. "
+            f"Command: {command}"
         ),
     )
     md += "\n" + write_table(
         NAME,
-        "exponents",
+        f"exponents{tag}",
         ["method / config", "fitted exponent (time per signal vs L, L>=4)"],
         fit_rows,
     )
-    # cost-model material for method="auto": us per signal, C = 32, fwd
+    # cost-model material for method="auto": us per signal, C = 32, fwd, from the
+    # group that times every Gaunt method together
     cost = {
         str(3 * L): {
-            m.removeprefix("gaunt_"): times[(L, m, 32, "fwd")]
+            m.removeprefix("gaunt_"): times["cg"][(L, m, 32, "fwd")]
             / (_batch(L, args.quick) * 32)
             * 1e6
-            for m in methods_all
-            if m.startswith("gaunt_") and (L, m, 32, "fwd") in times
+            for m in METHODS
+            if m.startswith("gaunt_") and (L, m, 32, "fwd") in times["cg"]
         }
         for L in Ls
     }
-    (out / "cost_model.json").write_text(
-        json.dumps({"device": device, "D=3L": cost}, indent=1)
+    (out / f"cost_model{tag}.json").write_text(
+        json.dumps({"device": device, "cpu": cpu, "D=3L": cost}, indent=1)
     )
     if args.write_cost_model and not args.quick:
         path = Path(_plan.__file__).with_name("_cost_model.json")
@@ -343,10 +393,20 @@ def main(argv: list[str]) -> int:
         path.write_text(json.dumps(model, indent=1) + "\n")
         _plan.cost_model.cache_clear()
     md += "\n" + _table_build_times()
-    _plot(out, Ls, times, auto, args.quick)
+    _plot(out / f"time_vs_L{tag}.png", Ls, times, auto, home, args.quick)
     print(md)
     print(f"total {time.perf_counter() - t_start:.0f} s; results in {out}")
     return 0
+
+
+def _old_groups(method: str) -> list[str]:
+    """Groups a row of a run stored before the grouping stands for: that run timed
+    every method in one group, so its S2 pair fills both."""
+    return (
+        ["s2", "cg"]
+        if method == "gaunt_s2grid"
+        else (["s2"] if method == "e3nn_s2grid" else ["cg"])
+    )
 
 
 def _table_build_times() -> str:
@@ -489,7 +549,7 @@ def _plan_sweep(args) -> int:
     return 0
 
 
-def _plot(out, Ls, times, auto, quick):
+def _plot(path, Ls, times, auto, home, quick):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -497,17 +557,12 @@ def _plot(out, Ls, times, auto, quick):
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, mode in zip(axes, ("fwd", "fwd+bwd"), strict=True):
-        for m in [
-            "gaunt_s2grid",
-            "gaunt_fourier_fft",
-            "gaunt_fourier_direct",
-            "e3nn_s2grid",
-            "e3nn_cg",
-        ]:
+        for m in METHODS:
+            tm = times[home(m)]
             pts = [
-                (L, times[(L, m, 32, mode)] / (_batch(L, quick) * 32) * 1e6)
+                (L, tm[(L, m, 32, mode)] / (_batch(L, quick) * 32) * 1e6)
                 for L in Ls
-                if (L, m, 32, mode) in times
+                if (L, m, 32, mode) in tm
             ]
             if pts:
                 x, y = zip(*pts, strict=True)
@@ -522,5 +577,5 @@ def _plot(out, Ls, times, auto, quick):
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "time_vs_L.png", dpi=110)
+    fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -4,8 +4,8 @@ vs a fixed orthonormal frame.
 Shen et al., "Equiangular Basis Vectors" (CVPR 2023): replacing the learned
 classifier by fixed, nearly orthogonal unit vectors (cosine logits over a
 temperature) matches or beats the FC head, and works with more classes than
-dimensions. Two tasks: 10-class digits (scikit-learn's if installed, else the
-synthetic stand-in; an MLP backbone 64 → 128 → d) and 200 Gaussian-mixture
+dimensions. Two tasks: scikit-learn's 10-class digits (``--synthetic-digits``:
+the seeded stand-in; an MLP backbone 64 → 128 → d) and 200 Gaussian-mixture
 classes in 32 input dimensions read out in d = 64 (more classes than
 dimensions: no orthonormal frame exists, the EBV generator reaches twice the
 Welch bound). Test accuracy after the same number of full-batch Adam steps;
@@ -27,7 +27,13 @@ import optax
 import eqjax as eq
 
 from ._common import write_table
-from ._weights_data import cross_entropy, digits, fashion_mnist, gaussian_classes
+from ._weights_data import (
+    SYNTHETIC_HELP,
+    cross_entropy,
+    digits,
+    fashion_mnist,
+    gaussian_classes,
+)
 
 DESCRIPTION = "classifier heads: FC vs EBV (several d, 200 classes in 64 dims) vs fixed orthonormal"
 NAME = "ebv_heads"
@@ -100,6 +106,7 @@ def main(argv: list[str]) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--results-dir", default=None)
     p.add_argument("--data-dir", default="../shared/data", help="unused")
+    p.add_argument("--synthetic-digits", action="store_true", help=SYNTHETIC_HELP)
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--seeds", type=int, default=3)
     args = p.parse_args(argv)
@@ -107,7 +114,7 @@ def main(argv: list[str]) -> int:
         args.steps, args.seeds = 300, 1
     out = Path(args.results_dir) if args.results_dir else None
     t0 = time.perf_counter()
-    dg = digits(0)
+    dg = digits(0, synthetic=args.synthetic_digits)
     xg, yg = gaussian_classes(200, 32, 12, seed=0)
     rng = np.random.default_rng(0)
     idx = rng.permutation(len(yg))

@@ -8,7 +8,8 @@ lengths the closed form gives, and classes below a size threshold collapse to
 zero (minority collapse). The paper's numbers are the theory: our trained UFMs
 (full-batch gradient descent in float64, ``eq.weights.train_ufm``) are compared
 with ``eq.weights.imbalanced_geometry``, NC2 against its target. Then an MLP
-(64 → 128 → 128 → 10, digits or the synthetic stand-in) trains with Adam and NC1,
+(64 → 128 → 128 → 10, scikit-learn's digits; ``--synthetic-digits``: the seeded
+stand-in) trains with Adam and NC1,
 NC2 (ETF) and NC3 of its penultimate features are logged along the way.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 import eqjax as eq
 
 from ._common import write_table
-from ._weights_data import cross_entropy, digits
+from ._weights_data import SYNTHETIC_HELP, cross_entropy, digits
 
 DESCRIPTION = "neural collapse: UFM against the closed forms (balanced/bias/imbalanced/minority), NC along MLP training"
 NAME = "neural_collapse"
@@ -169,11 +170,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--results-dir", default=None)
     p.add_argument("--data-dir", default="../shared/data", help="unused")
+    p.add_argument("--synthetic-digits", action="store_true", help=SYNTHETIC_HELP)
     args = p.parse_args(argv)
     out = Path(args.results_dir) if args.results_dir else None
     t0 = time.perf_counter()
     h1, r1 = ufm_cases(args.quick)
-    data = digits(0)
+    data = digits(0, synthetic=args.synthetic_digits)
     h2, r2 = mlp_training(data, args.quick)
     elapsed = time.perf_counter() - t0
     stem = "quick" if args.quick else "results"

@@ -12,8 +12,9 @@ full-batch with Adam from different seeds; the table gives the test loss and
 accuracy barriers (25 points of λ, vmapped) naively, after weight matching and
 after the STE, the L2 reduction, and the mean top-5 singular-vector alignment of
 the hidden and output kernels before and after matching. Then three models are
-merged: plain averaging vs MergeMany. Data: scikit-learn's digits if installed,
-else the synthetic stand-in (``experiments/_weights_data.py``).
+merged: plain averaging vs MergeMany. Data: scikit-learn's digits
+(``--synthetic-digits``: the seeded stand-in of ``experiments/_weights_data.py``;
+the table names the data it ran on).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import eqjax as eq
 
 from ._common import write_table
-from ._weights_data import digits, metrics, mlp, train_full_batch
+from ._weights_data import SYNTHETIC_HELP, digits, metrics, mlp, train_full_batch
 
 DESCRIPTION = "Git Re-Basin: barriers before/after weight matching and STE, L2 vs alignment, merging"
 NAME = "rebasin"
@@ -149,10 +150,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--results-dir", default=None)
     p.add_argument("--data-dir", default="../shared/data", help="unused")
+    p.add_argument("--synthetic-digits", action="store_true", help=SYNTHETIC_HELP)
     p.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256, 512])
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--ste-steps", type=int, default=100)
-    p.add_argument("--ste-max-width", type=int, default=128)
+    p.add_argument("--ste-max-width", type=int, default=512)
     p.add_argument("--merge-width", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -166,7 +168,7 @@ def main(argv: list[str]) -> int:
         args.merge_width = 32
     out = Path(args.results_dir) if args.results_dir else None
     t0 = time.perf_counter()
-    data = digits(args.seed)
+    data = digits(args.seed, synthetic=args.synthetic_digits)
     key = jax.random.key(args.seed)
     from tqdm import tqdm
 

@@ -1,4 +1,8 @@
 import csv
+import sys
+
+import numpy as np
+import pytest
 
 from experiments import rebasin
 
@@ -13,3 +17,15 @@ def test_quick_run_matching_lowers_the_barrier_and_aligns(tmp_path):
         assert float(r["align after"]) > float(r["align before"])
     merge = list(csv.DictReader(open(tmp_path / "quick_merge.csv")))[0]
     assert float(merge["MergeMany acc"]) > float(merge["plain average acc"])
+
+
+def test_the_digits_never_fall_back_silently(monkeypatch):
+    from experiments._weights_data import digits
+
+    real, synth = digits(0), digits(0, synthetic=True)
+    assert real[4] == "scikit-learn digits" and "synthetic" in synth[4]
+    assert real[0].shape == synth[0].shape == (1257, 64)
+    assert not np.allclose(real[0], synth[0])
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # not installed
+    with pytest.raises(ImportError, match="--synthetic-digits"):
+        digits(0)

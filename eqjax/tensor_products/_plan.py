@@ -29,7 +29,8 @@ The s2grid plan (layout and blocking) comes from :func:`planned_s2grid`:
   512 KiB L2 per core: the rule's quadrant / 128 ran 1.61× e3nn's S² grid at
   L = 8 where the unblocked hemisphere layout ran 2.2×, ``plan_sweep_amd_epyc.md``).
   So the first product of each shape times the rule's plan and its neighbours
-  (:func:`s2grid_candidates`: adjacent layouts × {unblocked, the L2 block, 4× it}
+  (:func:`s2grid_candidates`: adjacent layouts × {unblocked, the L2 block, half
+  and 4× it}
   × signals on the major or the minor axis; :func:`search_s2grid_plan` times
   about a third of them)
   once, on small random inputs of the same shape, and keeps the fastest: in
@@ -350,8 +351,13 @@ def s2grid_candidates(
     """The plans the measured planner chooses from: the rule's layout and its
     neighbours in :data:`LAYOUTS` (the symmetry-split ones with the signals on the
     major and on the minor axis, ``signals_last``), each unblocked, in blocks of
-    the rule's L2-sized block, and in blocks four times that (blocks only where
-    smaller than the batch). The rule's own plan comes first.
+    the rule's L2-sized block, of half and of four times that (blocks only where
+    smaller than the batch, at least ``MIN_CHUNK``). The rule's own plan comes
+    first. The half block is there because on a 2-vCPU AMD EPYC (1 MiB L2) the
+    quadrant layout ran fastest at 128 signals per block where the rule gives
+    256 (7.45 vs 8.7 ms at L = 8, batch 256 × 32: ``python -m experiments
+    bench_tensor_products --plan-sweep --ls 8 --repeats 11 --tag
+    amd_epyc_1mib_l2``).
     :func:`search_s2grid_plan` times a subset of them.
 
     Example:
@@ -376,7 +382,8 @@ def s2grid_candidates(
 
 def _chunks(Ls, L_out, n_signals, itemsize, caches) -> list[int]:
     unit = s2grid_chunk(Ls, L_out, 1 << 62, itemsize, caches)
-    return [0] + [c for c in (unit, 4 * unit) if c < n_signals]
+    small = [unit // 2] if unit // 2 >= MIN_CHUNK else []
+    return [0] + [c for c in (unit, *small, 4 * unit) if c < n_signals]
 
 
 def search_s2grid_plan(
@@ -392,7 +399,7 @@ def search_s2grid_plan(
     :func:`s2grid_candidates`, in two rounds of :func:`measure_s2grid_plans`
     (``measure``): every layout and signal axis at one block size (the rule's, or
     unblocked where the batch fits one block), then the other block sizes of the
-    fastest. About a third of the candidates are compiled (7 of 18 at L = 8).
+    fastest. About a third of the candidates are compiled (8 of 20 at L = 8).
 
     Example:
       >>> fake = lambda Ls, Lo, n, dt, plans: {p: 1.0 + p.chunk for p in plans}

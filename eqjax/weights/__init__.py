@@ -74,6 +74,7 @@ from ._spec import permuted_module as permuted_module
 from ._spec import random_permutation as random_permutation
 from ._spec import spec_from_axes as spec_from_axes
 from ._spec import spec_perm_axes as spec_perm_axes
+from ._spec import view_of as view_of
 
 __all__ = [
     "VOCAB",
@@ -122,4 +123,5 @@ __all__ = [
     "random_permutation",
     "spec_from_axes",
     "spec_perm_axes",
+    "view_of",
 ]

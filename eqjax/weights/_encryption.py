@@ -40,6 +40,7 @@ from ._spec import (
     check_spec,
     path_string,
     random_permutation,
+    view_of,
 )
 
 VOCAB = "vocab"
@@ -82,7 +83,9 @@ def encryption_spec(
         axes[path] = tuple(names)
     if VOCAB in spec.sizes:
         raise ValueError(f"encryption_spec: the spec already names {VOCAB!r}")
-    return PermutationSpec(axes=axes, sizes={**spec.sizes, VOCAB: int(vocab_size)})
+    return PermutationSpec(
+        axes=axes, sizes={**spec.sizes, VOCAB: int(vocab_size)}, views=spec.views
+    )
 
 
 def generate_key(
@@ -193,12 +196,14 @@ def apply_orthogonal(
     def one(path, v):
         if not _is_float(v):
             return v
-        for ax, name in enumerate(spec.axes[path_string(path)]):
+        key = path_string(path)
+        w = view_of(spec, key, v)
+        for ax, name in enumerate(spec.axes[key]):
             if name is not None and name in mats:
-                v = jnp.moveaxis(
-                    jnp.tensordot(mats[name].astype(v.dtype), v, axes=(1, ax)), 0, ax
+                w = jnp.moveaxis(
+                    jnp.tensordot(mats[name].astype(v.dtype), w, axes=(1, ax)), 0, ax
                 )
-        return v
+        return w.reshape(v.shape)
 
     return jax.tree_util.tree_map_with_path(one, state)
 

@@ -38,11 +38,15 @@ from ._spec import (
     check_spec,
     identity_permutation,
     spec_perm_axes,
+    view_of,
 )
 
 
-def _host(state) -> dict[str, np.ndarray]:
-    return {p: np.asarray(v, np.float64) for p, v in _float_leaves(state).items()}
+def _host(state, spec: PermutationSpec | None = None) -> dict[str, np.ndarray]:
+    """Float64 NumPy copies of the floating leaves (in their views, with a
+    spec)."""
+    out = {p: np.asarray(v, np.float64) for p, v in _float_leaves(state).items()}
+    return out if spec is None else {p: view_of(spec, p, w) for p, w in out.items()}
 
 
 def _permute_np(spec, perm_np, path, w, skip=None):
@@ -81,7 +85,7 @@ def matching_objective(spec: PermutationSpec, perm: Perm, state_a, state_b) -> f
     check_spec(spec, state_a, where="matching_objective: state_a")
     check_spec(spec, state_b, where="matching_objective: state_b")
     perm_np = {k: np.asarray(v) for k, v in perm.items()}
-    return _objective(spec, perm_np, _host(state_a), _host(state_b))
+    return _objective(spec, perm_np, _host(state_a, spec), _host(state_b, spec))
 
 
 def weight_matching(
@@ -136,7 +140,7 @@ def _weight_matching(
 ) -> tuple[dict[str, jax.Array], list[float]]:
     check_spec(spec, state_a, where="weight_matching: state_a")
     check_spec(spec, state_b, where="weight_matching: state_b")
-    a, b = _host(state_a), _host(state_b)
+    a, b = _host(state_a, spec), _host(state_b, spec)
     for p in a:
         if a[p].shape != b[p].shape:
             raise ValueError(
@@ -404,7 +408,7 @@ def ste_matching(
 
     opt = optax.adam(learning_rate)
     theta = jax.tree_util.tree_map(lambda v: v, state_a)
-    opt_state = opt.init(theta)
+    opt_state = jax.jit(opt.init)(theta)  # one program, not one per leaf
 
     @jax.jit
     def step(theta, opt_state, proj, batch):

@@ -18,7 +18,13 @@ from ._encryption import encryption_spec
 from ._spec import apply_permutation, permutation_group, permutation_spec
 from ._testmodels import VOCAB, build
 
-_SIZES = {"mlp": (8, 6), "cnn": (4, 6), "residual": (8, 5, 5), "transformer": None}
+_SIZES = {
+    "mlp": (8, 6),
+    "cnn": (4, 6),
+    "cnn_flatten": (4, 6, 5),
+    "residual": (8, 5, 5),
+    "transformer": None,
+}
 
 
 def _model_row(kind: str, *, slow: bool = False, notes: str = "") -> Transform:
@@ -228,6 +234,13 @@ ROWS: list[Transform] = [
     ),
     _model_row(
         "cnn", slow=True, notes="two convolutions, average/max pooling, global mean; "
+    ),
+    _model_row(
+        "cnn_flatten",
+        # fast tier: tests/weights/test_spec.py (float64 outputs, one program)
+        slow=True,
+        notes="two convolutions, average/max pooling, the (2, 2, 6) feature map "
+        "flattened into a dense layer (its kernel seen as (pixels, channels, out)); ",
     ),
     _model_row("residual", slow=True, notes="two pre-LayerNorm residual blocks; "),
 ]

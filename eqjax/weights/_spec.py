@@ -13,19 +13,24 @@ the program it computes: the module is traced once (``jax.make_jaxpr``, abstract
 values only) and the axes of every intermediate value are joined into classes by
 union-find, through rules that hold exactly for each primitive (a contraction of
 ``dot_general`` or a convolution joins the two contracted axes; an elementwise op
-joins corresponding axes; a reduction over an axis is invariant to permuting it).
+joins corresponding axes; a reduction over an axis is invariant to permuting it;
+a row-major reshape keeps the factors of the axes it merges or splits apart, so
+a flattened ``(H, W, C)`` feature map carries its channel permutation into the
+dense layer after it, seen through a view of its kernel).
 Any primitive without a rule fixes every axis it touches, as do the module's
 inputs and outputs, so a class free of fixed axes is a permutation symmetry of the
-function: MLPs, CNNs (convolution, pooling, global means), residual networks (the
-sum of a skip and a branch joins their axes: one shared permutation per residual
-stream), LayerNorm/RMSNorm/BatchNorm (their scale and bias follow the features),
-and Flax's multi-head attention (its head axis is one class, so heads move as
-blocks; the query/key and the value features within a head are two more).
+function: MLPs, CNNs (convolution, pooling, global means, or a flatten into dense
+layers), residual networks (the sum of a skip and a branch joins their axes: one
+shared permutation per residual stream), LayerNorm/RMSNorm/BatchNorm (their scale
+and bias follow the features), and Flax's multi-head attention (its head axis is
+one class, so heads move as blocks; the query/key and the value features within a
+head are two more).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
@@ -41,14 +46,25 @@ Perm = Mapping[str, jax.Array]
 :func:`eqjax.groups.act_set` (item ``i`` moves to position ``p[i]``)."""
 
 
+_NO_VIEWS: Mapping[str, tuple[int, ...]] = MappingProxyType({})
+
+
 class PermutationSpec(NamedTuple):
     """Which hidden-unit permutation acts on which axis of which parameter.
 
     Attributes:
       axes: parameter path (``"layers/0/kernel"``: the keys of the state joined by
-        ``/``) -> one permutation name or ``None`` per axis. Every floating leaf of
-        a state must be listed; a leaf whose axes are all ``None`` is left as it is.
+        ``/``) -> one permutation name or ``None`` per axis (of the parameter's
+        view, when it has one). Every floating leaf of a state must be listed; a
+        leaf whose axes are all ``None`` is left as it is.
       sizes: permutation name -> its length.
+      views: parameter path -> the shape the permutations see it in, for a
+        parameter one of whose axes is a flattened product of several (the
+        ``H * W * C`` input axis of a dense layer after a convolution and a
+        flatten: view ``(H * W, C, out)``, the permutation on the ``C`` factor,
+        the same for every pixel). A view only splits axes (each axis of the
+        parameter is the row-major product of consecutive view axes); a
+        parameter without a view is seen in its own shape.
 
     Example:
       >>> spec = spec_from_axes({"w1": (None, "h"), "b1": ("h",), "w2": ("h", None)},
@@ -61,10 +77,44 @@ class PermutationSpec(NamedTuple):
 
     axes: Mapping[str, tuple[str | None, ...]]
     sizes: Mapping[str, int]
+    views: Mapping[str, tuple[int, ...]] = _NO_VIEWS
+
+
+def _splits(shape: tuple[int, ...], view: tuple[int, ...]) -> bool:
+    """Whether ``view`` splits each axis of ``shape`` into consecutive factors
+    (row-major), e.g. ``(12, 5) -> (4, 3, 5)``."""
+    j = 0
+    for n in shape:
+        if j == len(view):
+            return False
+        q = view[j]
+        j += 1
+        while j < len(view) and q < n:
+            q *= view[j]
+            j += 1
+        if q != n:
+            return False
+    return all(v == 1 for v in view[j:])
+
+
+def view_of(spec: PermutationSpec, path: str, w):
+    """``w`` (the parameter at ``path``) reshaped to its view in ``spec`` (itself
+    when it has none); NumPy and JAX arrays alike.
+
+    Example:
+      >>> import numpy as np
+      >>> spec = spec_from_axes({"w": (None, "c", None)}, {"w": (12, 5)},
+      ...                       views={"w": (4, 3, 5)})
+      >>> view_of(spec, "w", np.zeros((12, 5))).shape
+      (4, 3, 5)
+    """
+    view = spec.views.get(path)
+    return w if view is None else w.reshape(view)
 
 
 def spec_perm_axes(spec: PermutationSpec) -> dict[str, tuple[tuple[str, int], ...]]:
-    """Permutation name -> the ``(path, axis)`` pairs it acts on, sorted by path.
+    """Permutation name -> the ``(path, axis)`` pairs it acts on, sorted by path
+    (``axis`` counts the axes of the parameter's view, when it has one).
 
     Example:
       >>> spec = spec_from_axes({"w": (None, "h"), "b": ("h",)}, {"w": (2, 3), "b": (3,)})
@@ -82,25 +132,37 @@ def spec_perm_axes(spec: PermutationSpec) -> dict[str, tuple[tuple[str, int], ..
 def spec_from_axes(
     axes: Mapping[str, Iterable[str | None]],
     shapes: Mapping[str, tuple[int, ...]] | Any,
+    views: Mapping[str, Iterable[int]] | None = None,
 ) -> PermutationSpec:
     """A hand-written spec, checked against the parameter shapes.
 
     Args:
-      axes: parameter path -> one permutation name or ``None`` per axis.
+      axes: parameter path -> one permutation name or ``None`` per axis (per axis
+        of its view, for a path in ``views``).
       shapes: parameter path -> shape, or a parameter tree (an ``nnx.State`` or a
         pytree of arrays) whose floating leaves give the paths and shapes.
+      views: parameter path -> the shape the permutations see it in, splitting
+        a flattened axis into its factors (:class:`PermutationSpec`): the dense
+        kernel ``(H * W * C, out)`` after a flattened ``(H, W, C)`` feature map
+        is ``(H * W, C, out)`` with axes ``(None, "c", "h")``.
 
     Returns:
       The :class:`PermutationSpec` with each permutation's size.
 
     Raises:
-      ValueError: an axis count that differs from a parameter's rank, a
-        permutation that acts on axes of different sizes, or a path not among
-        ``shapes``.
+      ValueError: an axis count that differs from a parameter's rank (its view's),
+        a permutation that acts on axes of different sizes, a path not among
+        ``shapes``, or a view that does not split the parameter's axes.
 
     Example:
       >>> spec_from_axes({"w": (None, "h")}, {"w": (2, 3)}).sizes
       {'h': 3}
+      >>> conv_then_dense = spec_from_axes(
+      ...     {"conv": (None, None, None, "c"), "dense": (None, "c", None)},
+      ...     {"conv": (3, 3, 1, 4), "dense": (2 * 2 * 4, 5)},
+      ...     views={"dense": (2 * 2, 4, 5)})
+      >>> conv_then_dense.sizes, conv_then_dense.views
+      ({'c': 4}, {'dense': (4, 4, 5)})
     """
     if not isinstance(shapes, Mapping) or not all(
         isinstance(v, tuple) for v in shapes.values()
@@ -109,6 +171,20 @@ def spec_from_axes(
     sizes: dict[str, int] = {}
     where: dict[str, str] = {}
     out: dict[str, tuple[str | None, ...]] = {}
+    views_out: dict[str, tuple[int, ...]] = {}
+    for path, view in (views or {}).items():
+        view = tuple(int(n) for n in view)
+        if path not in axes:
+            raise ValueError(
+                f"spec_from_axes: views names {path!r}, which the spec's axes do "
+                f"not list ({sorted(axes)})"
+            )
+        if path in shapes and not _splits(tuple(shapes[path]), view):
+            raise ValueError(
+                f"spec_from_axes: the view {view} of {path!r} does not split its "
+                f"shape {tuple(shapes[path])} into consecutive factors"
+            )
+        views_out[path] = view
     for path, names in axes.items():
         names = tuple(names)
         if path not in shapes:
@@ -116,10 +192,11 @@ def spec_from_axes(
                 f"spec_from_axes: {path!r} is not a parameter; the parameters are "
                 f"{sorted(shapes)}"
             )
-        shape = tuple(shapes[path])
+        shape = views_out.get(path, tuple(shapes[path]))
         if len(names) != len(shape):
+            seen = "view" if path in views_out else "shape"
             raise ValueError(
-                f"spec_from_axes: {path!r} has shape {shape} ({len(shape)} axes) but "
+                f"spec_from_axes: {path!r} has {seen} {shape} ({len(shape)} axes) but "
                 f"the spec names {len(names)} axes: {names}"
             )
         for ax, name in enumerate(names):
@@ -139,7 +216,11 @@ def spec_from_axes(
             sizes.setdefault(name, int(shape[ax]))
             where.setdefault(name, f"{path!r} axis {ax}")
         out[path] = names
-    return PermutationSpec(axes=out, sizes=dict(sorted(sizes.items())))
+    return PermutationSpec(
+        axes=out,
+        sizes=dict(sorted(sizes.items())),
+        views=dict(sorted(views_out.items())),
+    )
 
 
 def path_string(path: tuple[Any, ...]) -> str:
@@ -200,11 +281,23 @@ def check_spec(spec: PermutationSpec, state, *, where: str) -> None:
             f"{where}: the spec names {extra}, which are not floating parameters of "
             f"the state (its parameters: {sorted(leaves)})"
         )
+    stray = sorted(set(spec.views) - set(spec.axes))
+    if stray:
+        raise ValueError(f"{where}: the spec has views of {stray}, not in its axes")
     for path, names in spec.axes.items():
         shape = tuple(leaves[path].shape)
+        if path in spec.views:
+            view = tuple(spec.views[path])
+            if not _splits(shape, view):
+                raise ValueError(
+                    f"{where}: the view {view} of parameter {path!r} does not split "
+                    f"its shape {shape} into consecutive factors"
+                )
+            shape = view
         if len(names) != len(shape):
+            seen = "view" if path in spec.views else "shape"
             raise ValueError(
-                f"{where}: parameter {path!r} has shape {shape} but the spec names "
+                f"{where}: parameter {path!r} has {seen} {shape} but the spec names "
                 f"{len(names)} axes {names}"
             )
         for ax, name in enumerate(names):
@@ -245,7 +338,9 @@ def apply_permutation(spec: PermutationSpec, perm: Perm, state):
     """Act with hidden-unit permutations on a parameter tree.
 
     On every axis the spec assigns permutation ``name``, ``perm[name]`` acts as
-    :func:`eqjax.groups.act_set` does (entry ``i`` moves to ``perm[name][i]``).
+    :func:`eqjax.groups.act_set` does (entry ``i`` moves to ``perm[name][i]``);
+    a parameter with a view (:class:`PermutationSpec`) is permuted in it and
+    reshaped back.
     Leaves that are not floating arrays (PRNG keys, counters) pass unchanged; the
     tree keeps its type (an ``nnx.State`` stays one). Pure and jit-able (the spec
     is static, the permutations may be traced). The permutation itself is exact
@@ -295,17 +390,21 @@ def apply_permutation(spec: PermutationSpec, perm: Perm, state):
     def one(path, v):
         if not _is_float(v):
             return v
-        names = spec.axes[path_string(path)]
+        key = path_string(path)
+        names = spec.axes[key]
+        if all(name is None for name in names):
+            return v
         if concrete:
-            w = np.asarray(v)
+            w = view_of(spec, key, np.asarray(v))
             for ax, name in enumerate(names):
                 if name is not None:
                     w = np.take(w, inv[name], axis=ax)
-            return jnp.asarray(w, dtype=v.dtype)
+            return jnp.asarray(w.reshape(v.shape), dtype=v.dtype)
+        w = view_of(spec, key, v)
         for ax, name in enumerate(names):
             if name is not None:
-                v = jnp.take(v, traced_inv[name], axis=ax)
-        return v
+                w = jnp.take(w, traced_inv[name], axis=ax)
+        return w.reshape(v.shape)
 
     if not concrete:  # one inverse per permutation, shared by its axes
         traced_inv = {k: jnp.argsort(p) for k, p in perm.items()}
@@ -400,12 +499,65 @@ _REDUCTIONS = frozenset(
 result is a position)."""
 
 
+class _Ax:
+    """One axis of one value: a row-major sequence of atoms (ids into the
+    union-find; one atom unless a reshape split the axis into factors, e.g. the
+    ``(H, W, C)`` of a flattened feature map)."""
+
+    __slots__ = ("atoms",)
+
+    def __init__(self, atoms: list[int]):
+        self.atoms = atoms
+
+
+def _common_refinement(sx: list[int], sy: list[int]) -> list[int] | None:
+    """The coarsest factor sequence (outer to inner, no 1s) of which both
+    row-major factorisations ``sx`` and ``sy`` of one size are groupings, or
+    ``None`` when there is none (the reshape mixes entries: ``(2, 3) -> (3, 2)``).
+    A factorisation is determined by its inner block sizes (suffix products);
+    both are groupings of a common one iff the union of those is a divisibility
+    chain."""
+
+    def suffix(sizes):
+        out, q = {1}, 1
+        for n in reversed(sizes):
+            q *= n
+            out.add(q)
+        return out, q
+
+    bx, nx = suffix(sx)
+    by, ny = suffix(sy)
+    if nx != ny or nx == 0:
+        return None
+    b = sorted(bx | by)
+    if any(hi % lo for lo, hi in zip(b, b[1:], strict=False)):
+        return None
+    return [hi // lo for lo, hi in zip(b, b[1:], strict=False)][::-1]
+
+
 class _Analysis:
+    """Union-find over atoms. Every axis of every value is one or more atoms;
+    joining two axes unifies their factorisations (splitting atoms, and every atom
+    of their classes, where one side is finer) and joins them atom by atom. Atom
+    0 is the fixed class (axes no permutation may act on)."""
+
     def __init__(self):
         self.uf = _UnionFind()
-        self.ids: dict[Any, list[int]] = {}
+        self.ids: dict[Any, list[_Ax]] = {}
+        self.size: list[int] = [0]
+        self.owner: dict[int, _Ax] = {}
+        self.members: dict[int, list[int]] = {}
 
-    def axes(self, v) -> list[int]:
+    def _atom(self, n: int, owner: _Ax) -> int:
+        a = self.uf.new()
+        self.size.append(int(n))
+        self.owner[a] = owner
+        self.members[a] = [a]
+        return a
+
+    def axes(self, v) -> list[Any]:
+        """The axes of ``v``: an :class:`_Ax` each, or ``0`` (fixed) for a
+        literal constant."""
         from jax.extend.core import Literal
 
         if isinstance(v, Literal):
@@ -413,15 +565,111 @@ class _Analysis:
             return [0] * nd  # constants fix their axes
         if v not in self.ids:
             shape = v.aval.shape if hasattr(v.aval, "shape") else ()
-            self.ids[v] = [self.uf.new() for _ in shape]
+            axs = []
+            for n in shape:
+                ax = _Ax([])
+                ax.atoms.append(self._atom(n, ax))
+                axs.append(ax)
+            self.ids[v] = axs
         return self.ids[v]
 
-    def fix(self, v) -> None:
-        for a in self.axes(v):
-            self.uf.union(0, a)
+    def _union(self, a: int, b: int) -> None:
+        ra, rb = self.uf.find(a), self.uf.find(b)
+        if ra == rb:
+            return
+        self.uf.union(ra, rb)
+        r = self.uf.find(ra)
+        merged = self.members.pop(ra, []) + self.members.pop(rb, [])
+        if r != 0:  # the fixed class is never split: no member list
+            self.members[r] = merged
 
-    def join(self, a: int, b: int) -> None:
-        self.uf.union(a, b)
+    def _fix_ax(self, ax) -> None:
+        if isinstance(ax, _Ax):
+            for a in ax.atoms:
+                self._union(0, a)
+
+    def fix(self, v) -> None:
+        for ax in self.axes(v):
+            self._fix_ax(ax)
+
+    def _split(self, a: int, sizes: list[int]) -> None:
+        """Split atom ``a`` into factors ``sizes`` (outer to inner), and with it
+        every atom of its class (they must stay one class, factor by factor); a
+        fixed atom alone, into fixed factors."""
+        r = self.uf.find(a)
+        group = [a] if r == 0 else self.members.pop(r)
+        ref: list[int] | None = None
+        for b in group:
+            owner = self.owner.pop(b)
+            new = [self._atom(n, owner) for n in sizes]
+            i = owner.atoms.index(b)
+            owner.atoms[i : i + 1] = new
+            if r == 0:
+                for c in new:
+                    self._union(0, c)
+            elif ref is None:
+                ref = new
+            else:
+                for c, d in zip(ref, new, strict=True):
+                    self._union(c, d)
+
+    def _refine(self, axs: list[Any], target: list[int]) -> bool:
+        """Split the atoms of the axes ``axs`` (read as one row-major sequence)
+        until their sizes other than 1 are ``target``; ``False`` if they cannot
+        be (an atom met twice that would need two different splits)."""
+        for _ in range(4 * len(target) + 4):
+            pos = 0
+            for ax in axs:
+                for a in list(ax.atoms):
+                    n = self.size[a]
+                    if n == 1:
+                        continue
+                    q, j = 1, pos
+                    while j < len(target) and q < n:
+                        q *= target[j]
+                        j += 1
+                    if q != n:
+                        return False
+                    if j - pos > 1:
+                        self._split(a, target[pos:j])
+                        break  # splitting may change other atoms: start again
+                    pos = j
+                else:
+                    continue
+                break
+            else:
+                return pos == len(target)
+        return False
+
+    def join_seq(self, xs: list[Any], ys: list[Any]) -> None:
+        """Join two sequences of axes that hold the same entries in the same
+        row-major order (one axis each, or the operand and result of a reshape)."""
+        if any(not isinstance(x, _Ax) for x in (*xs, *ys)):
+            for x in (*xs, *ys):
+                self._fix_ax(x)
+            return
+        sx = [self.size[a] for x in xs for a in x.atoms]
+        sy = [self.size[a] for y in ys for a in y.atoms]
+        target = _common_refinement(sx, sy)
+        if target is None or not (
+            self._refine(xs, target) and self._refine(ys, target)
+        ):
+            for x in (*xs, *ys):
+                self._fix_ax(x)
+            return
+        ax_ = [a for x in xs for a in x.atoms if self.size[a] != 1]
+        ay_ = [a for y in ys for a in y.atoms if self.size[a] != 1]
+        for a, b in zip(ax_, ay_, strict=True):
+            self._union(a, b)
+
+    def join(self, a, b) -> None:
+        """Join two axes (``0``: the fixed class)."""
+        if isinstance(a, int) and a == 0:
+            self._fix_ax(b)
+        elif isinstance(b, int) and b == 0:
+            self._fix_ax(a)
+        else:
+            self.join_seq([a], [b])
 
     def jaxpr(self, jaxpr, invars_axes=None, outvars_axes=None) -> None:
         """Analyse ``jaxpr``; ``invars_axes``/``outvars_axes``: axis ids of the
@@ -546,6 +794,10 @@ class _Analysis:
                 self.join(a, b)
             return
         if name == "reshape":
+            if p.get("dimensions") is not None:  # a transpose first: no rule
+                for v in (*ins, *outs):
+                    self.fix(v)
+                return
             self._reshape(ins[0], outs[0])
             for v in ins[1:]:
                 self.fix(v)
@@ -626,30 +878,11 @@ class _Analysis:
             self.fix(v)
 
     def _reshape(self, vin, vout) -> None:
-        ia, oa = self.axes(vin), self.axes(vout)
-        si, so = tuple(vin.aval.shape), tuple(vout.aval.shape)
-        keep_i = [d for d in range(len(si)) if si[d] != 1]
-        keep_o = [d for d in range(len(so)) if so[d] != 1]
-        if [si[d] for d in keep_i] == [so[d] for d in keep_o]:
-            for d, e in zip(keep_i, keep_o, strict=True):
-                self.join(ia[d], oa[e])
-            return
-        # common leading and trailing axes pass through; the rest are fixed
-        pre = 0
-        while pre < min(len(si), len(so)) and si[pre] == so[pre]:
-            self.join(ia[pre], oa[pre])
-            pre += 1
-        suf = 0
-        while (
-            suf < min(len(si), len(so)) - pre
-            and si[len(si) - 1 - suf] == so[len(so) - 1 - suf]
-        ):
-            self.join(ia[len(si) - 1 - suf], oa[len(so) - 1 - suf])
-            suf += 1
-        for d in range(pre, len(si) - suf):
-            self.join(0, ia[d])
-        for d in range(pre, len(so) - suf):
-            self.join(0, oa[d])
+        """A row-major reshape: the operand's and the result's axes, as one
+        sequence each, share a common factorisation (merged axes become one
+        axis of several atoms, split axes several of one each); a reshape that
+        has none (it mixes entries) fixes every axis."""
+        self.join_seq(self.axes(vin), self.axes(vout))
 
     def _gather(self, eqn) -> None:
         p = eqn.params
@@ -680,6 +913,13 @@ class _Analysis:
         for od in range(len(oa)):
             if od not in offset:
                 self.join(0, oa[od])
+
+
+def _nontrivial(an: _Analysis, ax: _Ax) -> list[int]:
+    """The atoms of ``ax`` other than size-1 factors (all of them for a size-1
+    axis)."""
+    atoms = [a for a in ax.atoms if an.size[a] != 1]
+    return atoms or ax.atoms[:1]
 
 
 def _raw(var):
@@ -734,13 +974,26 @@ def permutation_spec(module, *example_args, **example_kwargs) -> PermutationSpec
       The :class:`PermutationSpec` covering every floating leaf of
       ``nnx.state(module)``.
 
+    Reshapes: a row-major reshape that merges or splits axes keeps its factors
+    apart (each axis is a sequence of factors, and a parameter contracted with a
+    merged axis is seen in a view that splits it, :class:`PermutationSpec`). So a
+    CNN whose ``(H, W, C)`` feature map is flattened into a dense layer permutes
+    the channels ``C`` of the last convolution and, with them, the ``C`` factor
+    of the dense kernel's ``H * W * C`` input axis, pixel by pixel (view
+    ``(H * W, C, out)``; the pixel axes stay fixed, as in the convolutions);
+    separate query/key/value projections reshaped from ``H * D`` to ``(H, D)``
+    permute the heads as blocks and the features within a head (one permutation
+    of them for all heads).
+
     Limits (each conservative: an axis is left unpermuted, never permuted
-    wrongly): a reshape that merges a hidden axis with others (flattening
-    convolution features into a dense layer; splitting heads out of one
-    ``H * D`` axis) fixes it, so use a global pooling or ``nnx``'s
-    ``MultiHeadAttention`` (separate head axis); grouped and depthwise
-    convolutions fix their channels; an operation without a rule (a sort, a
-    cumulative sum, a custom call) fixes every axis it touches.
+    wrongly): a reshape whose factors do not line up (``(2, 3) -> (3, 2)``), a
+    reshape after a transpose of the flattened axes, a fused ``qkv`` projection
+    split along its feature axis (``jnp.split`` fixes the axis it splits) and
+    grouped and depthwise convolutions fix the axes involved; an operation
+    without a rule (a sort, a cumulative sum, a custom call) fixes every axis it
+    touches. Each permutation acts on a factor the same way wherever it appears
+    (all pixels, all heads): the per-pixel or per-head permutations a flatten
+    would also allow are not part of the group.
 
     Raises:
       ValueError: no example input given and none of the guessed ones traces.
@@ -799,29 +1052,52 @@ def permutation_spec(module, *example_args, **example_kwargs) -> PermutationSpec
     for v in jx.outvars:
         if not hasattr(v, "val"):
             an.fix(v)
-    names: dict[int, str] = {}
-    sizes: dict[str, int] = {}
-    axes: dict[str, tuple[str | None, ...]] = {}
     ppaths = [p for p, f in zip(paths, is_param, strict=True) if f]
     order = sorted(range(n_params), key=lambda i: ppaths[i])
-    classes: dict[int, list[tuple[int, int]]] = {}
+    # atoms of the parameters, by class; a class is named after its first
+    # "path:axis" (".j": the j-th factor of an axis a reshape split)
+    classes: dict[int, list[int]] = {}
+    label: dict[int, str] = {}
     for i in order:
-        v = jx.invars[i]
-        for d, a in enumerate(an.axes(v)):
-            classes.setdefault(an.uf.find(a), []).append((i, d))
-    for root, members in classes.items():
-        if root == 0:
+        for d, ax in enumerate(an.axes(jx.invars[i])):
+            atoms = _nontrivial(an, ax)
+            for j, a in enumerate(atoms):
+                r = an.uf.find(a)
+                classes.setdefault(r, []).append(a)
+                split = len(atoms) > 1
+                label.setdefault(r, f"{ppaths[i]}:{d}" + (f".{j}" if split else ""))
+    names: dict[int, str] = {}
+    sizes: dict[str, int] = {}
+    for root, atoms in classes.items():
+        n = an.size[atoms[0]]
+        if root == 0 or n <= 1 or any(an.size[a] != n for a in atoms):
             continue
-        i, d = members[0]
-        n = int(params[i].shape[d])
-        if n <= 1 or any(int(params[j].shape[e]) != n for j, e in members):
-            continue
-        names[root] = f"{ppaths[i]}:{d}"
+        names[root] = label[root]
         sizes[names[root]] = n
+    axes: dict[str, tuple[str | None, ...]] = {}
+    views: dict[str, tuple[int, ...]] = {}
     for i in range(n_params):
-        v = jx.invars[i]
-        axes[ppaths[i]] = tuple(names.get(an.uf.find(a)) for a in an.axes(v))
-    return PermutationSpec(axes=axes, sizes=dict(sorted(sizes.items())))
+        view: list[int] = []
+        view_names: list[str | None] = []
+        split = False
+        for ax in an.axes(jx.invars[i]):
+            # one view axis per named atom; consecutive unnamed atoms merged
+            parts: list[tuple[int, str | None]] = []
+            for a in _nontrivial(an, ax):
+                nm = names.get(an.uf.find(a))
+                if parts and nm is None and parts[-1][1] is None:
+                    parts[-1] = (parts[-1][0] * an.size[a], None)
+                else:
+                    parts.append((an.size[a], nm))
+            split = split or len(parts) > 1
+            view += [n for n, _ in parts]
+            view_names += [nm for _, nm in parts]
+        axes[ppaths[i]] = tuple(view_names)
+        if split:
+            views[ppaths[i]] = tuple(view)
+    return PermutationSpec(
+        axes=axes, sizes=dict(sorted(sizes.items())), views=dict(sorted(views.items()))
+    )
 
 
 def permuted_module(module, spec: PermutationSpec, perm: Perm) -> Any:

@@ -1,6 +1,6 @@
 """Small Flax NNX models whose permutation specs the registry rows and the tests
 check: an MLP, a CNN (convolutions, average and max pooling, a global mean), a
-residual MLP with LayerNorm (one permutation shared by the skip connections) and
+CNN whose feature map is flattened into dense layers, a residual MLP with LayerNorm (one permutation shared by the skip connections) and
 a one-block transformer (token embedding, RMSNorm, multi-head attention, LayerNorm,
 an MLP; residual stream). Flax is imported only when a model is built."""
 
@@ -18,8 +18,8 @@ SEQ = 5
 
 
 def build(kind: str, seed: int = 0, dtype: Any = jnp.float32):
-    """``(module, example_input)`` for ``kind`` in ``"mlp" | "cnn" | "residual" |
-    "transformer"``; parameters in ``dtype`` (call under ``jax.enable_x64`` for
+    """``(module, example_input)`` for ``kind`` in ``"mlp" | "cnn" |
+    "cnn_flatten" | "residual" | "transformer"``; parameters in ``dtype`` (call under ``jax.enable_x64`` for
     float64), biases and norm scales made generic (non-zero, not one)."""
 
     return _generic(_abstract(kind, jnp.dtype(dtype)), seed)
@@ -55,6 +55,7 @@ def _example(kind, dtype):
     return {
         "mlp": jnp.zeros((2, 4), dtype),
         "cnn": jnp.zeros((2, 8, 8, 2), dtype),
+        "cnn_flatten": jnp.zeros((2, 8, 8, 2), dtype),
         "residual": jnp.zeros((2, 4), dtype),
         "transformer": jnp.zeros((2, SEQ), jnp.int32),
     }[kind]
@@ -84,6 +85,19 @@ def _concrete(kind: str, dtype: Any):
             lambda h: nnx.max_pool(h, (2, 2), (2, 2)),
             lambda h: h.mean(axis=(1, 2)),
             nnx.Linear(6, 3, **kw),
+        )
+    elif kind == "cnn_flatten":  # conv -> pool -> flatten (H, W, C) -> dense
+        m = nnx.Sequential(
+            nnx.Conv(2, 4, (3, 3), **kw),
+            nnx.relu,
+            lambda h: nnx.avg_pool(h, (2, 2), (2, 2)),
+            nnx.Conv(4, 6, (3, 3), **kw),
+            nnx.relu,
+            lambda h: nnx.max_pool(h, (2, 2), (2, 2)),
+            lambda h: h.reshape(h.shape[0], -1),
+            nnx.Linear(2 * 2 * 6, 5, **kw),
+            nnx.relu,
+            nnx.Linear(5, 3, **kw),
         )
     elif kind == "residual":
         m = _Residual(kw)

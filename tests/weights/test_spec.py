@@ -12,7 +12,7 @@ import eqjax as eq
 from eqjax.weights._testmodels import VOCAB, build
 
 W = eq.weights
-KINDS = ("mlp", "cnn", "residual", "transformer")
+KINDS = ("mlp", "cnn", "cnn_flatten", "residual", "transformer")
 
 
 def _np_perm(spec, seed):
@@ -50,6 +50,15 @@ def test_derived_specs_have_the_expected_structure(models64):
     c2 = cnn.axes["layers/3/kernel"][3]  # through max pooling and the global mean
     assert cnn.axes["layers/7/kernel"] == (c2, None)
     assert cnn.axes["layers/3/kernel"][:2] == (None, None)  # spatial axes fixed
+    flat = models64["cnn_flatten"][2]  # conv -> max pool -> flatten -> dense
+    c2 = flat.axes["layers/3/kernel"][3]
+    # the dense kernel (2*2*6, 5) is seen as (pixels, channels, out): the last
+    # convolution's channel permutation acts on its channel factor
+    assert flat.views == {"layers/7/kernel": (4, 6, 5)}
+    h = flat.axes["layers/7/bias"][0]
+    assert flat.axes["layers/7/kernel"] == (None, c2, h)
+    assert flat.axes["layers/9/kernel"] == (h, None)
+    assert sorted(flat.sizes.values()) == [4, 5, 6]
     res = models64["residual"][2]
     stream = res.axes["inp/kernel"][1]  # one permutation for the whole skip path
     for p in ("down/0/bias", "down/1/bias", "norms/0/scale", "norms/1/bias"):
@@ -234,9 +243,11 @@ def test_bad_specs_and_permutations_fail_loudly(models64):
         W.permutation_spec(m, jnp.zeros((2, 5)))
 
 
-def test_a_flatten_after_a_convolution_fixes_its_channels():
-    """The conservative limit: merging the channel axis with the spatial ones
-    leaves the channels unpermuted; the dense layer after it keeps its own."""
+def test_a_flatten_after_a_convolution_permutes_its_channels(models64):
+    """Flattening ``(H, W, C)`` into a dense layer: the channel permutation of the
+    convolution reaches the dense kernel's ``H * W * C`` axis pixel by pixel; the
+    hand-written spec with the same view is the derived one; a flatten of
+    channels-first features (a transpose first) works the same way."""
     m = nnx.eval_shape(  # an abstract module: the spec needs shapes only
         lambda: nnx.Sequential(
             nnx.Conv(2, 4, (3, 3), rngs=nnx.Rngs(0)),
@@ -248,5 +259,134 @@ def test_a_flatten_after_a_convolution_fixes_its_channels():
         )
     )
     spec = W.permutation_spec(m)
-    assert list(spec.sizes.values()) == [5]
-    assert spec.axes["layers/0/kernel"] == (None, None, None, None)
+    c, h = spec.axes["layers/0/bias"][0], spec.axes["layers/3/bias"][0]
+    assert spec.sizes == {c: 4, h: 5}
+    assert spec.views == {"layers/3/kernel": (64, 4, 5)}
+    assert spec.axes["layers/3/kernel"] == (None, c, h)
+    hand = W.spec_from_axes(
+        {
+            "layers/0/kernel": (None, None, None, "c"),
+            "layers/0/bias": ("c",),
+            "layers/3/kernel": (None, "c", "h"),
+            "layers/3/bias": ("h",),
+            "layers/5/kernel": ("h", None),
+            "layers/5/bias": (None,),
+        },
+        nnx.state(m),
+        views={"layers/3/kernel": (64, 4, 5)},
+    )
+    rename = {c: "c", h: "h"}
+    assert hand.views == spec.views
+    assert {
+        k: tuple(rename.get(n, n) if n else None for n in v)
+        for k, v in spec.axes.items()
+    } == dict(hand.axes)
+    with pytest.raises(ValueError, match="does not split its shape"):
+        W.spec_from_axes(
+            {"layers/3/kernel": (None, "c", "h")},
+            nnx.state(m),
+            views={"layers/3/kernel": (4, 64, 6)},
+        )
+    with pytest.raises(ValueError, match="has view .* but the spec names 2 axes"):
+        W.spec_from_axes(
+            {"layers/3/kernel": (None, "h")},
+            nnx.state(m),
+            views={"layers/3/kernel": (64, 4, 5)},
+        )
+    # channels first: (B, C, H, W) flattened; the view puts the channels outside
+    cf = nnx.eval_shape(
+        lambda: nnx.Sequential(
+            nnx.Conv(2, 4, (3, 3), rngs=nnx.Rngs(0)),
+            lambda h: jnp.moveaxis(h, -1, 1).reshape(h.shape[0], -1),
+            nnx.Linear(4 * 8 * 8, 5, rngs=nnx.Rngs(0)),
+        )
+    )
+    cspec = W.permutation_spec(cf)
+    assert cspec.views == {"layers/2/kernel": (4, 64, 5)}
+    assert cspec.axes["layers/2/kernel"] == (cspec.axes["layers/0/bias"][0], None, None)
+
+    # a reshape that mixes the channels with the pixels fixes them: on a 6x6
+    # grid, (6, 6, 4) -> (24, 6) has no common factorisation (4 does not divide
+    # 6); a reshape that only splits the channel factor keeps a subgroup
+    def conv_reshape(shape):
+        return nnx.eval_shape(
+            lambda: nnx.Sequential(
+                nnx.Conv(2, 4, (3, 3), rngs=nnx.Rngs(0)),
+                lambda h: h.reshape(h.shape[0], *shape).reshape(h.shape[0], -1),
+                nnx.Linear(6 * 6 * 4, 5, rngs=nnx.Rngs(0)),
+            )
+        )
+
+    x6 = jnp.zeros((1, 6, 6, 2))
+    assert W.permutation_spec(conv_reshape((24, 6)), x6).sizes == {}
+    halves = W.permutation_spec(conv_reshape((72, 2)), x6)  # C = 4 as (2, 2)
+    assert sorted(halves.sizes.values()) == [2, 2]
+    assert halves.views["layers/0/kernel"] == (3, 3, 2, 2, 2)
+
+
+def test_reshaped_factors_are_symmetries_float64():
+    """Two more reshapes the derivation keeps apart, checked on outputs (float64
+    < 1e-12): attention written by hand (``H * D`` projections reshaped to
+    ``(H, D)``: heads permuted as blocks, features within a head), and a feature
+    map whose channels a reshape splits as ``(2, 2)`` (a subgroup of S4)."""
+
+    class Attention(nnx.Module):
+        def __init__(self, rngs, dtype):
+            kw = {"param_dtype": dtype, "rngs": rngs}
+            self.q, self.k, self.v, self.o = (nnx.Linear(8, 8, **kw) for _ in "qkvo")
+
+        def __call__(self, x):
+            b, n, _ = x.shape
+            heads = lambda t: t.reshape(b, n, 2, 4)  # noqa: E731
+            q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
+            a = jax.nn.softmax(jnp.einsum("bqhd,bkhd->bhqk", q, k), axis=-1)
+            return self.o(jnp.einsum("bhqk,bkhd->bqhd", a, v).reshape(b, n, 8))
+
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(0)
+        attn = Attention(nnx.Rngs(0), jnp.float64)
+        halves = nnx.Sequential(
+            nnx.Conv(2, 4, (3, 3), param_dtype=jnp.float64, rngs=nnx.Rngs(0)),
+            nnx.relu,
+            lambda h: h.reshape(h.shape[0], 72, 2).reshape(h.shape[0], -1),
+            nnx.Linear(144, 3, param_dtype=jnp.float64, rngs=nnx.Rngs(0)),
+        )
+        cases = {}
+        for name, m, shape in (
+            ("attention", attn, (2, 3, 8)),
+            ("halves", halves, (2, 6, 6, 2)),
+        ):
+            graph, st = nnx.split(m)
+            st = jax.tree_util.tree_map(  # generic: no zero biases
+                lambda v: jnp.asarray(rng.standard_normal(v.shape)), st
+            )
+            x = jnp.asarray(rng.standard_normal(shape))
+            spec = W.permutation_spec(m, x)
+            rev = {
+                k: jnp.arange(n, dtype=jnp.int32)[::-1] for k, n in spec.sizes.items()
+            }
+            assert W.l2_distance(W.apply_permutation(spec, rev, st), st) > 0.1
+            cases[name] = (graph, st, x, spec, rev)
+        heads = cases["attention"][3]
+        hq = heads.axes["q/kernel"]
+        assert heads.views["q/kernel"] == (8, 2, 4) and hq[0] is None
+        assert heads.axes["k/kernel"] == hq and heads.axes["v/kernel"][1] == hq[1]
+        assert heads.axes["o/kernel"][:2] == heads.axes["v/kernel"][1:]
+        assert sorted(heads.sizes.values()) == [2, 4, 4]
+        assert sorted(cases["halves"][3].sizes.values()) == [2, 2]
+
+        @jax.jit
+        def errors(states, perms):
+            out = {}
+            for name, (graph, _, x, spec, _) in cases.items():
+                f = lambda s: nnx.merge(graph, s)(x)  # noqa: B023
+                y0 = f(states[name])
+                y1 = f(W.apply_permutation(spec, perms[name], states[name]))
+                out[name] = jnp.max(jnp.abs(y0 - y1)), jnp.max(jnp.abs(y0))
+            return out
+
+        res = errors(
+            {k: c[1] for k, c in cases.items()}, {k: c[4] for k, c in cases.items()}
+        )
+        for name, (err, scale) in res.items():
+            assert float(scale) > 0.1 and float(err) < 1e-12, (name, float(err))

@@ -10,6 +10,10 @@ process feeds its own slice of every global batch, and only process 0 writes
 metrics. Checkpoints hold parameters, optimiser state, step, the data
 iterator's position, the PRNG key and the early-stopping state; a resumed run
 ends with the same parameters, bit for bit, as an uninterrupted one.
+:func:`fit_options` turns the command-line flags of :func:`add_arguments` into
+:func:`fit`'s checkpoint keywords for one named run (a subfolder per run);
+``fit(budget_s=...)`` bounds a run by seconds of training steps instead of (or
+as well as) a step count.
 
 >>> import jax.numpy as jnp, numpy as np, optax
 >>> from eqjax import training
@@ -26,6 +30,7 @@ from ._checkpoint import Checkpointer as Checkpointer
 from ._checkpoint import CheckpointMismatchError as CheckpointMismatchError
 from ._checkpoint import fingerprint as fingerprint
 from ._cli import add_arguments as add_arguments
+from ._cli import fit_options as fit_options
 from ._cli import setup as setup
 from ._data import ArrayLoader as ArrayLoader
 from ._data import IndexedSource as IndexedSource
@@ -63,6 +68,7 @@ __all__ = [
     "data_mesh",
     "fingerprint",
     "fit",
+    "fit_options",
     "initialize",
     "nnx_loss",
     "replicate",

@@ -58,7 +58,11 @@ class FitResult(NamedTuple):
     ``None``; ``seconds``: wall time of the steps run here (compilation
     included); ``steps_per_second``: training steps per second after the first
     (compiling) step, evaluation and checkpoint time excluded;
-    ``first_step_seconds``: the first step here (compilation included).
+    ``first_step_seconds``: the first step here (compilation included);
+    ``train_seconds``: seconds of training steps after the first (compiling)
+    step of each invocation, evaluation and checkpoint time excluded, summed
+    over the invocations of a resumed run (what ``budget_s`` counts);
+    ``stopped_by_budget``: the run ended because ``budget_s`` was spent.
     """
 
     params: Any
@@ -74,6 +78,8 @@ class FitResult(NamedTuple):
     seconds: float
     steps_per_second: float
     first_step_seconds: float
+    train_seconds: float = 0.0
+    stopped_by_budget: bool = False
 
 
 _EVAL_JIT: dict = {}
@@ -157,7 +163,7 @@ def _as_key_data(key) -> tuple[np.ndarray, str]:
     return np.asarray(key), "threefry2x32"  # a raw uint32 key
 
 
-def _progress(total: int, initial: int, enabled: bool, desc: str):
+def _progress(total: int | None, initial: int, enabled: bool, desc: str):
     if not enabled:
         return None
     try:
@@ -174,6 +180,7 @@ def fit(
     data: Iterable[Any],
     *,
     steps: int,
+    budget_s: float | None = None,
     key: Any = 0,
     mesh: Mesh | None = None,
     eval_fn: Callable[[Any], dict[str, float]] | None = None,
@@ -208,6 +215,16 @@ def fit(
       data: iterator of this process' part of each batch (pytrees with a
         leading batch axis); it must be :class:`Resumable` for checkpoints.
       steps: total number of steps (a resumed run continues up to it).
+      budget_s: also stop once this many seconds of training steps have run
+        (``None``: no limit). Counted from the end of each invocation's first
+        (compiling) step, evaluation and checkpoint time excluded, summed over
+        resumed invocations (the checkpoints store it): a finished budget run
+        resumes to the same end. Every step waits for its result, so the clock
+        reads device time, not dispatch. A budget makes the number of steps
+        depend on the machine's speed: a budget-stopped run is NOT
+        reproducible, and a run killed and resumed generally ends at another
+        step (and with other parameters) than an uninterrupted one. Single
+        process only (the processes' clocks would disagree on the last step).
       key: PRNG key or int seed.
       mesh: device mesh (default :func:`data_mesh`: every device).
       eval_fn: ``params -> {metric: float}`` (e.g. an :class:`Evaluator`), run
@@ -237,6 +254,14 @@ def fit(
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    if budget_s is not None:
+        if not (isinstance(budget_s, int | float) and budget_s > 0):
+            raise ValueError(f"budget_s must be a number > 0 or None, got {budget_s!r}")
+        if jax.process_count() > 1:
+            raise ValueError(
+                f"budget_s needs a single process (got {jax.process_count()}): each "
+                "process' clock would stop at another step; bound the run by steps"
+            )
     if eval_every < 0 or checkpoint_every < 0:
         raise ValueError("eval_every and checkpoint_every must be >= 0")
     if early_stopping is not None:
@@ -271,6 +296,7 @@ def fit(
     fp = fingerprint(state)
 
     start, resumed_from = 0, None
+    trained_before = 0.0  # training seconds of earlier invocations (resume)
     es = {"best": None, "best_step": None, "bad": 0, "stopped": False}
     last_eval: dict = {}
     log = MetricsLog(
@@ -304,6 +330,7 @@ def fit(
             it.set_state(meta["data"])
             es = meta["early_stopping"]
             last_eval = meta.get("eval", {})
+            trained_before = float(meta.get("train_seconds", 0.0))
             log.resume(start)
 
     traces = [0]
@@ -336,6 +363,7 @@ def fit(
             "fingerprint": fp,
             "describe": describe(state),
             "key_impl": key_impl,
+            "train_seconds": trained(),
         }
         ckpt.save(step, state, meta)
 
@@ -364,10 +392,21 @@ def fit(
                     es["stopped"] = True
         log.flush()
 
-    bar = _progress(steps, start, progress and main, name)
+    # a budget run's length is unknown: no total (steps may be a loose cap)
+    bar = _progress(steps if budget_s is None else None, start, progress and main, name)
     pending: list[tuple[int, Any, Any]] = []
     running = math.nan
-    sync_every = max(1, steps // 100)
+    sync_every = 1 if budget_s is not None else max(1, steps // 100)
+    t_first: float | None = None
+    aside = 0.0  # seconds of evaluation and checkpoint saving in the loop
+    paused: float | None = None  # the training clock stopped at this time
+
+    def trained() -> float:
+        """Training seconds so far, this invocation's first step excluded."""
+        if t_first is None:
+            return trained_before
+        now = time.perf_counter() if paused is None else paused
+        return trained_before + now - t_first - aside
 
     def drain():
         nonlocal running
@@ -381,13 +420,15 @@ def fit(
             )
         pending.clear()
 
+    def over_budget() -> bool:
+        return budget_s is not None and trained() >= budget_s
+
     try:
         t0 = time.perf_counter()
-        t_first = None
-        aside = 0.0  # seconds of evaluation and checkpoint saving in the loop
         step = start
         checked = False
-        while step < steps and not es["stopped"]:
+        by_budget = over_budget()  # a resumed run whose budget is spent
+        while step < steps and not es["stopped"] and not by_budget:
             batch = next(it)
             if not checked:
                 lead = jax.tree.leaves(batch)[0]
@@ -403,25 +444,31 @@ def fit(
             if t_first is None:
                 jax.block_until_ready(loss)
                 t_first = time.perf_counter()
+            elif budget_s is not None:
+                jax.block_until_ready(loss)  # the clock must read finished steps
+                by_budget = over_budget()
             if step % sync_every == 0 or step == steps:
                 drain()
                 if bar is not None:
                     bar.update(step - bar.n)
                     bar.set_postfix(loss=f"{running:.4g}")
             if eval_fn is not None and eval_every and step % eval_every == 0:
-                t_aside = time.perf_counter()
+                paused = time.perf_counter()
                 drain()
                 evaluate(step)
-                aside += time.perf_counter() - t_aside
+                aside += time.perf_counter() - paused
+                paused = None
             if checkpoint_every and step % checkpoint_every == 0 and step < steps:
-                t_aside = time.perf_counter()
+                paused = time.perf_counter()
                 save(step)
-                aside += time.perf_counter() - t_aside
+                aside += time.perf_counter() - paused
+                paused = None
             if on_step is not None:
                 on_step(step)
         drain()
         jax.block_until_ready(state["params"])
-        t_end = time.perf_counter()
+        t_end = paused = time.perf_counter()  # the final evaluation and save: aside
+        train_seconds = trained()
         ran = step - start
         if eval_fn is not None and (
             not last_eval or (ran and not (eval_every and step % eval_every == 0))
@@ -463,4 +510,6 @@ def fit(
         seconds=t_end - t0,
         steps_per_second=rate,
         first_step_seconds=math.nan if t_first is None else t_first - t0,
+        train_seconds=train_seconds,
+        stopped_by_budget=bool(by_budget) and step < steps,
     )

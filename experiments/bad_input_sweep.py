@@ -81,10 +81,9 @@ DOCUMENTED_LIMITS = {
         "a cloud every rotation fixes admits no equivariant rotation output "
         "(R = qR for all q); eqjax.bodies.arteq's docstring"
     ),
-    ("bodies.arteq_octahedral", "1e-30 (float32)"): (
-        "ill-conditioned below unit scale: the 24 anchors sum to zero and nearly "
-        "uniform anchor weights make the chordal mean arbitrary (error 1.4 already "
-        "at scale 1e-4); eqjax.bodies.arteq's docstring: normalise the scale"
+    ("bodies.arteq_part_frames", "zeros"): (
+        "a cloud every rotation fixes admits no equivariant rotation output "
+        "(R = qR for all q); eqjax.bodies.arteq's docstring"
     ),
     ("bodies.apen_global_E3", "1e30 (float32)"): (
         "float32 range: EM's variances square coordinates of 1e30 "

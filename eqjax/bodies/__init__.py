@@ -14,8 +14,9 @@
 - Feng, Kulits, Liu, Black, Abrevaya, "Generalizing Neural Human Fitting to Unseen
   Poses With Articulated SE(3) Equivariance" (ArtEq, ICCV 2023):
   :func:`chordal_mean` (weighted, SVD projection with the determinant fix,
-  :func:`project_to_so3`) and a small ArtEq-style model on the octahedral
-  rotation group (:func:`arteq_init`, :func:`arteq`; :func:`check_tree`).
+  :func:`project_to_so3`) and a small ArtEq-style model whose anchors are each
+  soft part's PCA frame or the octahedral rotation group (:data:`ANCHORS`;
+  :func:`arteq_init`, :func:`arteq`; :func:`check_tree`).
 
 The NNX modules are :class:`eqjax.nn.SET`, :class:`eqjax.nn.APEN` and
 :class:`eqjax.nn.ArtEq`.
@@ -24,6 +25,7 @@ The NNX modules are :class:`eqjax.nn.SET`, :class:`eqjax.nn.APEN` and
 from ._apen import apen as apen
 from ._apen import apen_init as apen_init
 from ._apen import apen_votes as apen_votes
+from ._arteq import ANCHORS as ANCHORS
 from ._arteq import arteq as arteq
 from ._arteq import arteq_init as arteq_init
 from ._arteq import check_tree as check_tree
@@ -44,6 +46,7 @@ from ._set import set_layer as set_layer
 from ._set import set_model as set_model
 
 __all__ = [
+    "ANCHORS",
     "PartMixture",
     "apen",
     "apen_init",

@@ -8,10 +8,13 @@ meV/Å), :func:`load_qm9` (the ``qm9pack`` CSV files), :func:`molecule_batch` (p
 ``GraphsTuple`` batches). Simulation: :func:`charged_nbody` (the charged-particle
 N-body data of EGNN, seeded). Bodies: :func:`articulated` (seeded kinematic trees of
 rigid parts, narrow training and wide globally rotated test poses) and
-:func:`articulated_rollout` (part masses under gravity above a ground plane). Readers raise a clear error (path and line) for a
+:func:`articulated_rollout` (part masses under gravity above a ground plane); a
+chain part's rotation is defined modulo :data:`PART_SYMMETRIES` (its box's
+half-turn about the bone). Readers raise a clear error (path and line) for a
 missing or malformed file.
 """
 
+from ._articulated import PART_SYMMETRIES as PART_SYMMETRIES
 from ._articulated import ArticulatedBodies as ArticulatedBodies
 from ._articulated import BodyRollout as BodyRollout
 from ._articulated import articulated as articulated
@@ -57,6 +60,7 @@ from ._nbody import charged_nbody as charged_nbody
 
 __all__ = [
     "ArticulatedBodies",
+    "PART_SYMMETRIES",
     "BodyRollout",
     "articulated",
     "articulated_rollout",

@@ -42,6 +42,17 @@ _STICK = (
 )
 _WIDTHS = (0.32, 0.16)  # box cross-section relative to the bone length
 
+PART_SYMMETRIES = np.stack([np.eye(3), np.diag([1.0, -1.0, -1.0])])
+"""``[2, 3, 3]``: the rotations ``S`` (in a part's own frame) that map a part's box
+and the joints on its bone to themselves: the identity and the half-turn about
+the bone (the part's ``x`` axis). In a chain every joint lies on its parent's
+bone, so the points (labels included) determine each part's world rotation ``R``
+only up to ``R S``, independently per part: score and train rotations modulo
+these (``min_S ∠(R̂, R S)``). An SO(3)-equivariant model cannot use the upright
+training prior to pick one: a chain bent by ``θ`` and the chain bent by ``-θ``
+turned by π about gravity are the same cloud. (The stick figure's arms and legs
+join the torso off its bone, which breaks this for the torso.)"""
+
 
 class ArticulatedBodies(NamedTuple):
     """``B`` posed bodies of ``K`` parts and ``N = K · points_per_part`` points.

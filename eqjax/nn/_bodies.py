@@ -175,14 +175,18 @@ class APEN(_PytreeParams):
 
 class ArtEq(_PytreeParams):
     """ArtEq-style articulated fitting (Feng et al., ICCV 2023):
-    :func:`eqjax.bodies.arteq` underneath (octahedral group lifting of a PointNet,
-    soft part pooling, kinematic conditioning on the parent, per-part rotations
-    as chordal means of the 24 anchor rotations). Exact under the octahedral
-    rotations.
+    :func:`eqjax.bodies.arteq` underneath (a PointNet lifted to anchor
+    rotations, soft part pooling, kinematic conditioning on the parent, per-part
+    rotations as chordal means of residual-corrected anchors). Invariant to the
+    input's translation and scale; ``anchors="part_frames"`` (default): exact
+    under every rotation on clouds whose body and soft parts have distinct
+    covariance eigenvalues, each part read in its own PCA frame;
+    ``anchors="grid"``: exact under the 24 octahedral rotations for every input.
 
     Args:
       parents: the kinematic tree (``K`` parent indices, ``-1`` for the root).
       hidden: feature width.
+      anchors: ``"part_frames"`` or ``"grid"`` (:func:`eqjax.bodies.arteq_init`).
       rngs: ``nnx.Rngs`` (keyword-only).
       dtype: computation dtype (default: that of the points).
       param_dtype: parameter dtype.
@@ -201,6 +205,7 @@ class ArtEq(_PytreeParams):
         parents: Any,
         *,
         hidden: int = 32,
+        anchors: str = "part_frames",
         rngs: nnx.Rngs,
         dtype: Any = None,
         param_dtype: Any = jnp.float32,
@@ -209,7 +214,11 @@ class ArtEq(_PytreeParams):
         self.dtype = dtype
         self._store(
             arteq_init(
-                rngs.params(), len(self.parents), hidden=hidden, dtype=param_dtype
+                rngs.params(),
+                len(self.parents),
+                hidden=hidden,
+                anchors=anchors,
+                dtype=param_dtype,
             )
         )
 

@@ -357,14 +357,7 @@ def main(argv: list[str]) -> int:
             seed=args.seed,
             n_test=args.n_test,
             mesh=mesh,
-            checkpoint_dir=(
-                None
-                if args.checkpoint_dir is None
-                else Path(args.checkpoint_dir) / product
-            ),
-            checkpoint_every=args.checkpoint_every,
-            keep=args.keep,
-            resume=args.resume,
+            **T.fit_options(args, product),
             results_dir=out_dir,
             name=product,
             progress=not args.no_progress,

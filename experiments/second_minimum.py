@@ -332,15 +332,11 @@ def main(argv: list[str]) -> int:
     graphs = args.graphs or mesh.devices.size
 
     def fit_kw(task, m):
-        ck = args.checkpoint_dir
         return dict(
             mesh=mesh,
-            checkpoint_dir=None if ck is None else Path(ck) / f"{task}_{m}",
-            checkpoint_every=args.checkpoint_every,
-            keep=args.keep,
-            resume=args.resume,
             results_dir=out_dir,
             progress=not args.no_progress,
+            **T.fit_options(args, f"{task}_{m}"),
         )
 
     steps = args.steps or (20 if args.quick else 2500)

@@ -107,6 +107,8 @@ DESCRIPTION = (
     "polynomial features, GIN+SPE"
 )
 MODELS = ("PPGN++", "PPGN++(6)", "GIN + SPE")
+# checkpoint folders: ``<--checkpoint-dir>/<run name>_seed<s>``
+RUN_NAMES = dict(zip(MODELS, ("ppgn++", "ppgn++6", "gin_spe"), strict=True))
 ELEMENTS = ("C", "N", "O", "F", "P", "S", "Cl", "Br", "I")  # then "other"
 BONDS = ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")
 NUM_ATOM_FEATURES = len(ELEMENTS) + 1
@@ -447,9 +449,10 @@ def model_arrays(model: str, data, ppgn_x) -> dict[str, np.ndarray]:
 
 
 def train(model, arrays, split, *, epochs, batch, hidden, blocks, seed, stats, sd,
-          mesh, progress, normalization="mean"):  # fmt: skip
-    """Train one model with :func:`eqjax.training.fit`; returns the test MAE of
-    the best-validation parameters, the validation curve and timings."""
+          mesh, progress, normalization="mean", **fit_kw):  # fmt: skip
+    """Train one model with :func:`eqjax.training.fit` (``fit_kw`` goes to it:
+    checkpoints, from :func:`eqjax.training.fit_options`); returns the test MAE
+    of the best-validation parameters, the validation curve and timings."""
     tr, va, te = split
     take = lambda idx: {k: v[idx] for k, v in arrays.items()}  # noqa: E731
     loader = T.ArrayLoader(take(tr), batch, seed=seed)
@@ -470,7 +473,7 @@ def train(model, arrays, split, *, epochs, batch, hidden, blocks, seed, stats, s
         loss, params, opt, loader, steps=steps, key=seed, mesh=mesh,
         eval_fn=val, eval_every=loader.steps_per_epoch,
         early_stopping=T.EarlyStopping("mae"), name=f"{model} seed {seed}",
-        progress=progress,
+        progress=progress, **fit_kw,
     )  # fmt: skip
     assert r.best is not None
     test = T.Evaluator(per_example, take(te), 250, mesh)(r.params)["mae"]
@@ -591,6 +594,7 @@ def main(argv: list[str]) -> int:
                 hidden=width[m][0], blocks=width[m][1], seed=s, stats=stats, sd=sd,
                 mesh=mesh, progress=not args.no_progress,
                 normalization=args.ppgn_normalization,
+                **T.fit_options(args, f"{RUN_NAMES[m]}_seed{s}"),
             )  # fmt: skip
             runs.append(r)
             curves[(m, s)] = r["curve"]

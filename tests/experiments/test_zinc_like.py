@@ -175,7 +175,15 @@ def test_smiles_file_option(tmp_path):
     args = ["--smiles-file", str(smi), "--results-dir", str(tmp_path)]
     args += ["--train", "20", "--val", "5", "--test", "5", "--epochs", "1"]
     args += ["--batch", "10", "--seeds", "0", "--models", "GIN + SPE"]
-    args += ["--no-progress"]
+    args += ["--no-progress", "--checkpoint-dir", str(tmp_path / "ck")]
     assert zl.main(args) == 0
     text = (tmp_path / "results.md").read_text()
     assert "mols.smi" in text and "1 skipped" in text
+    # the harness' flags reach fit: one folder per model and seed, and --resume
+    # of the finished run restores its final checkpoint (same test MAE)
+    assert [p.name for p in (tmp_path / "ck" / "gin_spe_seed0").iterdir()] == ["2"]
+    first = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert zl.main(args + ["--resume"]) == 0
+    again = list(csv.DictReader(open(tmp_path / "results.csv")))
+    col = next(k for k in first[0] if k.startswith("test MAE"))
+    assert [r[col] for r in again] == [r[col] for r in first]

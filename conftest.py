@@ -7,7 +7,7 @@ Tiers: the README's command (``python -m pytest -n auto``) is the fast tier;
 ``python -m pytest -n auto -m slow`` is the slow tier (experiment ``--quick`` runs,
 notebooks, the docstring examples, the multi-device subprocess, long property runs).
 Items under ``notebooks/``, ``tests/experiments/`` and ``eqjax/`` (doctests) are
-marked ``slow`` here.
+marked ``slow`` here, except those of :data:`_FAST_FILES`.
 
 Area times: every test's setup + call + teardown time is attributed to an area
 (``tests/<area>/``, ``eqjax/<area>/`` doctests, and ``tests/test_common.py`` rows
@@ -101,10 +101,16 @@ examples (``eqjax/``: every doctest runs eagerly, one small compiled program per
 operation and shape; together about a sixth of the fast tier's time)."""
 
 
+_FAST_FILES = ("tests/experiments/test_training_flags.py",)
+"""Files under :data:`_SLOW_DIRS` whose items stay in the fast tier (unless marked
+``slow`` themselves): cheap checks that every training experiment takes the
+harness' flags."""
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         rel = _relative(item.nodeid)
-        if rel.startswith(_SLOW_DIRS):
+        if rel.startswith(_SLOW_DIRS) and not rel.startswith(_FAST_FILES):
             item.add_marker(pytest.mark.slow)
 
 

@@ -17,8 +17,9 @@ triangles, ``t_v`` the triangles at ``v``; ``(tr(A⁴) − 2 Σ d² + Σ d)/8``
 4-cycles; ``Σ_v C(d_v, 3)`` 3-stars). Targets are standardised with the
 training set's mean and std; the reported MAE is in those units (÷ std).
 
-Models, trained jointly on the 4 targets (one multi-output head, mean L1 loss;
-Adam with cosine decay from 1e-3; test MAE at the best validation epoch):
+Models, trained jointly on the 4 targets with :func:`eqjax.training.fit` (one
+multi-output head, mean L1 loss; Adam with cosine decay from 1e-3; validation
+every epoch, test MAE of the best validation epoch's parameters):
 
 * GIN: :func:`eqjax.graphs.gin` (4 layers, width 64, sum readout of every layer),
   constant node features;
@@ -48,6 +49,7 @@ import numpy as np
 import optax
 
 import eqjax as eq
+from eqjax import training as T
 
 from ._common import dense_graphs_tuple as to_graphs_tuple
 from ._common import results_dir, write_table
@@ -63,10 +65,15 @@ PAPER_NOTE = (
     "of the 4 targets."
 )
 N_MIN, N_MAX = 10, 20
+QUICK = dict(train=192, val=64, test=64, epochs=3)
 N_PAD = N_MAX + 1  # always one padded slot: padding edges point at it
 D = N_PAD  # every eigenpair (none cut), masked past n
 P = 16  # positional-encoding width
 MODELS = ("GIN", "GIN + raw eigenvectors", "GIN + SignNet", "GIN + SPE", "PPGN++")
+# run names: progress bars and ``<--checkpoint-dir>/<run name>``
+RUN_NAMES = dict(
+    zip(MODELS, ("gin", "gin_eigvec", "gin_signnet", "gin_spe", "ppgn++"), strict=True)
+)
 
 
 # ------------------------------------------------------------------ data
@@ -214,76 +221,72 @@ def predict(model: str, params, b):
     return eq.graphs.gin(params["gin"], g)[:B]
 
 
+def model_arrays(model: str, data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The arrays one model reads (its batches carry nothing else)."""
+    if model == "PPGN++":
+        keys: tuple[str, ...] = ("X", "nm", "y")
+    elif model == "GIN":
+        keys = ("nm", "s", "r", "y")
+    else:
+        keys = ("nm", "lam", "V", "em", "s", "r", "y")
+    return {k: data[k] for k in keys}
+
+
 @functools.cache
-def programs(model: str, total_steps: int):
-    """The jitted training step and evaluation of one model."""
-    sched = optax.cosine_decay_schedule(1e-3, max(total_steps, 1), alpha=0.05)
-    opt = optax.adam(sched)
+def metric_fn(model: str):
+    """Per-graph absolute errors: ``mae`` (mean over the targets) and ``mae_<i>``
+    per target (one function object per model: validation and test share one
+    compiled program)."""
 
-    def loss_fn(params, b):
+    def per_example(params, b):
         err = jnp.abs(predict(model, params, b) - b["y"])
-        return jnp.mean(err)
+        return {"mae": jnp.mean(err, -1)} | {
+            f"mae_{i}": err[:, i] for i in range(len(TARGETS))
+        }
 
-    @jax.jit
-    def step(params, state, b):
-        val, g = jax.value_and_grad(loss_fn)(params, b)
-        upd, state = opt.update(g, state, params)
-        return optax.apply_updates(params, upd), state, val
-
-    @jax.jit
-    def abs_err(params, b):
-        return jnp.abs(predict(model, params, b) - b["y"])
-
-    return opt, step, abs_err
+    return per_example
 
 
-def _batches(data, idx, batch):
-    for i in range(0, len(idx), batch):
-        j = idx[i : i + batch]
-        if len(j) < batch:  # pad with repeats (one compiled shape), weight 0
-            w = np.r_[np.ones(len(j)), np.zeros(batch - len(j))]
-            j = np.r_[j, np.repeat(j[:1], batch - len(j))]
-        else:
-            w = np.ones(batch)
-        yield {k: jnp.asarray(v[j]) for k, v in data.items()}, w
-
-
-def evaluate(abs_err, params, data, idx, batch):
-    tot = np.zeros(len(TARGETS))
-    for b, w in _batches(data, idx, batch):
-        tot += (np.asarray(abs_err(params, b)) * w[:, None]).sum(0)
-    return tot / len(idx)
-
-
-def train(model, data, split, *, epochs, batch, hidden, seed):
-    """Train one model; the test MAE (per target) at the best validation epoch."""
+def train(model, data, split, *, epochs, batch, hidden, seed, mesh=None,
+          progress=True, **fit_kw):  # fmt: skip
+    """Train one model with :func:`eqjax.training.fit` (validation every epoch,
+    the best epoch's parameters kept); ``fit_kw`` goes to ``fit`` (checkpoints:
+    :func:`eqjax.training.fit_options`). Returns the test MAE per target of the
+    best-validation parameters, the best validation MAE and the fit result."""
     tr, va, te = split
-    steps = epochs * (len(tr) // batch)
-    opt, step, abs_err = programs(model, steps)
+    arrays = model_arrays(model, data)
+    take = lambda idx: {k: v[idx] for k, v in arrays.items()}  # noqa: E731
+    loader = T.ArrayLoader(take(tr), batch, seed=seed)
+    steps = epochs * loader.steps_per_epoch
+    sched = optax.cosine_decay_schedule(1e-3, max(steps, 1), alpha=0.05)
     size = float(data["nm"][tr].sum(1).mean())
     degree = float(data["A"][tr].sum((1, 2)).mean()) / size
     params = init(model, jax.random.key(seed), hidden=hidden, degree=degree, size=size)
-    state = opt.init(params)
-    rng = np.random.default_rng(seed)
-    best, best_test = np.inf, None
-    for _ in range(epochs):
-        perm = rng.permutation(tr)[: (len(tr) // batch) * batch]
-        for i in range(0, len(perm), batch):
-            j = perm[i : i + batch]
-            b = {k: jnp.asarray(v[j]) for k, v in data.items()}
-            params, state, _ = step(params, state, b)
-        val = evaluate(abs_err, params, data, va, batch).mean()
-        if val < best:
-            best, best_test = val, evaluate(abs_err, params, data, te, batch)
-    assert best_test is not None
-    return best_test, best
+
+    def loss(p, b, key):
+        return jnp.mean(jnp.abs(predict(model, p, b) - b["y"]))
+
+    per_example = metric_fn(model)
+    r = T.fit(
+        loss, params, optax.adam(sched), loader, steps=steps, key=seed, mesh=mesh,
+        eval_fn=T.Evaluator(per_example, take(va), 250, mesh),
+        eval_every=loader.steps_per_epoch, early_stopping=T.EarlyStopping("mae"),
+        name=RUN_NAMES[model], progress=progress, **fit_kw,
+    )  # fmt: skip
+    assert r.best is not None
+    test = T.Evaluator(per_example, take(te), 250, mesh)(r.params)
+    return np.array([test[f"mae_{i}"] for i in range(len(TARGETS))]), r.best["mae"], r
 
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m experiments substructure_counts", description=__doc__
     )
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a small set ({QUICK}); flags given explicitly win",
+    )
     ap.add_argument("--results-dir", default=None)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--train", type=int, default=1500)
@@ -293,13 +296,17 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-progress", action="store_true")
+    T.add_arguments(ap)
     args = ap.parse_args(argv)
-    if args.quick:
-        args.train, args.val, args.test, args.epochs = 192, 64, 64, 3
+    if args.quick:  # parse again: the quick sizes as defaults, explicit flags win
+        ap.set_defaults(**QUICK)
+        args = ap.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise SystemExit(f"unknown models {unknown}; choose from {MODELS}")
+    mesh = T.setup(args)  # before any JAX computation
     if "PPGN++" in models and not hasattr(eq.graphs, "ppgn"):
         print("eq.graphs.ppgn not found: PPGN++ left out")
         models.remove("PPGN++")
@@ -319,9 +326,10 @@ def main(argv: list[str]) -> int:
     rows, maes = [], {}
     for m in models:
         t = time.perf_counter()
-        mae, val = train(
-            m, data, split, epochs=args.epochs, batch=args.batch,
-            hidden=args.hidden, seed=args.seed,
+        mae, val, _ = train(
+            m, data, split, epochs=args.epochs, batch=args.batch, hidden=args.hidden,
+            seed=args.seed, mesh=mesh, progress=not args.no_progress,
+            **T.fit_options(args, RUN_NAMES[m]),
         )  # fmt: skip
         maes[m] = mae
         sec = time.perf_counter() - t
@@ -345,10 +353,14 @@ def main(argv: list[str]) -> int:
         f"test MAE at the best of {args.epochs} epochs (validation), batch "
         f"{args.batch}, Adam 1e-3 with cosine decay, GIN width {args.hidden}. "
         f"GIN+SPE below GIN+raw eigenvectors on: {check}. "
+        f"Trained with eqjax.training.fit on {mesh.devices.size} "
+        f"{jax.default_backend()} device(s) in {jax.process_count()} process(es). "
         f"Compute: {total:.0f} s on the CPU (2 shared cores), {prep:.0f} s of it "
         "data (eigenpairs, PPGN++ polynomials)."
-        + (" (--quick: a small set, 3 epochs)" if args.quick else "")
+        + (f" (--quick: a small set, {args.epochs} epochs)" if args.quick else "")
     )
+    if jax.process_index() != 0:  # one process writes the tables
+        return 0
     stem = "quick" if args.quick else "results"
     out_dir = Path(args.results_dir) if args.results_dir else None
     md = write_table(

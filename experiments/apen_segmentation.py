@@ -47,6 +47,11 @@ PAPER = (
     "context only (another data set and backbone)"
 )
 MODELS = ("PointNet", "global FA", "piecewise FA, true parts", "APEN (predicted parts)")
+# run names: checkpoint folders ``<--checkpoint-dir>/<run>_seed<s>``
+RUN_NAMES: dict[str, str] = dict(
+    zip(MODELS, ("pointnet", "global_fa", "true_parts", "apen"), strict=True)
+)
+QUICK = dict(steps=100, n_train=48, n_test=16)
 K, PER = 4, 16
 
 
@@ -100,7 +105,9 @@ def miou(pred, labels):
     return float(np.mean(ious))
 
 
-def run(steps, n_train, n_test, seed):
+def run(steps, n_train, n_test, seed, mesh=None, fit_kw=None):
+    """``{model: (test mIoU, train seconds)}``; ``fit_kw(run name) -> dict`` of
+    extra :func:`eqjax.training.fit` keywords (checkpoints)."""
     x, y, vt = make_data(n_train, seed, "train")
     xt, yt, _ = make_data(n_test, seed + 2, "test")
     results = {}
@@ -135,9 +142,12 @@ def run(steps, n_train, n_test, seed):
         data = eq.training.ArrayLoader({"x": x, "y": y, "v": vt}, 16, seed=seed)
         opt = optax.adam(optax.cosine_decay_schedule(3e-3, steps))
         t0 = time.perf_counter()
+        run_name = f"{RUN_NAMES[name]}_seed{seed}"
         fit = eq.training.fit(
-            loss_fn, init(jax.random.key(seed)), opt, data, steps=steps, progress=False
-        )
+            loss_fn, init(jax.random.key(seed)), opt, data, steps=steps, key=seed,
+            mesh=mesh, name=run_name, progress=False,
+            **(fit_kw(run_name) if fit_kw else {}),
+        )  # fmt: skip
         secs = time.perf_counter() - t0
         logits, _ = jax.jit(batched)(fit.params, xt, yt)
         results[name] = (miou(np.asarray(logits).argmax(-1), yt), secs)
@@ -148,16 +158,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m experiments apen_segmentation", description=__doc__
     )
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke-test sizes ({QUICK}); flags given explicitly win",
+    )
     ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--n-train", type=int, default=256, help="training bodies")
+    ap.add_argument("--n-test", type=int, default=64, help="test bodies")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--results-dir", default=None)
+    eq.training.add_arguments(ap)
     args = ap.parse_args(argv)
-    steps, n_train, n_test = args.steps, 256, 64
-    if args.quick:
-        steps, n_train, n_test = 100, 48, 16
+    if args.quick:  # parse again: the quick sizes as defaults, explicit flags win
+        ap.set_defaults(**QUICK)
+        args = ap.parse_args(argv)
+    mesh = eq.training.setup(args)  # before any JAX computation
+    steps, n_train, n_test = args.steps, args.n_train, args.n_test
     t0 = time.perf_counter()
-    results = run(steps, n_train, n_test, args.seed)
+    results = run(
+        steps, n_train, n_test, args.seed, mesh,
+        lambda name: eq.training.fit_options(args, name),
+    )  # fmt: skip
     total = time.perf_counter() - t0
     header = ["model", "mIoU, wide globally rotated test poses", "train s"]
     rows = [[m, f"{r:.3f}", f"{s:.1f}"] for m, (r, s) in results.items()]

@@ -91,6 +91,15 @@ MODELS = (
     "ArtEq-style, octahedral grid",
     "ArtEq-style, part frames",
 )
+# run names: checkpoint folders ``<--checkpoint-dir>/<run>_seed<s>``
+RUN_NAMES: dict[str, str] = dict(
+    zip(
+        MODELS,
+        ("pointnet", "global_fa", "arteq_grid", "arteq_part_frames"),
+        strict=True,
+    )
+)
+QUICK = dict(steps=150, n_train=64, n_test=16)
 K, PER = 4, 16
 PARENTS = (-1, 0, 1, 2)
 SYM = np.asarray(eq.datasets.PART_SYMMETRIES, np.float32)  # {I, diag(1, -1, -1)}
@@ -183,7 +192,9 @@ def symmetric_chordal(Rp, R):
     return jnp.min(jnp.sum((Rp - Rs) ** 2, axis=(-2, -1)), 0)
 
 
-def run(steps, n_train, n_test, seed):
+def run(steps, n_train, n_test, seed, mesh=None, fit_kw=None):
+    """``({model: ({test: (part accuracy, rotation error)}, train s)}, tests)``;
+    ``fit_kw(run name) -> dict`` of extra :func:`eqjax.training.fit` keywords."""
     x, y, R = make_data(n_train, seed, "train")
     tests = {
         "narrow poses": make_data(n_test, seed + 1, "train"),
@@ -201,9 +212,12 @@ def run(steps, n_train, n_test, seed):
         data = eq.training.ArrayLoader({"x": x, "y": y, "R": R}, 16, seed=seed)
         opt = optax.adam(optax.cosine_decay_schedule(3e-3, steps))
         t0 = time.perf_counter()
+        run_name = f"{RUN_NAMES[name]}_seed{seed}"
         fit = eq.training.fit(
-            loss_fn, init(jax.random.key(seed)), opt, data, steps=steps, progress=False
-        )
+            loss_fn, init(jax.random.key(seed)), opt, data, steps=steps, key=seed,
+            mesh=mesh, name=run_name, progress=False,
+            **(fit_kw(run_name) if fit_kw else {}),
+        )  # fmt: skip
         secs = time.perf_counter() - t0
         ev = jax.jit(batched)
         out = {}
@@ -219,16 +233,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m experiments arteq_fitting", description=__doc__
     )
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke-test sizes ({QUICK}); flags given explicitly win",
+    )
     ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--n-train", type=int, default=256, help="training bodies")
+    ap.add_argument("--n-test", type=int, default=64, help="test bodies per set")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--results-dir", default=None)
+    eq.training.add_arguments(ap)
     args = ap.parse_args(argv)
-    steps, n_train, n_test = args.steps, 256, 64
-    if args.quick:
-        steps, n_train, n_test = 150, 64, 16
+    if args.quick:  # parse again: the quick sizes as defaults, explicit flags win
+        ap.set_defaults(**QUICK)
+        args = ap.parse_args(argv)
+    mesh = eq.training.setup(args)  # before any JAX computation
+    steps, n_train, n_test = args.steps, args.n_train, args.n_test
     t0 = time.perf_counter()
-    results, tests = run(steps, n_train, n_test, args.seed)
+    results, tests = run(
+        steps, n_train, n_test, args.seed, mesh,
+        lambda name: eq.training.fit_options(args, name),
+    )  # fmt: skip
     total = time.perf_counter() - t0
     header = ["model"]
     for t in tests:

@@ -75,6 +75,11 @@ PAPER = (
     "(qualitative claim, Figs. 4-6; no number for this toy task)"
 )
 MODELS = ("MLP", "O(3) model without gravity", "SET (gravity + target)")
+# run names: checkpoint folders ``<--checkpoint-dir>/<run>_seed<s>``
+RUN_NAMES: dict[str, str] = dict(
+    zip(MODELS, ("mlp", "o3_no_gravity", "set"), strict=True)
+)
+QUICK = dict(steps=300, n_train=16, n_test=32, seeds=1)
 
 
 def make_data(num, seed, heading, steps):
@@ -165,9 +170,11 @@ def models(k_parts):
     }
 
 
-def run(steps: int, n_train: int, n_test: int, seed: int):
+def run(steps: int, n_train: int, n_test: int, seed: int, mesh=None, fit_kw=None):
     """``({model: ({test: normalised MSE}, train seconds)}, test names)`` for one
-    seed (data and initialisation)."""
+    seed (data and initialisation). ``fit_kw(run name) -> dict`` of extra
+    :func:`eqjax.training.fit` keywords (checkpoints:
+    :func:`eqjax.training.fit_options`)."""
     train = make_data(n_train, seed, "fixed", 20)
     tests = {
         "in distribution (+x heading)": make_data(n_test, seed + 1, "fixed", 20),
@@ -189,7 +196,12 @@ def run(steps: int, n_train: int, n_test: int, seed: int):
         params = init(jax.random.key(seed))
         opt = optax.adam(optax.cosine_decay_schedule(2e-3, steps))
         t0 = time.perf_counter()
-        fit = eq.training.fit(loss_fn, params, opt, data, steps=steps, progress=False)
+        run_name = f"{RUN_NAMES[name]}_seed{seed}"
+        fit = eq.training.fit(
+            loss_fn, params, opt, data, steps=steps, key=seed, mesh=mesh,
+            name=run_name, progress=False,
+            **(fit_kw(run_name) if fit_kw else {}),
+        )  # fmt: skip
         secs = time.perf_counter() - t0
         ev = jax.jit(lambda p, x, d, apply=apply: apply(p, x, d))
         errs = {}
@@ -204,19 +216,31 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m experiments set_control", description=__doc__
     )
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke-test sizes ({QUICK}); flags given explicitly win",
+    )
     ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--n-train", type=int, default=64, help="training trajectories")
+    ap.add_argument("--n-test", type=int, default=32, help="test trajectories")
     ap.add_argument("--seed", type=int, default=0, help="first seed")
     ap.add_argument("--seeds", type=int, default=3, help="seeds (data and init)")
     ap.add_argument("--results-dir", default=None)
+    eq.training.add_arguments(ap)
     args = ap.parse_args(argv)
-    steps, n_train, n_test, n_seeds = args.steps, 64, 32, args.seeds
-    if args.quick:
-        steps, n_train, n_test, n_seeds = 300, 16, 32, 1
+    if args.quick:  # parse again: the quick sizes as defaults, explicit flags win
+        ap.set_defaults(**QUICK)
+        args = ap.parse_args(argv)
+    mesh = eq.training.setup(args)  # before any JAX computation
+    steps, n_train, n_test, n_seeds = args.steps, args.n_train, args.n_test, args.seeds
     t0 = time.perf_counter()
     per_seed = []
     for i in range(n_seeds):
-        results, tests = run(steps, n_train, n_test, args.seed + 10 * i)
+        results, tests = run(
+            steps, n_train, n_test, args.seed + 10 * i, mesh,
+            lambda name: eq.training.fit_options(args, name),
+        )  # fmt: skip
         per_seed.append(results)
     total = time.perf_counter() - t0
     header = [

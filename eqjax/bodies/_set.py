@@ -246,7 +246,13 @@ def set_init(
         "w": _mlp_init([C + p_of(V), C, (V + m) * v_out]),
     }
     spec = {"embed": embed, "layers": layers, "readout": readout}
-    return _draw(key, spec, dtype)
+    params = _draw(key, spec, dtype)
+    # a head with no outputs keeps no parameters (zero-size arrays cannot be
+    # checkpointed by Orbax); drawn first, so the other weights do not change
+    for head, n in (("phi", c_out), ("w", v_out)):
+        if not n:
+            del params["readout"][head]
+    return params
 
 
 def _mix(W, z):
@@ -423,10 +429,13 @@ def set_model(
         V = zv.shape[1]
         z = jnp.concatenate([zv, jnp.broadcast_to(dirs, (K, M, 3))], axis=1)
         f = jnp.concatenate([h, gram_invariants(zv, dirs)], -1)
-        s_out = _mlp(params["readout"]["phi"], f)
-        n_v = params["readout"]["w"][-1]["w"].shape[1] // (V + M)
-        W = _mlp(params["readout"]["w"], f).reshape(K, V + M, n_v)
-        v_out = _mix(W, z)
+        ro = params["readout"]
+        s_out = _mlp(ro["phi"], f) if "phi" in ro else jnp.zeros((K, 0), f.dtype)
+        if "w" in ro:
+            n_v = ro["w"][-1]["w"].shape[1] // (V + M)
+            v_out = _mix(_mlp(ro["w"], f).reshape(K, V + M, n_v), z)
+        else:
+            v_out = jnp.zeros((K, 0, 3), z.dtype)
         if msk is not None:
             s_out = jnp.where(msk[:, None], s_out, 0)
             v_out = jnp.where(msk[:, None, None], v_out, 0)

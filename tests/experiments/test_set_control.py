@@ -17,3 +17,31 @@ def test_quick_run_writes_the_table_and_set_transfers_across_headings(tmp_path):
     assert float(set_[ood]) < 1.5 * float(set_[ind])
     assert float(mlp[ood]) > 3 * float(mlp[ind])
     assert float(set_[ood]) < float(mlp[ood])
+
+
+def test_checkpoints_per_model_and_seed_and_resume_gives_the_same_table(tmp_path):
+    """--checkpoint-dir writes one folder per model and seed; --resume of the
+    finished runs restores their parameters: the same table (train s aside)."""
+    ck = str(tmp_path / "ck")
+    flags = [
+        "--quick",
+        "--steps",
+        "5",
+        "--n-train",
+        "16",
+        "--n-test",
+        "4",
+        "--seeds",
+        "1",
+    ]
+    for sub, more in (("a", []), ("b", ["--resume"])):
+        argv = [*flags, "--results-dir", str(tmp_path / sub), "--checkpoint-dir", ck]
+        assert set_control.main([*argv, *more]) == 0
+    runs = {f"{r}_seed0" for r in set_control.RUN_NAMES.values()}
+    assert {p.name for p in (tmp_path / "ck").iterdir()} == runs
+
+    def table(sub):
+        rows = list(csv.reader(open(tmp_path / sub / "quick.csv")))
+        return [r[:-1] for r in rows]  # the last column: train seconds
+
+    assert table("a") == table("b")

@@ -2,8 +2,9 @@
 ebv_heads, neural_collapse): scikit-learn's digits (scikit-learn is in the
 ``experiments`` extra), or, only when asked for (``--synthetic-digits``), a seeded
 synthetic stand-in of the same shape; Fashion-MNIST from
-Debian's ``dataset-fashion-mnist`` package when present (else skipped); an MLP
-trained full-batch with Adam in one compiled ``lax.scan``."""
+Debian's ``dataset-fashion-mnist`` package when present (else skipped); a
+classifier trained full-batch with :func:`eqjax.training.fit` (the harness'
+flags, one checkpoint folder per run)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,8 @@ def digits(seed: int = 0, synthetic: bool = False):
                 "scikit-learn (it is in eqjax's 'experiments' extra), or pass "
                 "--synthetic-digits to run on the synthetic stand-in"
             ) from e
-        d = load_digits()
-        x, y = d.data.astype(np.float32) / 16.0, d.target.astype(np.int32)
+        xd, yd = load_digits(return_X_y=True)
+        x, y = np.asarray(xd, np.float32) / 16.0, np.asarray(yd, np.int32)
         source = "scikit-learn digits"
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(y))
@@ -129,25 +130,65 @@ def cross_entropy(logits, y):
     return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
 
 
-def train_full_batch(apply, params, x, y, steps: int, lr: float = 3e-3, loss=None):
-    """Adam on the whole training set, ``steps`` steps in one ``lax.scan``."""
-    loss = loss or (lambda p: cross_entropy(apply(p, x), y))
-    opt = optax.adam(lr)
+def full_batch(num_samples: int, mesh) -> int:
+    """The largest global batch up to ``num_samples`` that the mesh divides (every
+    device a whole number of samples): the whole training set on one device; on
+    ``D`` devices ``num_samples mod D`` samples sit out each step (a different
+    few every step: the loader reshuffles every epoch)."""
+    d = mesh.devices.size
+    if num_samples < d:
+        raise ValueError(f"{num_samples} samples cannot fill {d} devices")
+    return num_samples - num_samples % d
 
-    @jax.jit
-    def run(params):
-        def step(carry, _):
-            p, s = carry
-            value, g = jax.value_and_grad(loss)(p)
-            u, s = opt.update(g, s, p)
-            return (optax.apply_updates(p, u), s), value
 
-        (p, _), values = jax.lax.scan(
-            step, (params, opt.init(params)), None, length=steps
-        )
-        return p, values
+def fit_classifier(
+    apply,
+    params,
+    x,
+    y,
+    *,
+    steps: int,
+    name: str,
+    mesh,
+    fit_kw: dict,
+    optimizer=None,
+    lr: float = 3e-3,
+    seed: int = 0,
+    batch: int = 0,
+    eval_fn=None,
+    eval_every: int = 0,
+    results_dir=None,
+    progress: bool = False,
+):
+    """Train ``apply(params, x) -> logits`` on ``(x, y)`` with cross-entropy by
+    :func:`eqjax.training.fit`: ``steps`` steps of ``optimizer`` (default Adam
+    ``lr``) on batches of ``batch`` samples from a resumable
+    :class:`eqjax.training.ArrayLoader` (``0``: :func:`full_batch`, full-batch
+    training), data-parallel over ``mesh``; ``fit_kw``: the run's checkpoint
+    keywords (:func:`eqjax.training.fit_options`). Returns the ``FitResult``."""
+    from eqjax import training as T
 
-    return run(params)
+    n = len(y)
+    b = full_batch(n, mesh) if batch == 0 else batch
+
+    def loss(p, bt, key):
+        return cross_entropy(apply(p, bt["x"]), bt["y"])
+
+    return T.fit(
+        loss,
+        params,
+        optimizer or optax.adam(lr),
+        T.ArrayLoader({"x": np.asarray(x), "y": np.asarray(y)}, b, seed=seed),
+        steps=steps,
+        key=seed,
+        mesh=mesh,
+        eval_fn=eval_fn,
+        eval_every=eval_every,
+        results_dir=results_dir,
+        name=name,
+        progress=progress,
+        **fit_kw,
+    )
 
 
 def metrics(logits, y):

@@ -8,11 +8,13 @@ matching reduces the L2 distance only a little (6–20%) while it aligns the
 leading singular vectors of every layer.
 
 For each width (two hidden ReLU layers, 64 → w → w → 10) two models train
-full-batch with Adam from different seeds; the table gives the test loss and
-accuracy barriers (25 points of λ, vmapped) naively, after weight matching and
-after the STE, the L2 reduction, and the mean top-5 singular-vector alignment of
-the hidden and output kernels before and after matching. Then three models are
-merged: plain averaging vs MergeMany. Data: scikit-learn's digits
+full-batch with Adam from different seeds, each with
+:func:`eqjax.training.fit` (``--devices``/``--checkpoint-dir``/``--resume``, one
+checkpoint folder per model: ``w<width>_seed<s>``, ``merge_w<width>_seed<s>``);
+the table gives the test loss and accuracy barriers (25 points of λ, vmapped)
+naively, after weight matching and after the STE, the L2 reduction, and the
+mean top-5 singular-vector alignment of the hidden and output kernels before and
+after matching. Then three models are merged: plain averaging vs MergeMany. Data: scikit-learn's digits
 (``--synthetic-digits``: the seeded stand-in of ``experiments/_weights_data.py``;
 the table names the data it ran on).
 """
@@ -28,9 +30,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import eqjax as eq
+from eqjax import training as T
 
 from ._common import write_table
-from ._weights_data import SYNTHETIC_HELP, digits, metrics, mlp, train_full_batch
+from ._weights_data import SYNTHETIC_HELP, digits, fit_classifier, metrics, mlp
 
 DESCRIPTION = "Git Re-Basin: barriers before/after weight matching and STE, L2 vs alignment, merging"
 NAME = "rebasin"
@@ -40,6 +43,18 @@ PAPER = (
     "Ito et al. (ICLR 2025): L2 distance falls only 6-20% while the top singular "
     "vectors align"
 )
+QUICK = dict(widths=[32, 64], steps=300, ste_steps=10, ste_max_width=32, merge_width=32)
+
+
+def train(apply, state, data, args, mesh, name):
+    """One model on the training set with :func:`eqjax.training.fit`: its
+    trained state, checkpoints in ``<--checkpoint-dir>/<name>``."""
+    r = fit_classifier(
+        apply, state, data[0], data[1], steps=args.steps, name=name, mesh=mesh,
+        fit_kw=T.fit_options(args, name), batch=args.batch,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    return r.params
 
 
 def _alignment(spec, sa, sb, k=5):
@@ -56,7 +71,7 @@ def _alignment(spec, sa, sb, k=5):
     return float(np.mean(vals))
 
 
-def run_width(width, data, args, key):
+def run_width(width, data, args, key, mesh):
     from flax import nnx
 
     W = eq.weights
@@ -66,8 +81,8 @@ def run_width(width, data, args, key):
     graph, sa = nnx.split(ma)
     _, sb = nnx.split(mb)
     apply = lambda s, x: nnx.merge(graph, s)(x)  # noqa: E731
-    sa, _ = train_full_batch(apply, sa, xtr, ytr, args.steps)
-    sb, _ = train_full_batch(apply, sb, xtr, ytr, args.steps)
+    sa = train(apply, sa, data, args, mesh, f"w{width}_seed{args.seed + 1}")
+    sb = train(apply, sb, data, args, mesh, f"w{width}_seed{args.seed + 2}")
     lam = jnp.linspace(0.0, 1.0, 25)
     curve = jax.jit(
         lambda a, b: W.interpolation_curve(
@@ -119,17 +134,19 @@ def run_width(width, data, args, key):
     }
 
 
-def merging(width, data, args, key, n_models=3):
+def merging(width, data, args, key, mesh, n_models=3):
     from flax import nnx
 
     W = eq.weights
     xtr, ytr, xte, yte = (jnp.asarray(v) for v in data[:4])
-    mods = [mlp(64, width, 10, args.seed + 10 + i) for i in range(n_models)]
+    seeds = [args.seed + 10 + i for i in range(n_models)]
+    mods = [mlp(64, width, 10, s) for s in seeds]
     spec = W.permutation_spec(mods[0])
     graph = nnx.split(mods[0])[0]
     apply = lambda s, x: nnx.merge(graph, s)(x)  # noqa: E731
     states = [
-        train_full_batch(apply, nnx.split(m)[1], xtr, ytr, args.steps)[0] for m in mods
+        train(apply, nnx.split(m)[1], data, args, mesh, f"merge_w{width}_seed{s}")
+        for m, s in zip(mods, seeds, strict=True)
     ]
     acc = jax.jit(lambda s: metrics(apply(s, xte), yte)["acc"])
     mean = jax.tree_util.tree_map(lambda *v: sum(v) / len(v), *states)
@@ -147,7 +164,11 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog=f"python -m experiments {NAME}", description=__doc__
     )
-    p.add_argument("--quick", action="store_true")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke-test sizes ({QUICK}); flags given explicitly win",
+    )
     p.add_argument("--results-dir", default=None)
     p.add_argument("--data-dir", default="../shared/data", help="unused")
     p.add_argument("--synthetic-digits", action="store_true", help=SYNTHETIC_HELP)
@@ -157,29 +178,41 @@ def main(argv: list[str]) -> int:
     p.add_argument("--ste-max-width", type=int, default=512)
     p.add_argument("--merge-width", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=0,
+        help="global batch size; 0: full batch (the training set, less its "
+        "remainder modulo the device count)",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    T.add_arguments(p)
     args = p.parse_args(argv)
-    if args.quick:
-        args.widths, args.steps, args.ste_steps, args.ste_max_width = (
-            [32, 64],
-            300,
-            10,
-            32,
-        )
-        args.merge_width = 32
+    if args.quick:  # parse again: the quick sizes as defaults, explicit flags win
+        p.set_defaults(**QUICK)
+        args = p.parse_args(argv)
+    mesh = T.setup(args)  # before any JAX computation
     out = Path(args.results_dir) if args.results_dir else None
     t0 = time.perf_counter()
     data = digits(args.seed, synthetic=args.synthetic_digits)
     key = jax.random.key(args.seed)
-    from tqdm import tqdm
-
-    rows = [run_width(w, data, args, key) for w in tqdm(args.widths, desc=NAME)]
-    merge = merging(args.merge_width, data, args, key)
+    rows = [run_width(w, data, args, key, mesh) for w in args.widths]
+    merge = merging(args.merge_width, data, args, key, mesh)
     elapsed = time.perf_counter() - t0
+    if jax.process_index() != 0:  # one process writes the tables
+        return 0
+    batch = (
+        f"batch {args.batch}"
+        if args.batch
+        else f"full batch ({len(data[1]) - len(data[1]) % mesh.devices.size} samples)"
+    )
     stem = "quick" if args.quick else "results"
     pre = (
-        f"{PAPER}.\n\nData: {data[4]}; {args.steps} full-batch Adam steps per model; "
-        f"STE {args.ste_steps} steps (widths <= {args.ste_max_width}); CPU, "
-        f"{elapsed:.0f} s wall in all."
+        f"{PAPER}.\n\nData: {data[4]}; {args.steps} Adam steps (3e-3, {batch}) "
+        f"per model with eqjax.training.fit on {mesh.devices.size} "
+        f"{jax.default_backend()} device(s); STE {args.ste_steps} steps (widths <= "
+        f"{args.ste_max_width}); {elapsed:.0f} s wall in all."
+        + (" (--quick: smoke-test sizes)" if args.quick else "")
     )
     md = write_table(
         NAME, stem, list(rows[0]), [list(r.values()) for r in rows], pre, out

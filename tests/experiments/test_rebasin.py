@@ -29,3 +29,25 @@ def test_the_digits_never_fall_back_silently(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # not installed
     with pytest.raises(ImportError, match="--synthetic-digits"):
         digits(0)
+
+
+def test_checkpoints_then_resume_equals_the_uninterrupted_run(tmp_path):
+    ck = tmp_path / "ck"
+    base = ["--quick", "--widths", "32", "--ste-steps", "2", "--no-progress"]
+
+    def run(out, *flags):
+        assert rebasin.main([*base, "--results-dir", str(tmp_path / out), *flags]) == 0
+        return list(csv.DictReader(open(tmp_path / out / "quick.csv")))
+
+    run("first", "--steps", "3", "--checkpoint-dir", str(ck))
+    names = sorted(p.name for p in ck.iterdir())
+    assert names == [
+        "merge_w32_seed10",
+        "merge_w32_seed11",
+        "merge_w32_seed12",
+        "w32_seed1",
+        "w32_seed2",
+    ]
+    resumed = run("resumed", "--steps", "6", "--checkpoint-dir", str(ck), "--resume")
+    assert sorted(int(p.name) for p in (ck / "w32_seed1").iterdir()) == [3, 6]
+    assert resumed == run("whole", "--steps", "6")

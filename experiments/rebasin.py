@@ -32,7 +32,7 @@ import numpy as np
 import eqjax as eq
 from eqjax import training as T
 
-from ._common import write_table
+from ._common import results_dir, write_table
 from ._weights_data import SYNTHETIC_HELP, digits, fit_classifier, metrics, mlp
 
 DESCRIPTION = "Git Re-Basin: barriers before/after weight matching and STE, L2 vs alignment, merging"
@@ -220,7 +220,37 @@ def main(argv: list[str]) -> int:
     md2 = write_table(
         NAME, stem + "_merge", list(merge), [list(merge.values())], "", out
     )
+    _plot(rows, (out or results_dir(NAME)) / f"{stem}.png")
     print(md)
     print(md2)
     print(f"ours beside the paper: {PAPER}")
     return 0
+
+
+def _plot(rows, path):
+    """Loss barriers against width (left), L2 reduction and alignment (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    w = [r["width"] for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for k, m in (("naive", "o"), ("WM", "s"), ("STE", "^")):
+        a1.plot(w, [r[f"{k} loss barrier"] for r in rows], marker=m, label=k)
+    a1.set_xscale("log", base=2)
+    a1.set_xticks(w, [str(x) for x in w])
+    a1.set_xlabel("width")
+    a1.set_ylabel("test loss barrier")
+    a1.legend()
+    a2.plot(w, [r["L2 reduction"] for r in rows], marker="o", label="L2 reduction")
+    a2.plot(w, [r["align before"] for r in rows], marker="s", label="align before")
+    a2.plot(w, [r["align after"] for r in rows], marker="^", label="align after")
+    a2.axhspan(0.06, 0.20, color="0.9", label="Ito et al.: L2 -6..20%")
+    a2.set_xscale("log", base=2)
+    a2.set_xticks(w, [str(x) for x in w])
+    a2.set_xlabel("width")
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

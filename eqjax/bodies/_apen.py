@@ -38,18 +38,22 @@ def _pointnet_init(key, hidden, out, dtype, last_scale=1.0):
     k = jax.random.split(key, 3)
     return {
         "point": dense_init(k[0], 3, hidden, dtype),
-        "mix": dense_init(k[1], 2 * hidden, hidden, dtype),
+        "mix": dense_init(k[1], 3 * hidden, hidden, dtype),
         "out": dense_init(k[2], hidden, out, dtype, last_scale),
     }
 
 
 def _pointnet(p, x, w):
     """Per-point outputs ``(N, out)`` from points ``x (N, 3)`` and weights ``w (N,)``
-    (weighted mean pooling: points with ``w = 0`` do not reach the others)."""
+    (weighted mean and weighted max pooling, ``max_i w_i h_i``: points with
+    ``w = 0`` do not reach the others, their ``0`` is a constant floor)."""
     h = jax.nn.silu(dense(p["point"], x))
     total = jnp.sum(w)
-    pooled = jnp.sum(w[:, None] * h, 0) / jnp.where(total > 0, total, 1)
-    g = jnp.broadcast_to(pooled[None], h.shape)
+    mean = jnp.sum(w[:, None] * h, 0) / jnp.where(total > 0, total, 1)
+    top = jnp.max(w[:, None] * h, 0)
+    g = jnp.broadcast_to(
+        jnp.concatenate([mean, top])[None], (h.shape[0], 2 * h.shape[1])
+    )
     h = jax.nn.silu(dense(p["mix"], jnp.concatenate([h, g], -1)))
     return dense(p["out"], h)
 
@@ -58,22 +62,35 @@ def apen_init(
     key: Array, num_classes: int, *, hidden: int = 32, dtype: Any = jnp.float32
 ) -> dict:
     """Parameters of :func:`apen`: the vote PointNet (3 outputs per point, an
-    offset to the part centre) and the segmentation PointNet (``num_classes``
-    logits per point).
+    offset to the part centre), the segmentation PointNet (``hidden`` features
+    per point) and the part-context head (``num_classes`` logits per point).
 
     Example:
       >>> import jax
       >>> sorted(apen_init(jax.random.key(0), 4))
-      ['segment', 'vote']
+      ['context', 'logits', 'segment', 'vote']
     """
     for name, v in (("num_classes", num_classes), ("hidden", hidden)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"apen_init: {name} must be an int >= 1, got {v!r}")
-    k1, k2 = jax.random.split(key)
+    k1, k2, k3, k4 = jax.random.split(key, 4)
     return {
         "vote": _pointnet_init(k1, hidden, 3, dtype, 0.1),
-        "segment": _pointnet_init(k2, hidden, num_classes, dtype),
+        "segment": _pointnet_init(k2, hidden, hidden, dtype),
+        # per point of part k: [its features, part k's descriptor, the
+        # mass-weighted mean descriptor of all parts] -> logits
+        "context": dense_init(k3, 5 * hidden, hidden, dtype),
+        "logits": dense_init(k4, hidden, num_classes, dtype),
     }
+
+
+def _segment(params, x, w):
+    """Part ``k``'s features in its own frame: per point ``(N, H)`` and the part's
+    descriptor ``(2H,)`` (weighted mean and max of those features)."""
+    h = jax.nn.silu(_pointnet(params["segment"], x, w))
+    total = jnp.sum(w)
+    mean = jnp.sum(w[:, None] * h, 0) / jnp.where(total > 0, total, 1)
+    return h, jnp.concatenate([mean, jnp.max(w[:, None] * h, 0)])
 
 
 def apen_votes(params: dict, x: Float[Array, "N 3"]) -> Float[Array, "N 3"]:
@@ -113,8 +130,12 @@ def apen(
     farthest-point sampling, ``em_steps`` EM steps, one :func:`merge_and_prune`
     (``merge_distance``, ``min_weight``), soft parts = the responsibilities
     (``hard=True``: one-hot forward, soft gradient, :func:`straight_through_parts`).
-    Then the segmentation PointNet, frame-averaged per part
-    (:func:`piecewise_frame_average`), combined per point (:func:`part_outputs`).
+    Then the segmentation PointNet (weighted mean and max pooling), frame-averaged
+    per part (:func:`piecewise_frame_average`): per-point features and a part
+    descriptor; each point of part ``k`` is classified from its features, part
+    ``k``'s descriptor and the mass-weighted mean of all parts' descriptors (each
+    descriptor is invariant to its own part's motion, so this context keeps the
+    piecewise invariance); combined per point (:func:`part_outputs`).
     With ``parts`` (``(N, K)``, e.g. the true partition): those parts.
 
     Symmetry: E(3)-invariant logits (a global motion moves the votes, the
@@ -155,7 +176,20 @@ def apen(
         soft = soft / jnp.sum(soft, -1, keepdims=True)
     else:
         soft = jnp.asarray(parts)
-    per_part = piecewise_frame_average(
-        lambda y, w: _pointnet(params["segment"], y, w), x, soft
+    h, d = piecewise_frame_average(lambda y, w: _segment(params, y, w), x, soft)
+    # part context: each descriptor is invariant to its own part's motion, so
+    # their mass-weighted mean is piecewise invariant too (a part's label can
+    # depend on the other parts' shapes, e.g. its size relative to theirs)
+    mass = jnp.sum(soft, 0)
+    ctx = jnp.sum(mass[:, None] * d, 0) / jnp.sum(mass)
+    K, n = h.shape[:2]
+    z = jnp.concatenate(
+        [
+            h,
+            jnp.broadcast_to(d[:, None], (K, n, d.shape[-1])),
+            jnp.broadcast_to(ctx, (K, n, ctx.shape[-1])),
+        ],
+        -1,
     )
+    per_part = dense(params["logits"], jax.nn.silu(dense(params["context"], z)))
     return part_outputs(soft, per_part), soft

@@ -23,6 +23,12 @@ TRAINING_EXPERIMENTS = (
     "zinc_like",
     "mds_shapes",
     "substructure_counts",
+    "set_control",
+    "apen_segmentation",
+    "arteq_fitting",
+    "rebasin",
+    "ebv_heads",
+    "neural_collapse",
 )
 """The experiments converted to :func:`eqjax.training.fit` so far; add each one
 that trains when it is converted."""
